@@ -1,0 +1,7 @@
+//! TODO
+use crate::data::Problem;
+use super::Slip;
+/// Number of grid cells.
+pub const N_CELLS: usize = 121;
+/// Four rooms problem.
+pub fn problem(_slip: Slip, _offset: f64, _seed: u64) -> Problem { todo!() }
