@@ -2,6 +2,13 @@
 //! functions, after Gehring, Kawaguchi, Huang and Kaelbling (NeurIPS 2021).
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod data;
 pub mod domain;
+pub mod export;
+pub mod linalg;
+pub mod param;
+pub mod published;
 pub mod rng;
+pub mod run;
+pub mod train;

@@ -1,0 +1,98 @@
+//! Explicit parameterizations: `θ` itself, and the matrix product `θ = Mw` (SPEC §1).
+
+use super::{all_finite, Implicit, Parameterization, StepError};
+use crate::linalg::{matvec, matvec_t};
+
+/// `ψ = θ`: the SGD step is `θ ← θ − αg`.
+#[derive(Debug, Clone)]
+pub struct Explicit {
+    theta: Vec<f64>,
+}
+
+impl Explicit {
+    /// Starts from `θ₀`.
+    pub fn new(theta: Vec<f64>) -> Self {
+        Self { theta }
+    }
+}
+
+impl Parameterization for Explicit {
+    fn theta(&self) -> &[f64] {
+        &self.theta
+    }
+
+    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
+        for (t, gi) in self.theta.iter_mut().zip(g) {
+            *t -= lr * gi;
+        }
+        if all_finite(&self.theta) {
+            Ok(())
+        } else {
+            Err(StepError::NonFinite)
+        }
+    }
+}
+
+/// `ψ = (w, M)`, `θ = Mw`: `∂L/∂w = Mᵀg`, `∂L/∂M = g wᵀ` (the published "explicit matrix").
+#[derive(Debug, Clone)]
+pub struct ExplicitMatrix {
+    k: usize,
+    w: Vec<f64>,
+    /// `M`, row-major `k × k`.
+    m: Vec<f64>,
+    theta: Vec<f64>,
+    dw: Vec<f64>,
+}
+
+impl ExplicitMatrix {
+    /// `w` of the implicit model and `M = (I − ησ(F))⁻¹`, so `θ = Mw = θ̂` initially.
+    pub fn from_implicit(imp: &Implicit) -> Self {
+        let k = imp.k();
+        let mut m = vec![0.0; k * k];
+        let mut col = vec![0.0; k];
+        let mut solver = imp.factorization();
+        for j in 0..k {
+            col.fill(0.0);
+            col[j] = 1.0;
+            solver.solve_in_place(&mut col);
+            for i in 0..k {
+                m[i * k + j] = col[i];
+            }
+        }
+        let w = imp.w().to_vec();
+        let mut theta = vec![0.0; k];
+        matvec(&m, k, &w, &mut theta);
+        Self {
+            k,
+            w,
+            m,
+            theta,
+            dw: vec![0.0; k],
+        }
+    }
+}
+
+impl Parameterization for ExplicitMatrix {
+    fn theta(&self) -> &[f64] {
+        &self.theta
+    }
+
+    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
+        let k = self.k;
+        matvec_t(&self.m, k, g, &mut self.dw);
+        for (row, &gi) in self.m.chunks_exact_mut(k).zip(g) {
+            for (mij, &wj) in row.iter_mut().zip(&self.w) {
+                *mij -= lr * gi * wj;
+            }
+        }
+        for (wi, dwi) in self.w.iter_mut().zip(&self.dw) {
+            *wi -= lr * dwi;
+        }
+        matvec(&self.m, k, &self.w, &mut self.theta);
+        if all_finite(&self.theta) && all_finite(&self.w) {
+            Ok(())
+        } else {
+            Err(StepError::NonFinite)
+        }
+    }
+}

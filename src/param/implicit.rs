@@ -1,0 +1,177 @@
+//! The implicit parameterization: a Markov reward chain `θ̂ = (I − ησ(F))⁻¹w` (SPEC §1).
+
+use super::{all_finite, ImplicitInit, Parameterization, StepError};
+use crate::linalg::{matvec, softmax_rows, ResolventLu};
+
+/// Implicit parameters `ψ = (w, F)` with `S = σ(F)` (row softmax), `A = I − ηS` and the value
+/// weights `θ̂ = A⁻¹w`, the root of `h(θ; w, F) = w + ηSθ − θ`.
+///
+/// Gradients come from the implicit function theorem (SPEC §1): with the adjoint `u = A⁻ᵀg`,
+/// `∂L/∂w = u` and `∂L/∂F_kj = η u_k S_kj (θ̂_j − (Sθ̂)_k)`. One factorization of `A` per
+/// parameter value serves the forward and the adjoint solve; `A⁻¹` is never formed.
+pub struct Implicit {
+    k: usize,
+    eta: f64,
+    w: Vec<f64>,
+    f: Vec<f64>,
+    s: Vec<f64>,
+    theta: Vec<f64>,
+    s_theta: Vec<f64>,
+    u: Vec<f64>,
+    lu: ResolventLu,
+}
+
+/// The gradient `∇_ψ L = (∂L/∂w, ∂L/∂F)` of the implicit parameterization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImplicitGrad {
+    /// `∂L/∂w = u = A⁻ᵀg`.
+    pub dw: Vec<f64>,
+    /// `∂L/∂F`, `k × k` row-major.
+    pub df: Vec<f64>,
+}
+
+impl Implicit {
+    /// The model with parameters `init` and internal discount `eta ∈ [0, 1)`.
+    pub fn new(init: ImplicitInit, eta: f64) -> Self {
+        let k = init.k;
+        let mut s = vec![0.0; k * k];
+        softmax_rows(&init.f, k, &mut s);
+        let lu = ResolventLu::new(&s, k, eta);
+        let mut me = Self {
+            k,
+            eta,
+            w: init.w,
+            f: init.f,
+            s,
+            theta: vec![0.0; k],
+            s_theta: vec![0.0; k],
+            u: vec![0.0; k],
+            lu,
+        };
+        me.solve_forward();
+        me
+    }
+
+    /// Feature dimension `k`.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Internal discount `η`.
+    pub fn eta(&self) -> f64 {
+        self.eta
+    }
+
+    /// Rewards `w`.
+    pub fn w(&self) -> &[f64] {
+        &self.w
+    }
+
+    /// Logits `F` (`k × k`, row-major).
+    pub fn f(&self) -> &[f64] {
+        &self.f
+    }
+
+    /// Transition matrix `S = σ(F)` (`k × k`, row-major, row-stochastic).
+    pub fn s(&self) -> &[f64] {
+        &self.s
+    }
+
+    /// `Sθ̂`.
+    pub fn s_theta(&self) -> &[f64] {
+        &self.s_theta
+    }
+
+    /// A fresh factorization of the current `A = I − ηS`.
+    pub fn factorization(&self) -> ResolventLu {
+        ResolventLu::new(&self.s, self.k, self.eta)
+    }
+
+    /// Overwrites `x` with `A⁻¹x` for the current parameters.
+    pub fn solve(&mut self, x: &mut [f64]) {
+        self.lu.solve_in_place(x);
+    }
+
+    /// Overwrites `x` with `A⁻ᵀx` for the current parameters.
+    pub fn solve_transpose(&mut self, x: &mut [f64]) {
+        self.lu.solve_transpose_in_place(x);
+    }
+
+    /// Sets new parameters `(w, F)` and recomputes `S`, the factorization and `θ̂`.
+    #[track_caller]
+    pub fn set_params(&mut self, w: &[f64], f: &[f64]) {
+        self.w.copy_from_slice(w);
+        self.f.copy_from_slice(f);
+        self.refresh();
+    }
+
+    /// `∇_ψ L` for `g = ∇_θ L` at the current `θ̂`, by the implicit function theorem.
+    pub fn gradient(&mut self, g: &[f64]) -> ImplicitGrad {
+        let k = self.k;
+        let mut u = g.to_vec();
+        self.lu.solve_transpose_in_place(&mut u);
+        let mut df = vec![0.0; k * k];
+        for (kk, (row, srow)) in df
+            .chunks_exact_mut(k)
+            .zip(self.s.chunks_exact(k))
+            .enumerate()
+        {
+            let c = self.eta * u[kk];
+            let st = self.s_theta[kk];
+            for ((d, &skj), &tj) in row.iter_mut().zip(srow).zip(&self.theta) {
+                *d = c * skj * (tj - st);
+            }
+        }
+        ImplicitGrad { dw: u, df }
+    }
+
+    fn refresh(&mut self) {
+        softmax_rows(&self.f, self.k, &mut self.s);
+        self.lu = ResolventLu::new(&self.s, self.k, self.eta);
+        self.solve_forward();
+    }
+
+    fn solve_forward(&mut self) {
+        self.theta.copy_from_slice(&self.w);
+        self.lu.solve_in_place(&mut self.theta);
+        matvec(&self.s, self.k, &self.theta, &mut self.s_theta);
+    }
+}
+
+impl Parameterization for Implicit {
+    fn theta(&self) -> &[f64] {
+        &self.theta
+    }
+
+    /// `w ← w − αu`, `F_kj ← F_kj − α η u_k S_kj (θ̂_j − (Sθ̂)_k)` with `u = A⁻ᵀg`, fused in one
+    /// pass over `F`, then `S`, `A`'s factorization and `θ̂` at the new parameters.
+    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
+        let k = self.k;
+        self.u.copy_from_slice(g);
+        self.lu.solve_transpose_in_place(&mut self.u);
+        for (kk, (frow, srow)) in self
+            .f
+            .chunks_exact_mut(k)
+            .zip(self.s.chunks_exact(k))
+            .enumerate()
+        {
+            let c = lr * self.eta * self.u[kk];
+            let st = self.s_theta[kk];
+            for ((fkj, &skj), &tj) in frow.iter_mut().zip(srow).zip(&self.theta) {
+                *fkj -= c * skj * (tj - st);
+            }
+        }
+        for (wi, ui) in self.w.iter_mut().zip(&self.u) {
+            *wi -= lr * ui;
+        }
+        if !all_finite(&self.w) || !all_finite(&self.f) {
+            return Err(StepError::NonFinite);
+        }
+        self.refresh();
+        if all_finite(&self.theta) {
+            Ok(())
+        } else {
+            Err(StepError::NonFinite)
+        }
+    }
+}

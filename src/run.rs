@@ -1,0 +1,40 @@
+//! One training run end to end: domain → data → parameterization → trainer (SPEC §3–§5).
+
+use crate::config::{ConfigError, RunConfig};
+use crate::data::Problem;
+use crate::rng::{stream, Stream};
+use crate::train::{train, Observer, RunLog, Sampling};
+
+/// Runs `cfg` on an already built `problem` (that of `cfg.domain`, `cfg.offset`, `cfg.seed`).
+///
+/// The initialization comes from the seed's [`Stream::Init`], the minibatches from its
+/// [`Stream::Batches`], so a seed determines the run bit for bit.
+pub fn run_on(
+    cfg: &RunConfig,
+    problem: &Problem,
+    observer: &mut dyn Observer,
+) -> Result<RunLog, ConfigError> {
+    let n = problem.train.len();
+    if cfg.sampling == Sampling::WithoutReplacement && cfg.batch_size > n {
+        return Err(ConfigError::invalid(
+            "batch_size",
+            cfg.batch_size,
+            &format!("at most the {n} training samples when sampling without replacement"),
+        ));
+    }
+    let mut param = cfg.param.init(problem.train.k, cfg.eta, cfg.seed);
+    let mut rng = stream(cfg.seed, Stream::Batches);
+    Ok(train(
+        param.as_mut(),
+        problem,
+        &cfg.schedule(),
+        &mut rng,
+        observer,
+    ))
+}
+
+/// Builds the run's data and runs it (see [`run_on`]).
+pub fn run(cfg: &RunConfig, observer: &mut dyn Observer) -> Result<RunLog, ConfigError> {
+    let problem = cfg.domain.problem(cfg.offset, cfg.seed);
+    run_on(cfg, &problem, observer)
+}

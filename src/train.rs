@@ -1,0 +1,234 @@
+//! Training: plain minibatch SGD on any [`Parameterization`], with the published evaluation
+//! metrics (SPEC §5). The trainer knows neither the domain nor the parameterization.
+
+use crate::data::{Dataset, Problem};
+use crate::param::{Parameterization, StepError};
+use rand::seq::index;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// How a minibatch is drawn from the `n` training samples.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sampling {
+    /// `b` indices drawn uniformly with replacement (the published runs).
+    #[default]
+    WithReplacement,
+    /// `b` distinct indices (the paper's prose, and Theorem 5's setting).
+    WithoutReplacement,
+}
+
+/// The SGD schedule of one run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    /// Number of SGD updates (300 in the published runs).
+    pub steps: usize,
+    /// Minibatch size `b` (25).
+    pub batch_size: usize,
+    /// Evaluate every this many updates, and before the first (10).
+    pub eval_every: usize,
+    /// Constant learning rate `α`.
+    pub lr: f64,
+    /// Minibatch sampling.
+    pub sampling: Sampling,
+}
+
+/// One evaluation on the test set: the published `logs.csv` row (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalRow {
+    /// Number of updates done so far.
+    pub timestep: usize,
+    /// `mean r²`.
+    pub mse: f64,
+    /// `|mean r|·√n = |r∥|·√n`, the norm of the residual's component along `1`.
+    pub res_ones_norm: f64,
+    /// `‖r − mean r‖`, the norm of the component orthogonal to `1`.
+    pub res_ortho_norm: f64,
+    /// `‖r‖`.
+    pub residual_norm: f64,
+}
+
+impl EvalRow {
+    /// The metrics of residuals `r = prediction − target` at `timestep`.
+    pub fn from_residuals(timestep: usize, r: &[f64]) -> Self {
+        let n = r.len() as f64;
+        let mean = r.iter().sum::<f64>() / n;
+        let ss: f64 = r.iter().map(|x| x * x).sum();
+        let ortho: f64 = r.iter().map(|x| (x - mean) * (x - mean)).sum();
+        Self {
+            timestep,
+            mse: ss / n,
+            res_ones_norm: mean.abs() * n.sqrt(),
+            res_ortho_norm: ortho.sqrt(),
+            residual_norm: ss.sqrt(),
+        }
+    }
+
+    /// True when every metric is finite.
+    pub fn is_finite(&self) -> bool {
+        [
+            self.mse,
+            self.res_ones_norm,
+            self.res_ortho_norm,
+            self.residual_norm,
+        ]
+        .iter()
+        .all(|x| x.is_finite())
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// All updates were done.
+    Finished,
+    /// Parameters or test residuals stopped being finite after `step` updates.
+    Diverged {
+        /// Number of updates after which the run was no longer finite.
+        step: usize,
+    },
+}
+
+impl Outcome {
+    /// The step at which the run diverged, if it did.
+    pub fn diverged_at(&self) -> Option<usize> {
+        match self {
+            Outcome::Finished => None,
+            Outcome::Diverged { step } => Some(*step),
+        }
+    }
+}
+
+/// The log of a run: its evaluations (all finite) and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunLog {
+    /// Evaluations in order of `timestep`.
+    pub rows: Vec<EvalRow>,
+    /// How the run ended.
+    pub outcome: Outcome,
+}
+
+/// Receives a run's events as they happen (progress display, results store, analysis).
+pub trait Observer {
+    /// Called after each evaluation.
+    fn on_eval(&mut self, _row: &EvalRow) {}
+    /// Called after each update with the step number (1-based), the minibatch gradient
+    /// `g = ∇_θ L_B` that drove it, and the parameterization after the update.
+    fn on_step(&mut self, _step: usize, _g: &[f64], _param: &dyn Parameterization) {}
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+/// Minibatch gradient `g = (1/b) Σ_{i∈B} r_i φ(x_i)` with `r_i = φ(x_i)ᵀθ − y_i` (SPEC §1).
+pub fn minibatch_gradient(data: &Dataset, theta: &[f64], batch: &[usize], g: &mut [f64]) {
+    g.fill(0.0);
+    let inv_b = 1.0 / batch.len() as f64;
+    for &i in batch {
+        let phi = data.row(i);
+        let r = crate::data::dot(phi, theta) - data.y[i];
+        for (gj, &pj) in g.iter_mut().zip(phi) {
+            *gj += r * pj;
+        }
+    }
+    for gj in g.iter_mut() {
+        *gj *= inv_b;
+    }
+}
+
+/// Draws one minibatch of `batch.len()` indices into `0..n`.
+pub fn draw_batch(rng: &mut ChaCha8Rng, n: usize, sampling: Sampling, batch: &mut [usize]) {
+    match sampling {
+        Sampling::WithReplacement => batch.iter_mut().for_each(|i| *i = rng.random_range(0..n)),
+        Sampling::WithoutReplacement => {
+            let picked = index::sample(rng, n, batch.len());
+            for (slot, i) in batch.iter_mut().zip(picked) {
+                *slot = i;
+            }
+        }
+    }
+}
+
+/// Runs `schedule` on `problem` from the parameters `param`, drawing minibatches from `rng`.
+///
+/// Evaluates before the first update and after every `eval_every` updates (and after the last).
+/// A non-finite parameter or evaluation ends the run as [`Outcome::Diverged`] at that step,
+/// with only the finite evaluations before it in the log.
+pub fn train(
+    param: &mut dyn Parameterization,
+    problem: &Problem,
+    schedule: &Schedule,
+    rng: &mut ChaCha8Rng,
+    observer: &mut dyn Observer,
+) -> RunLog {
+    let train = &problem.train;
+    let test = &problem.test;
+    let k = train.k;
+    let mut g = vec![0.0; k];
+    let mut batch = vec![0usize; schedule.batch_size];
+    let mut residuals = vec![0.0; test.len()];
+    let mut rows = Vec::with_capacity(schedule.steps / schedule.eval_every.max(1) + 2);
+    let mut evaluate = |step: usize, theta: &[f64], rows: &mut Vec<EvalRow>| -> bool {
+        test.residuals_into(theta, &mut residuals);
+        let row = EvalRow::from_residuals(step, &residuals);
+        if row.is_finite() {
+            observer.on_eval(&row);
+            rows.push(row);
+            true
+        } else {
+            false
+        }
+    };
+    if !evaluate(0, param.theta(), &mut rows) {
+        return RunLog {
+            rows,
+            outcome: Outcome::Diverged { step: 0 },
+        };
+    }
+    for step in 1..=schedule.steps {
+        draw_batch(rng, train.len(), schedule.sampling, &mut batch);
+        minibatch_gradient(train, param.theta(), &batch, &mut g);
+        match param.sgd_step(&g, schedule.lr) {
+            Ok(()) => {}
+            Err(StepError::NonFinite) => {
+                return RunLog {
+                    rows,
+                    outcome: Outcome::Diverged { step },
+                }
+            }
+        }
+        let due = step % schedule.eval_every == 0 || step == schedule.steps;
+        if due && !evaluate(step, param.theta(), &mut rows) {
+            return RunLog {
+                rows,
+                outcome: Outcome::Diverged { step },
+            };
+        }
+    }
+    RunLog {
+        rows,
+        outcome: Outcome::Finished,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_split_the_residual_norm() {
+        let r = [1.0, -2.0, 4.0, 1.0];
+        let row = EvalRow::from_residuals(3, &r);
+        assert_eq!(row.timestep, 3);
+        assert!((row.mse - 22.0 / 4.0).abs() < 1e-15);
+        assert!((row.res_ones_norm - 1.0 * 2.0).abs() < 1e-15);
+        // ‖r‖² = ‖r∥‖² + ‖r⊥‖².
+        let lhs = row.residual_norm.powi(2);
+        let rhs = row.res_ones_norm.powi(2) + row.res_ortho_norm.powi(2);
+        assert!((lhs - rhs).abs() < 1e-12);
+    }
+}
