@@ -9,6 +9,7 @@ pub mod export;
 pub mod linalg;
 pub mod param;
 pub mod published;
+pub mod record;
 pub mod rng;
 pub mod run;
 pub mod train;
