@@ -4,4 +4,5 @@
 
 pub mod data;
 pub mod domain;
+pub mod features;
 pub mod rng;
