@@ -14,11 +14,7 @@ pub struct Dataset {
 impl Dataset {
     /// An empty data set of feature dimension `k`.
     pub fn new(k: usize) -> Self {
-        Self {
-            k,
-            x: Vec::new(),
-            y: Vec::new(),
-        }
+        Self { k, x: Vec::new(), y: Vec::new() }
     }
 
     /// Appends one row `(φ, y)`.

@@ -13,17 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// The three domains of the paper (SPEC §4).
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum DomainKind {
@@ -37,11 +27,7 @@ pub enum DomainKind {
 
 impl DomainKind {
     /// All domains, in the paper's order.
-    pub const ALL: [DomainKind; 3] = [
-        DomainKind::Chain,
-        DomainKind::FourRooms,
-        DomainKind::MountainCar,
-    ];
+    pub const ALL: [DomainKind; 3] = [DomainKind::Chain, DomainKind::FourRooms, DomainKind::MountainCar];
 
     /// The name used on the command line and in exports (`chain`, `four-rooms`, `mountain-car`).
     pub fn name(self) -> &'static str {
@@ -91,9 +77,7 @@ impl std::fmt::Display for DomainKind {
 }
 
 /// Four rooms' slip model (SPEC §4).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Slip {
     /// Published runs: the intended action with probability 2/3, each other one with 1/9.
@@ -117,11 +101,7 @@ pub struct DomainSpec {
 impl DomainSpec {
     /// The published setting of `kind`: published slip, no bias feature.
     pub fn published(kind: DomainKind) -> Self {
-        Self {
-            kind,
-            slip: Slip::Published,
-            bias: false,
-        }
+        Self { kind, slip: Slip::Published, bias: false }
     }
 
     /// Feature dimension `k` (one more with the bias feature).
