@@ -5,6 +5,7 @@
 //! names the field and the allowed values, before any work starts.
 
 use crate::domain::{DomainKind, DomainSpec, Slip};
+use crate::linalg::SolverKind;
 use crate::param::ParamKind;
 use crate::published::best_lr;
 use crate::train::{Sampling, Schedule};
@@ -69,6 +70,7 @@ impl ConfigError {
 /// | `sampling` | `with-replacement` | minibatch sampling | `with-replacement`, `without-replacement` |
 /// | `slip` | `published` | four rooms' slip | `published`, `stay` |
 /// | `bias` | false | constant feature | bool |
+/// | `solver` | `auto` | implicit model's linear solver | `lu`, `refine`, `auto` |
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     /// Domain and its options.
@@ -91,6 +93,8 @@ pub struct RunConfig {
     pub eval_every: usize,
     /// Minibatch sampling.
     pub sampling: Sampling,
+    /// The implicit model's linear solver.
+    pub solver: SolverKind,
 }
 
 impl RunConfig {
@@ -133,10 +137,12 @@ pub struct RunSettings {
     pub slip: Option<Slip>,
     /// See [`RunConfig`].
     pub bias: Option<bool>,
+    /// See [`RunConfig`].
+    pub solver: Option<SolverKind>,
 }
 
 /// The names of all settings, as in TOML files.
-pub const FIELDS: [&str; 12] = [
+pub const FIELDS: [&str; 13] = [
     "domain",
     "param",
     "eta",
@@ -149,6 +155,7 @@ pub const FIELDS: [&str; 12] = [
     "sampling",
     "slip",
     "bias",
+    "solver",
 ];
 
 fn names<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> String {
@@ -254,7 +261,7 @@ impl RunSettings {
         }
         pick!(
             domain, param, eta, lr, offset, seed, steps, batch_size, eval_every, sampling, slip,
-            bias
+            bias, solver
         )
     }
 
@@ -317,6 +324,7 @@ impl RunSettings {
             batch_size,
             eval_every,
             sampling: self.sampling.unwrap_or_default(),
+            solver: self.solver.unwrap_or_default(),
         })
     }
 }
@@ -326,6 +334,15 @@ pub fn sampling_name(s: Sampling) -> &'static str {
     match s {
         Sampling::WithReplacement => "with-replacement",
         Sampling::WithoutReplacement => "without-replacement",
+    }
+}
+
+/// The CLI / TOML name of a solver.
+pub fn solver_name(s: SolverKind) -> &'static str {
+    match s {
+        SolverKind::Lu => "lu",
+        SolverKind::Refine => "refine",
+        SolverKind::Auto => "auto",
     }
 }
 

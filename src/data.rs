@@ -67,11 +67,7 @@ impl Dataset {
     }
 }
 
-/// `aᵀb`.
-#[inline]
-pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+pub use crate::linalg::dot;
 
 /// A supervised problem: training samples, a test set and the environment's discount `γ`.
 #[derive(Debug, Clone)]

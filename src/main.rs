@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use imprl::config::{ConfigError, RunSettings};
 use imprl::domain::{DomainKind, Slip};
+use imprl::linalg::SolverKind;
 use imprl::param::ParamKind;
 use imprl::train::{NoObserver, Sampling};
 use std::io::Write;
@@ -63,6 +64,9 @@ struct RunArgs {
     /// Four rooms' slip model [default: published].
     #[arg(long, value_enum)]
     slip: Option<Slip>,
+    /// The implicit model's linear solver [default: auto].
+    #[arg(long, value_enum)]
+    solver: Option<SolverKind>,
     /// Append a constant bias feature.
     #[arg(long)]
     bias: bool,
@@ -90,6 +94,7 @@ impl RunArgs {
             sampling: self.sampling,
             slip: self.slip,
             bias: self.bias.then_some(true),
+            solver: self.solver,
         };
         Ok(file.overridden_by(&flags))
     }
@@ -123,6 +128,7 @@ fn main() -> ExitCode {
     };
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(c) = e.downcast_ref::<ConfigError>() {
                 eprintln!("error: {c}");
@@ -133,6 +139,14 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// True when the error is a closed stdout (`imprl run | head`): not a failure of ours.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<csv::Error>().is_some_and(|ce| matches!(ce.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+    })
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {

@@ -22,7 +22,9 @@ pub fn run_on(
             &format!("at most the {n} training samples when sampling without replacement"),
         ));
     }
-    let mut param = cfg.param.init(problem.train.k, cfg.eta, cfg.seed);
+    let mut param = cfg
+        .param
+        .init(problem.train.k, cfg.eta, cfg.seed, cfg.solver);
     let mut rng = stream(cfg.seed, Stream::Batches);
     Ok(train(
         param.as_mut(),

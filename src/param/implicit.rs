@@ -1,14 +1,15 @@
 //! The implicit parameterization: a Markov reward chain `θ̂ = (I − ησ(F))⁻¹w` (SPEC §1).
 
 use super::{all_finite, ImplicitInit, Parameterization, StepError};
-use crate::linalg::{matvec, softmax_rows, ResolventLu};
+use crate::linalg::{matvec, softmax_rows, Resolvent, ResolventLu, SolveStats, SolverKind};
+use multiversion::multiversion;
 
 /// Implicit parameters `ψ = (w, F)` with `S = σ(F)` (row softmax), `A = I − ηS` and the value
 /// weights `θ̂ = A⁻¹w`, the root of `h(θ; w, F) = w + ηSθ − θ`.
 ///
 /// Gradients come from the implicit function theorem (SPEC §1): with the adjoint `u = A⁻ᵀg`,
-/// `∂L/∂w = u` and `∂L/∂F_kj = η u_k S_kj (θ̂_j − (Sθ̂)_k)`. One factorization of `A` per
-/// parameter value serves the forward and the adjoint solve; `A⁻¹` is never formed.
+/// `∂L/∂w = u` and `∂L/∂F_kj = η u_k S_kj (θ̂_j − (Sθ̂)_k)`. The same [`Resolvent`] serves
+/// the forward and the adjoint solve; `A⁻¹` is never formed.
 pub struct Implicit {
     k: usize,
     eta: f64,
@@ -17,8 +18,10 @@ pub struct Implicit {
     s: Vec<f64>,
     theta: Vec<f64>,
     s_theta: Vec<f64>,
+    /// Adjoint `u = A⁻ᵀg` of the last update (warm start of the next one).
     u: Vec<f64>,
-    lu: ResolventLu,
+    g: Vec<f64>,
+    solver: Resolvent,
 }
 
 /// The gradient `∇_ψ L = (∂L/∂w, ∂L/∂F)` of the implicit parameterization.
@@ -31,12 +34,17 @@ pub struct ImplicitGrad {
 }
 
 impl Implicit {
-    /// The model with parameters `init` and internal discount `eta ∈ [0, 1)`.
+    /// The model with parameters `init` and internal discount `eta ∈ [0, 1)`, solved by LU.
     pub fn new(init: ImplicitInit, eta: f64) -> Self {
+        Self::with_solver(init, eta, SolverKind::Lu)
+    }
+
+    /// The model with parameters `init`, internal discount `eta`, and the given solver.
+    pub fn with_solver(init: ImplicitInit, eta: f64, kind: SolverKind) -> Self {
         let k = init.k;
         let mut s = vec![0.0; k * k];
         softmax_rows(&init.f, k, &mut s);
-        let lu = ResolventLu::new(&s, k, eta);
+        let solver = Resolvent::new(&s, k, eta, kind);
         let mut me = Self {
             k,
             eta,
@@ -46,7 +54,8 @@ impl Implicit {
             theta: vec![0.0; k],
             s_theta: vec![0.0; k],
             u: vec![0.0; k],
-            lu,
+            g: vec![0.0; k],
+            solver,
         };
         me.solve_forward();
         me
@@ -82,22 +91,31 @@ impl Implicit {
         &self.s_theta
     }
 
-    /// A fresh factorization of the current `A = I − ηS`.
+    /// The solver's work so far.
+    pub fn solve_stats(&self) -> SolveStats {
+        self.solver.stats()
+    }
+
+    /// A fresh LU factorization of the current `A = I − ηS`.
     pub fn factorization(&self) -> ResolventLu {
         ResolventLu::new(&self.s, self.k, self.eta)
     }
 
     /// Overwrites `x` with `A⁻¹x` for the current parameters.
     pub fn solve(&mut self, x: &mut [f64]) {
-        self.lu.solve_in_place(x);
+        let b = x.to_vec();
+        x.fill(0.0);
+        self.solver.solve(&self.s, &b, x, false);
     }
 
     /// Overwrites `x` with `A⁻ᵀx` for the current parameters.
     pub fn solve_transpose(&mut self, x: &mut [f64]) {
-        self.lu.solve_transpose_in_place(x);
+        let b = x.to_vec();
+        x.fill(0.0);
+        self.solver.solve(&self.s, &b, x, true);
     }
 
-    /// Sets new parameters `(w, F)` and recomputes `S`, the factorization and `θ̂`.
+    /// Sets new parameters `(w, F)` and recomputes `S` and `θ̂`.
     #[track_caller]
     pub fn set_params(&mut self, w: &[f64], f: &[f64]) {
         self.w.copy_from_slice(w);
@@ -109,7 +127,7 @@ impl Implicit {
     pub fn gradient(&mut self, g: &[f64]) -> ImplicitGrad {
         let k = self.k;
         let mut u = g.to_vec();
-        self.lu.solve_transpose_in_place(&mut u);
+        self.solve_transpose(&mut u);
         let mut df = vec![0.0; k * k];
         for (kk, (row, srow)) in df
             .chunks_exact_mut(k)
@@ -125,15 +143,16 @@ impl Implicit {
         ImplicitGrad { dw: u, df }
     }
 
+    /// After a change of `F` (and `w`): `S = σ(F)`, the solver's update and `θ̂` (warm-started
+    /// from the previous `θ̂`).
     fn refresh(&mut self) {
         softmax_rows(&self.f, self.k, &mut self.s);
-        self.lu = ResolventLu::new(&self.s, self.k, self.eta);
+        self.solver.update(&self.s);
         self.solve_forward();
     }
 
     fn solve_forward(&mut self) {
-        self.theta.copy_from_slice(&self.w);
-        self.lu.solve_in_place(&mut self.theta);
+        self.solver.solve(&self.s, &self.w, &mut self.theta, false);
         matvec(&self.s, self.k, &self.theta, &mut self.s_theta);
     }
 }
@@ -144,27 +163,23 @@ impl Parameterization for Implicit {
     }
 
     /// `w ← w − αu`, `F_kj ← F_kj − α η u_k S_kj (θ̂_j − (Sθ̂)_k)` with `u = A⁻ᵀg`, fused in one
-    /// pass over `F`, then `S`, `A`'s factorization and `θ̂` at the new parameters.
+    /// pass over `F`, then `S` and `θ̂` at the new parameters.
     fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
-        let k = self.k;
-        self.u.copy_from_slice(g);
-        self.lu.solve_transpose_in_place(&mut self.u);
-        for (kk, (frow, srow)) in self
-            .f
-            .chunks_exact_mut(k)
-            .zip(self.s.chunks_exact(k))
-            .enumerate()
-        {
-            let c = lr * self.eta * self.u[kk];
-            let st = self.s_theta[kk];
-            for ((fkj, &skj), &tj) in frow.iter_mut().zip(srow).zip(&self.theta) {
-                *fkj -= c * skj * (tj - st);
-            }
-        }
+        self.g.copy_from_slice(g);
+        self.solver.solve(&self.s, &self.g, &mut self.u, true);
+        logit_step(
+            &mut self.f,
+            &self.s,
+            &self.u,
+            &self.theta,
+            &self.s_theta,
+            lr * self.eta,
+        );
         for (wi, ui) in self.w.iter_mut().zip(&self.u) {
             *wi -= lr * ui;
         }
-        if !all_finite(&self.w) || !all_finite(&self.f) {
+        // A non-finite logit makes its row of S, and so θ̂, non-finite: checking θ̂ suffices.
+        if !all_finite(&self.w) {
             return Err(StepError::NonFinite);
         }
         self.refresh();
@@ -172,6 +187,19 @@ impl Parameterization for Implicit {
             Ok(())
         } else {
             Err(StepError::NonFinite)
+        }
+    }
+}
+
+/// `F_kj ← F_kj − c u_k S_kj (θ̂_j − (Sθ̂)_k)` with `c = αη`: the SGD step on the logits.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
+fn logit_step(f: &mut [f64], s: &[f64], u: &[f64], theta: &[f64], s_theta: &[f64], c: f64) {
+    let k = theta.len();
+    for (kk, (frow, srow)) in f.chunks_exact_mut(k).zip(s.chunks_exact(k)).enumerate() {
+        let cu = c * u[kk];
+        let st = s_theta[kk];
+        for ((fkj, &skj), &tj) in frow.iter_mut().zip(srow).zip(theta) {
+            *fkj -= cu * skj * (tj - st);
         }
     }
 }

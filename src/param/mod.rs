@@ -9,6 +9,7 @@ pub use explicit::{Explicit, ExplicitMatrix};
 pub use implicit::{Implicit, ImplicitGrad};
 pub use init::{draw_implicit_init, ImplicitInit};
 
+use crate::linalg::SolverKind;
 use serde::{Deserialize, Serialize};
 
 /// Why a parameter update could not be completed.
@@ -77,13 +78,20 @@ impl ParamKind {
 
     /// The initial parameters for feature dimension `k`, internal discount `eta` and run seed
     /// `seed` (SPEC §3): every kind starts from the same `θ̂` of the implicit init of that seed.
-    pub fn init(self, k: usize, eta: f64, seed: u64) -> Box<dyn Parameterization> {
+    /// `solver` chooses how the implicit model solves `A = I − ηS` during training.
+    pub fn init(
+        self,
+        k: usize,
+        eta: f64,
+        seed: u64,
+        solver: SolverKind,
+    ) -> Box<dyn Parameterization> {
         let init = draw_implicit_init(k, seed);
         match self {
             ParamKind::Explicit => {
                 Box::new(Explicit::new(Implicit::new(init, eta).theta().to_vec()))
             }
-            ParamKind::Implicit => Box::new(Implicit::new(init, eta)),
+            ParamKind::Implicit => Box::new(Implicit::with_solver(init, eta, solver)),
             ParamKind::ExplicitMatrix => {
                 Box::new(ExplicitMatrix::from_implicit(&Implicit::new(init, eta)))
             }
