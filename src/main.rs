@@ -38,10 +38,10 @@ struct RunArgs {
     #[arg(long, value_enum)]
     param: Option<ParamKind>,
     /// Internal discount η in [0, 1) [default: 0.95].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     eta: Option<f64>,
     /// Learning rate α > 0 [default: the paper's best for domain, param and η].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Reward offset c added to every reward [default: 0].
     #[arg(long, allow_negative_numbers = true)]
