@@ -24,8 +24,13 @@
 //! real implicit step differs from the latter by `O(α)`. The paper's implicit form (the scalar
 //! `⟨1, r_i φ_i⟩`), Theorem 4's formula and the Perron split are asymptotic, `O(1−η)` relative.
 
+pub mod output;
+
+use crate::config::{ConfigError, RunConfig, RunSettings};
 use crate::data::{dot, Dataset, Problem};
-use crate::param::{draw_implicit_init, Explicit, Implicit, ImplicitInit, Parameterization};
+use crate::param::{
+    draw_implicit_init, Explicit, Implicit, ImplicitInit, ParamKind, Parameterization,
+};
 use crate::rng::{stream, Stream};
 use crate::train::{draw_batch, minibatch_gradient, Sampling};
 use faer::linalg::solvers::Solve;
@@ -391,6 +396,10 @@ pub struct TheoryConfig {
 pub struct CheckpointRow {
     /// Updates done so far.
     pub step: usize,
+    /// Test-set `‖r‖` of the implicit run (as `imprl run` logs it at this step).
+    pub imp_test_residual_norm: f64,
+    /// Test-set `‖r‖` of the explicit run.
+    pub exp_test_residual_norm: f64,
     /// Training MSE of the implicit run.
     pub imp_train_mse: f64,
     /// Training MSE of the explicit run.
@@ -537,15 +546,18 @@ pub fn theorem1_rel_error(m: &Implicit, p: &[f64], g: &[f64], alpha: f64) -> f64
     }
 }
 
-/// Everything at one checkpoint, for the implicit model `imp` and explicit weights `theta_e`.
+/// Everything at one checkpoint, for the implicit model `imp` and explicit weights `theta_e`
+/// (the theory's quantities on the training set, the residual norms also on the test set).
 pub fn checkpoint(
     cfg: &TheoryConfig,
-    data: &Dataset,
+    problem: &Problem,
     step: usize,
     imp: &Implicit,
     theta_e: &[f64],
     rng: &mut ChaCha8Rng,
 ) -> CheckpointRow {
+    let data = &problem.train;
+    let test_norm = |th: &[f64]| norm2(&residuals(&problem.test, th)).sqrt();
     let k = data.k;
     let n = data.len();
     let nf = n as f64;
@@ -642,6 +654,8 @@ pub fn checkpoint(
 
     CheckpointRow {
         step,
+        imp_test_residual_norm: test_norm(&theta),
+        exp_test_residual_norm: test_norm(theta_e),
         imp_train_mse: mse(&r),
         exp_train_mse: mse(&re),
         imp_r_par: r_par,
@@ -703,7 +717,14 @@ pub fn analyze(
     let (mut imp_div, mut exp_div) = (None, None);
     for step in 0..=cfg.steps {
         if cfg.checkpoints.contains(&step) {
-            rows.push(checkpoint(cfg, data, step, &imp, exp.theta(), &mut rng_mc));
+            rows.push(checkpoint(
+                cfg,
+                problem,
+                step,
+                &imp,
+                exp.theta(),
+                &mut rng_mc,
+            ));
             progress(step);
         }
         if step == cfg.steps {
@@ -884,4 +905,81 @@ mod tests {
         assert_eq!(m.estimate, 2.0);
         assert!(m.covers(2.5, 1.0) && !m.covers(5.0, 1.0));
     }
+}
+
+/// The analysis settings from run settings (`param` is ignored: both runs are made) and the
+/// theory's own options, validated: the implicit run's learning rate is `settings.lr` or the
+/// paper's best (SPEC §6), the explicit run's `lr_explicit` or its best; checkpoints every
+/// `every` (default 50) updates and after the last; `mc` (default 1000, at least 10) minibatches
+/// per Monte-Carlo estimate. Returns the implicit run's config (domain, offset, seed) as well.
+pub fn resolve(
+    settings: &RunSettings,
+    lr_explicit: Option<f64>,
+    every: Option<usize>,
+    mc: Option<usize>,
+) -> Result<(RunConfig, TheoryConfig), ConfigError> {
+    let imp = RunSettings {
+        param: Some(ParamKind::Implicit),
+        ..settings.clone()
+    }
+    .resolve()?;
+    let exp = RunSettings {
+        param: Some(ParamKind::Explicit),
+        lr: lr_explicit,
+        ..settings.clone()
+    }
+    .resolve()
+    .map_err(|e| match e {
+        ConfigError::Invalid {
+            field,
+            value,
+            allowed,
+        } if field == "lr" => ConfigError::Invalid {
+            field: "lr_explicit".into(),
+            value,
+            allowed,
+        },
+        e => e,
+    })?;
+    let every = every.unwrap_or(50);
+    if every == 0 {
+        return Err(ConfigError::invalid("every", 0, "an integer >= 1"));
+    }
+    let mc_samples = mc.unwrap_or(1000);
+    if !(10..=10_000_000).contains(&mc_samples) {
+        return Err(ConfigError::invalid(
+            "mc",
+            mc_samples,
+            "10 <= mc <= 10000000",
+        ));
+    }
+    let mut checkpoints: Vec<usize> = (0..=imp.steps).step_by(every).collect();
+    if checkpoints.last() != Some(&imp.steps) {
+        checkpoints.push(imp.steps);
+    }
+    let cfg = TheoryConfig {
+        eta: imp.eta,
+        lr_implicit: imp.lr,
+        lr_explicit: exp.lr,
+        seed: imp.seed,
+        steps: imp.steps,
+        batch_size: imp.batch_size,
+        sampling: imp.sampling,
+        checkpoints,
+        mc_samples,
+    };
+    Ok((imp, cfg))
+}
+
+/// Checks that `cfg` can run on `problem`: a batch without replacement needs `b ≤ n`.
+pub fn check_problem(cfg: &TheoryConfig, problem: &Problem) -> Result<(), ConfigError> {
+    let n = problem.train.len();
+    if cfg.sampling == Sampling::WithoutReplacement && cfg.batch_size > n {
+        return Err(ConfigError::invalid(
+            "batch_size",
+            cfg.batch_size,
+            &format!("at most the {n} training samples when sampling without replacement"),
+        ));
+    }
+    Ok(())
 }
