@@ -754,6 +754,83 @@ pub fn analyze(
     }
 }
 
+/// The analysis settings from run settings (`param` is ignored: both runs are made) and the
+/// theory's own options, validated: the implicit run's learning rate is `settings.lr` or the
+/// paper's best (SPEC §6), the explicit run's `lr_explicit` or its best; checkpoints every
+/// `every` (default 50) updates and after the last; `mc` (default 1000, at least 10) minibatches
+/// per Monte-Carlo estimate. Returns the implicit run's config (domain, offset, seed) as well.
+pub fn resolve(
+    settings: &RunSettings,
+    lr_explicit: Option<f64>,
+    every: Option<usize>,
+    mc: Option<usize>,
+) -> Result<(RunConfig, TheoryConfig), ConfigError> {
+    let imp = RunSettings {
+        param: Some(ParamKind::Implicit),
+        ..settings.clone()
+    }
+    .resolve()?;
+    let exp = RunSettings {
+        param: Some(ParamKind::Explicit),
+        lr: lr_explicit,
+        ..settings.clone()
+    }
+    .resolve()
+    .map_err(|e| match e {
+        ConfigError::Invalid {
+            field,
+            value,
+            allowed,
+        } if field == "lr" => ConfigError::Invalid {
+            field: "lr_explicit".into(),
+            value,
+            allowed,
+        },
+        e => e,
+    })?;
+    let every = every.unwrap_or(50);
+    if every == 0 {
+        return Err(ConfigError::invalid("every", 0, "an integer >= 1"));
+    }
+    let mc_samples = mc.unwrap_or(1000);
+    if !(10..=10_000_000).contains(&mc_samples) {
+        return Err(ConfigError::invalid(
+            "mc",
+            mc_samples,
+            "10 <= mc <= 10000000",
+        ));
+    }
+    let mut checkpoints: Vec<usize> = (0..=imp.steps).step_by(every).collect();
+    if checkpoints.last() != Some(&imp.steps) {
+        checkpoints.push(imp.steps);
+    }
+    let cfg = TheoryConfig {
+        eta: imp.eta,
+        lr_implicit: imp.lr,
+        lr_explicit: exp.lr,
+        seed: imp.seed,
+        steps: imp.steps,
+        batch_size: imp.batch_size,
+        sampling: imp.sampling,
+        checkpoints,
+        mc_samples,
+    };
+    Ok((imp, cfg))
+}
+
+/// Checks that `cfg` can run on `problem`: a batch without replacement needs `b ≤ n`.
+pub fn check_problem(cfg: &TheoryConfig, problem: &Problem) -> Result<(), ConfigError> {
+    let n = problem.train.len();
+    if cfg.sampling == Sampling::WithoutReplacement && cfg.batch_size > n {
+        return Err(ConfigError::invalid(
+            "batch_size",
+            cfg.batch_size,
+            &format!("at most the {n} training samples when sampling without replacement"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -905,81 +982,4 @@ mod tests {
         assert_eq!(m.estimate, 2.0);
         assert!(m.covers(2.5, 1.0) && !m.covers(5.0, 1.0));
     }
-}
-
-/// The analysis settings from run settings (`param` is ignored: both runs are made) and the
-/// theory's own options, validated: the implicit run's learning rate is `settings.lr` or the
-/// paper's best (SPEC §6), the explicit run's `lr_explicit` or its best; checkpoints every
-/// `every` (default 50) updates and after the last; `mc` (default 1000, at least 10) minibatches
-/// per Monte-Carlo estimate. Returns the implicit run's config (domain, offset, seed) as well.
-pub fn resolve(
-    settings: &RunSettings,
-    lr_explicit: Option<f64>,
-    every: Option<usize>,
-    mc: Option<usize>,
-) -> Result<(RunConfig, TheoryConfig), ConfigError> {
-    let imp = RunSettings {
-        param: Some(ParamKind::Implicit),
-        ..settings.clone()
-    }
-    .resolve()?;
-    let exp = RunSettings {
-        param: Some(ParamKind::Explicit),
-        lr: lr_explicit,
-        ..settings.clone()
-    }
-    .resolve()
-    .map_err(|e| match e {
-        ConfigError::Invalid {
-            field,
-            value,
-            allowed,
-        } if field == "lr" => ConfigError::Invalid {
-            field: "lr_explicit".into(),
-            value,
-            allowed,
-        },
-        e => e,
-    })?;
-    let every = every.unwrap_or(50);
-    if every == 0 {
-        return Err(ConfigError::invalid("every", 0, "an integer >= 1"));
-    }
-    let mc_samples = mc.unwrap_or(1000);
-    if !(10..=10_000_000).contains(&mc_samples) {
-        return Err(ConfigError::invalid(
-            "mc",
-            mc_samples,
-            "10 <= mc <= 10000000",
-        ));
-    }
-    let mut checkpoints: Vec<usize> = (0..=imp.steps).step_by(every).collect();
-    if checkpoints.last() != Some(&imp.steps) {
-        checkpoints.push(imp.steps);
-    }
-    let cfg = TheoryConfig {
-        eta: imp.eta,
-        lr_implicit: imp.lr,
-        lr_explicit: exp.lr,
-        seed: imp.seed,
-        steps: imp.steps,
-        batch_size: imp.batch_size,
-        sampling: imp.sampling,
-        checkpoints,
-        mc_samples,
-    };
-    Ok((imp, cfg))
-}
-
-/// Checks that `cfg` can run on `problem`: a batch without replacement needs `b ≤ n`.
-pub fn check_problem(cfg: &TheoryConfig, problem: &Problem) -> Result<(), ConfigError> {
-    let n = problem.train.len();
-    if cfg.sampling == Sampling::WithoutReplacement && cfg.batch_size > n {
-        return Err(ConfigError::invalid(
-            "batch_size",
-            cfg.batch_size,
-            &format!("at most the {n} training samples when sampling without replacement"),
-        ));
-    }
-    Ok(())
 }
