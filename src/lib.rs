@@ -13,4 +13,5 @@ pub mod published;
 pub mod record;
 pub mod rng;
 pub mod run;
+pub mod theory;
 pub mod train;

@@ -23,6 +23,56 @@ struct Cli {
 enum Command {
     /// Train one run and write its log (published `logs.csv` format) to stdout or --out.
     Run(RunArgs),
+    /// Follow one implicit and one explicit run and check the paper's theory along them
+    /// (Theorems 1, 4, 5, Corollaries 1-3, the Perron split): report, CSV and SVG figures.
+    Theory(TheoryArgs),
+}
+
+/// Settings of a theory analysis (defaults: the paper's best settings for the domain).
+#[derive(Args)]
+struct TheoryArgs {
+    /// Domain (SPEC §4).
+    #[arg(long, value_enum)]
+    domain: Option<DomainKind>,
+    /// Internal discount η in [0, 1) [default: 0.95].
+    #[arg(long)]
+    eta: Option<f64>,
+    /// Learning rate of the implicit run [default: the paper's best for domain and η].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Learning rate of the explicit run [default: the paper's best for the domain].
+    #[arg(long)]
+    lr_explicit: Option<f64>,
+    /// Reward offset c added to every reward [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    offset: Option<f64>,
+    /// Run seed [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of SGD updates [default: 300].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Minibatch size [default: 25].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Minibatch sampling of the runs [default: with-replacement, as published].
+    #[arg(long, value_enum)]
+    sampling: Option<Sampling>,
+    /// Four rooms' slip model [default: published].
+    #[arg(long, value_enum)]
+    slip: Option<Slip>,
+    /// Append a constant bias feature.
+    #[arg(long)]
+    bias: bool,
+    /// Analyze every this many updates (and after the last) [default: 50].
+    #[arg(long)]
+    every: Option<usize>,
+    /// Minibatches per Monte-Carlo estimate [default: 1000].
+    #[arg(long)]
+    mc: Option<usize>,
+    /// Directory for theory.csv and the SVG figures [default: none, report only].
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Settings of one run; any of them may also come from --config (flags override the file).
@@ -152,7 +202,53 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => cmd_run(&args),
+        Command::Theory(args) => cmd_theory(&args),
     }
+}
+
+fn cmd_theory(args: &TheoryArgs) -> anyhow::Result<()> {
+    let settings = RunSettings {
+        domain: args.domain,
+        eta: args.eta,
+        lr: args.lr,
+        offset: args.offset,
+        seed: args.seed,
+        steps: args.steps,
+        batch_size: args.batch_size,
+        sampling: args.sampling,
+        slip: args.slip,
+        bias: args.bias.then_some(true),
+        ..Default::default()
+    };
+    let (run, cfg) = imprl::theory::resolve(&settings, args.lr_explicit, args.every, args.mc)?;
+    let problem = run.domain.problem(run.offset, run.seed);
+    imprl::theory::check_problem(&cfg, &problem)?;
+    let total = cfg.checkpoints.len();
+    let mut done = 0;
+    let report = imprl::theory::analyze(&cfg, &problem, &mut |step| {
+        done += 1;
+        eprintln!("checkpoint {done}/{total} (step {step}) done");
+    });
+    let title = format!(
+        "domain {}, offset {}, seed {}",
+        run.domain.kind, run.offset, run.seed
+    );
+    print!("{}", imprl::theory::output::render_text(&report, &title));
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let csv_path = dir.join("theory.csv");
+        let file = std::fs::File::create(&csv_path)
+            .with_context(|| format!("cannot create {}", csv_path.display()))?;
+        imprl::theory::output::write_csv(file, &report)?;
+        let figs = imprl::theory::output::write_figures(dir, &report)?;
+        println!(
+            "\nwrote {} and {} figures to {}",
+            csv_path.display(),
+            figs.len(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
