@@ -2,6 +2,7 @@
 //! functions, after Gehring, Kawaguchi, Huang and Kaelbling (NeurIPS 2021).
 #![warn(missing_docs)]
 
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod domain;
