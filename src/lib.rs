@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod domain;
 pub mod export;
+pub mod features;
 pub mod linalg;
 pub mod param;
 pub mod published;
