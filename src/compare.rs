@@ -20,7 +20,9 @@
 
 use crate::domain::{DomainKind, Slip};
 use crate::param::ParamKind;
+use crate::published_layout::{read_published_all, PublishedData};
 use crate::record::RunRecord;
+use crate::store::Store;
 use crate::train::{EvalRow, Sampling};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -57,6 +59,12 @@ pub enum CompareError {
         /// What is wrong.
         message: String,
     },
+    /// The published layout cannot be read.
+    #[error(transparent)]
+    Layout(#[from] crate::published_layout::LayoutError),
+    /// Our results store cannot be read.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The figure cannot be drawn.
     #[error("{path}: cannot draw the figure: {message}")]
     Plot {
@@ -311,6 +319,70 @@ pub fn summarize_reference(runs: &[ReferenceRun]) -> BTreeMap<ConfigKey, SideSta
             (k, SideStats::from_runs(&ok, diverged, failed))
         })
         .collect()
+}
+
+/// Published jobs (as read by [`crate::published_layout::read_published_all`]) as
+/// [`ReferenceRun`]s, failed jobs included (flagged). Jobs whose domain or method directory is
+/// not a known one, or that used a bias feature, are left out and counted in the second value.
+pub fn reference_runs(data: &PublishedData) -> (Vec<ReferenceRun>, usize) {
+    let mut skipped = 0;
+    let runs = data
+        .runs
+        .iter()
+        .chain(&data.failed)
+        .filter_map(|r| {
+            let (Some(domain), Some(param), false) = (r.domain, r.param, r.use_bias) else {
+                skipped += 1;
+                return None;
+            };
+            Some(ReferenceRun {
+                key: ConfigKey {
+                    domain,
+                    param,
+                    eta: r.eta,
+                    lr: r.lr,
+                    offset: r.offset,
+                    batch_size: r.batch_size,
+                },
+                rows: r.rows.clone(),
+                runtime_s: r.runtime_s,
+                failed: r.failed(),
+            })
+        })
+        .collect();
+    (runs, skipped)
+}
+
+/// The published side read from `path`: a per-configuration summary CSV when `path` is a file
+/// (see [`read_summary_csv`]), else the published directory layout under `path` (any subset of
+/// domains and methods). The second value counts published jobs left out (see
+/// [`reference_runs`]).
+pub fn load_reference(path: &Path) -> Result<(BTreeMap<ConfigKey, SideStats>, usize), CompareError> {
+    if path.is_file() {
+        return Ok((read_summary_csv(path)?, 0));
+    }
+    let data = read_published_all(path)?;
+    if data.runs.is_empty() && data.failed.is_empty() {
+        return Err(CompareError::Format {
+            path: path.to_path_buf(),
+            message: "no results.csv job log found under this directory".into(),
+        });
+    }
+    let (runs, skipped) = reference_runs(&data);
+    Ok((summarize_reference(&runs), skipped))
+}
+
+/// Our side read from the results store in `dir` (see [`summarize_ours`]); the second value
+/// counts records left out because they do not follow the published protocol.
+pub fn load_ours(dir: &Path) -> Result<(BTreeMap<ConfigKey, SideStats>, usize), CompareError> {
+    if !Store::exists(dir) {
+        return Err(CompareError::Format {
+            path: dir.join(crate::store::DB_FILE),
+            message: "no results store here".into(),
+        });
+    }
+    let records = Store::open(dir)?.load_all()?;
+    Ok(summarize_ours(&records))
 }
 
 /// Reads a per-configuration summary CSV with the columns of `chain_summary.csv`: `method, eta,

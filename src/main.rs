@@ -32,6 +32,22 @@ enum Command {
     Export(ExportArgs),
     /// Combine the results stores of shards into one.
     Merge(MergeArgs),
+    /// Compare a results store with the published runs (table, CSV and figure).
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// The published data: the directory layout (`<domain>/<method>/<run-id>/results.csv`, any
+    /// subset) or a per-configuration summary CSV such as chain_summary.csv.
+    #[arg(long)]
+    reference: PathBuf,
+    /// Our results directory (a results store).
+    #[arg(long)]
+    results: PathBuf,
+    /// Output directory for comparison.csv and comparison.svg [default: RESULTS/compare].
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Options shared by the commands that run sweeps.
@@ -237,6 +253,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Reproduce(args) => cmd_reproduce(&args),
         Command::Export(args) => cmd_export(&args),
         Command::Merge(args) => cmd_merge(&args),
+        Command::Compare(args) => cmd_compare(&args),
     }
 }
 
@@ -389,5 +406,41 @@ fn cmd_merge(args: &MergeArgs) -> anyhow::Result<()> {
         println!("{}: {n} runs merged", dir.display());
     }
     println!("{} runs in {}", out.len()?, out.path().display());
+    Ok(())
+}
+
+fn cmd_compare(args: &CompareArgs) -> anyhow::Result<()> {
+    use imprl::compare;
+    for (flag, p) in [("--reference", &args.reference), ("--results", &args.results)] {
+        if !p.exists() {
+            return Err(ConfigError::File {
+                path: p.display().to_string(),
+                message: format!("{flag}: no such file or directory"),
+            }
+            .into());
+        }
+    }
+    let (theirs, skipped) = compare::load_reference(&args.reference)?;
+    let (ours, excluded) = compare::load_ours(&args.results)?;
+    let c = compare::compare(&ours, &theirs);
+    print!("{}", compare::render_table(&c));
+    if skipped > 0 {
+        println!("{skipped} published jobs of unknown domain or method, or with a bias feature, left out");
+    }
+    if excluded > 0 {
+        println!("{excluded} of our runs do not follow the published protocol (300 updates, sampling with replacement, published slip, no bias) and were left out");
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.results.join("compare"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let csv_path = out.join("comparison.csv");
+    let file = std::fs::File::create(&csv_path)
+        .with_context(|| format!("cannot create {}", csv_path.display()))?;
+    compare::write_csv(&c, file).with_context(|| format!("cannot write {}", csv_path.display()))?;
+    let fig = out.join("comparison.svg");
+    compare::plot(&c, &fig)?;
+    println!("wrote {} and {}", csv_path.display(), fig.display());
     Ok(())
 }
