@@ -181,6 +181,9 @@ impl Moments {
     }
 }
 
+/// One run reduced to its initial row, its final row if it finished, and its wall time.
+type RunSummary = (Option<EvalRow>, Option<EvalRow>, f64);
+
 /// One side's statistics of one configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SideStats {
@@ -208,12 +211,8 @@ impl SideStats {
 
     /// Statistics of runs given as (initial row, final row if finished, runtime), with
     /// `diverged` of them having diverged and `failed` failed jobs left out.
-    fn from_runs(
-        runs: &[(Option<EvalRow>, Option<EvalRow>, f64)],
-        diverged: usize,
-        failed: usize,
-    ) -> Self {
-        let pick = |f: &dyn Fn(&(Option<EvalRow>, Option<EvalRow>, f64)) -> Option<f64>| {
+    fn from_runs(runs: &[RunSummary], diverged: usize, failed: usize) -> Self {
+        let pick = |f: &dyn Fn(&RunSummary) -> Option<f64>| {
             Moments::of(&runs.iter().filter_map(f).collect::<Vec<_>>())
         };
         let runtime = if runs.is_empty() {
@@ -357,7 +356,9 @@ pub fn reference_runs(data: &PublishedData) -> (Vec<ReferenceRun>, usize) {
 /// (see [`read_summary_csv`]), else the published directory layout under `path` (any subset of
 /// domains and methods). The second value counts published jobs left out (see
 /// [`reference_runs`]).
-pub fn load_reference(path: &Path) -> Result<(BTreeMap<ConfigKey, SideStats>, usize), CompareError> {
+pub fn load_reference(
+    path: &Path,
+) -> Result<(BTreeMap<ConfigKey, SideStats>, usize), CompareError> {
     if path.is_file() {
         return Ok((read_summary_csv(path)?, 0));
     }

@@ -411,7 +411,10 @@ fn cmd_merge(args: &MergeArgs) -> anyhow::Result<()> {
 
 fn cmd_compare(args: &CompareArgs) -> anyhow::Result<()> {
     use imprl::compare;
-    for (flag, p) in [("--reference", &args.reference), ("--results", &args.results)] {
+    for (flag, p) in [
+        ("--reference", &args.reference),
+        ("--results", &args.results),
+    ] {
         if !p.exists() {
             return Err(ConfigError::File {
                 path: p.display().to_string(),

@@ -5,7 +5,7 @@
 //! standard errors on the final ‖r‖ (configurations where either side diverged apart) and on
 //! the initial r∥ and ‖r⊥‖.
 
-use imprl::compare::{compare, read_summary_csv, render_table, summarize_ours};
+use imprl::compare::{compare, plot, read_summary_csv, render_table, summarize_ours, write_csv};
 use imprl::config::RunSettings;
 use imprl::domain::DomainKind;
 use imprl::param::ParamKind;
@@ -62,13 +62,40 @@ fn chain_reproduction_meets_the_agreement_target() {
     assert_eq!(theirs.len(), 528);
     let t = Instant::now();
     let records = chain_grid();
-    println!("{} chain runs in {:.1} s", records.len(), t.elapsed().as_secs_f64());
+    println!(
+        "{} chain runs in {:.1} s",
+        records.len(),
+        t.elapsed().as_secs_f64()
+    );
     let (ours, excluded) = summarize_ours(&records);
     assert_eq!(excluded, 0);
     let c = compare(&ours, &theirs);
     println!("{}", render_table(&c));
+    // The full table and the figure, for inspection.
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let csv = std::fs::File::create(out.join("chain_comparison.csv")).expect("csv file");
+    write_csv(&c, csv).expect("csv written");
+    plot(&c, &out.join("chain_comparison.svg")).expect("figure drawn");
+    for g in &c.groups {
+        let zs: Vec<f64> = c
+            .rows
+            .iter()
+            .filter(|r| (r.key.domain, r.key.param) == (g.domain, g.param))
+            .filter_map(|r| r.final_z())
+            .collect();
+        let mean = zs.iter().sum::<f64>() / zs.len() as f64;
+        let rms = (zs.iter().map(|z| z * z).sum::<f64>() / zs.len() as f64).sqrt();
+        println!(
+            "{} {}: final ‖r‖ z mean {mean:+.3}, rms {rms:.3}",
+            g.domain, g.param
+        );
+    }
     assert!(c.only_ours.is_empty(), "only ours: {:?}", c.only_ours);
-    assert!(c.only_theirs.is_empty(), "only published: {:?}", c.only_theirs);
+    assert!(
+        c.only_theirs.is_empty(),
+        "only published: {:?}",
+        c.only_theirs
+    );
     assert_eq!(c.groups.len(), 2);
     for g in &c.groups {
         println!(
@@ -78,14 +105,24 @@ fn chain_reproduction_meets_the_agreement_target() {
             g.diverged_ours, g.diverged_theirs, g.diverged_either
         );
         assert_eq!(g.configs, 264);
-        assert!(g.meets_target(), "{} {} misses the target", g.domain, g.param);
+        assert!(
+            g.meets_target(),
+            "{} {} misses the target",
+            g.domain,
+            g.param
+        );
     }
     // Divergence agrees configuration by configuration, up to borderline cases.
     let disagree: Vec<_> = c
         .rows
         .iter()
         .filter(|r| r.ours.any_diverged() != r.theirs.any_diverged())
-        .map(|r| format!("{} ours {:?} published {:?}", r.key, r.ours.diverged, r.theirs.diverged))
+        .map(|r| {
+            format!(
+                "{} ours {:?} published {:?}",
+                r.key, r.ours.diverged, r.theirs.diverged
+            )
+        })
         .collect();
     println!("divergence disagreements: {}", disagree.len());
     for d in &disagree {

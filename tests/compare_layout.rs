@@ -24,10 +24,16 @@ fn reads_the_published_sample() {
         .filter(|r| r.param == Some(ParamKind::Explicit))
         .collect();
     assert_eq!(explicit.len(), 6);
-    assert!(data.runs.iter().all(|r| r.domain == Some(DomainKind::Chain)));
+    assert!(data
+        .runs
+        .iter()
+        .all(|r| r.domain == Some(DomainKind::Chain)));
     // Seq 3 of the explicit log: LEARNING_RATE=.25000000000000000000, η 0.8, offset 0.8.
     let r3 = explicit.iter().find(|r| r.seq == 3).expect("seq 3");
-    assert_eq!((r3.lr, r3.eta, r3.offset, r3.batch_size), (0.25, 0.8, 0.8, 25));
+    assert_eq!(
+        (r3.lr, r3.eta, r3.offset, r3.batch_size),
+        (0.25, 0.8, 0.8, 25)
+    );
     assert_eq!(r3.seed, 2289609983);
     assert!((r3.runtime_s - 15.522).abs() < 1e-12);
     // 31 evaluations: timesteps 0, 10, …, 300.
@@ -74,11 +80,17 @@ fn copy_tree(from: &Path, to: &Path) {
 fn failed_jobs_are_excluded_and_counted() {
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("chain_rollout/explicit/202106021905");
-    copy_tree(&sample().join("chain_rollout/explicit/202106021905"), &run_dir);
+    copy_tree(
+        &sample().join("chain_rollout/explicit/202106021905"),
+        &run_dir,
+    );
     // Job 6 (η 0.95, lr 1, offset 0.1) killed by signal 9, its log gone.
     let p = run_dir.join("results.csv");
     let text = std::fs::read_to_string(&p).unwrap();
-    let text = text.replace("6,:,1622675135.691,15.838,0,215,0,0,", "6,:,1622675135.691,15.838,0,215,0,9,");
+    let text = text.replace(
+        "6,:,1622675135.691,15.838,0,215,0,0,",
+        "6,:,1622675135.691,15.838,0,215,0,9,",
+    );
     std::fs::write(&p, text).unwrap();
     std::fs::remove_dir_all(run_dir.join("6")).unwrap();
     let (stats, skipped) = load_reference(tmp.path()).expect("reads");
@@ -100,7 +112,10 @@ fn failed_jobs_are_excluded_and_counted() {
 fn missing_and_malformed_files_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("chain_rollout/implicit/202106021949");
-    copy_tree(&sample().join("chain_rollout/implicit/202106021949"), &run_dir);
+    copy_tree(
+        &sample().join("chain_rollout/implicit/202106021949"),
+        &run_dir,
+    );
     // A successful job without its log.
     std::fs::remove_file(run_dir.join("2/logs.csv")).unwrap();
     let e = load_reference(tmp.path()).unwrap_err().to_string();

@@ -29,24 +29,55 @@ fn moments_are_mean_and_sample_sd() {
 #[test]
 fn welch_z_has_the_known_value() {
     // Means 10 and 8; sds 2 and 4; n 4 and 16: se = √(4/4 + 16/16) = √2.
-    let a = Moments { n: 4, mean: 10.0, sd: Some(2.0) };
-    let b = Moments { n: 16, mean: 8.0, sd: Some(4.0) };
+    let a = Moments {
+        n: 4,
+        mean: 10.0,
+        sd: Some(2.0),
+    };
+    let b = Moments {
+        n: 16,
+        mean: 8.0,
+        sd: Some(4.0),
+    };
     let c = welch(a, b);
     assert!(close(c.z.unwrap(), 2.0 / 2f64.sqrt()));
     assert!(!c.sd_assumed);
     assert!(close(welch(b, a).z.unwrap(), -2.0 / 2f64.sqrt()));
     // Unknown published sd: ours stands in. se = √(4/4 + 4/16) = √1.25.
-    let u = Moments { n: 16, mean: 8.0, sd: None };
+    let u = Moments {
+        n: 16,
+        mean: 8.0,
+        sd: None,
+    };
     let c = welch(a, u);
     assert!(c.sd_assumed);
     assert!(close(c.z.unwrap(), 2.0 / 1.25f64.sqrt()));
     // Zero spread: equal means agree exactly, different ones infinitely far apart.
-    let z0 = Moments { n: 3, mean: 1.0, sd: Some(0.0) };
+    let z0 = Moments {
+        n: 3,
+        mean: 1.0,
+        sd: Some(0.0),
+    };
     assert_eq!(welch(z0, z0).z, Some(0.0));
-    let z1 = Moments { n: 3, mean: 2.0, sd: Some(0.0) };
+    let z1 = Moments {
+        n: 3,
+        mean: 2.0,
+        sd: Some(0.0),
+    };
     assert_eq!(welch(z1, z0).z, Some(f64::INFINITY));
     // No sd on our side and none published: no z.
-    assert_eq!(welch(Moments { n: 1, mean: 1.0, sd: None }, u).z, None);
+    assert_eq!(
+        welch(
+            Moments {
+                n: 1,
+                mean: 1.0,
+                sd: None
+            },
+            u
+        )
+        .z,
+        None
+    );
 }
 
 fn row(t: usize, ones: f64, ortho: f64) -> EvalRow {
@@ -90,7 +121,12 @@ fn record(offset: f64, seed: u64, init: (f64, f64), fin: Option<f64>) -> RunReco
         }
         None => Outcome::Diverged { step: 120 },
     };
-    RunRecord { config, outcome, runtime_s: 0.5, rows }
+    RunRecord {
+        config,
+        outcome,
+        runtime_s: 0.5,
+        rows,
+    }
 }
 
 #[test]
@@ -106,7 +142,7 @@ fn sides_are_summarized_and_matched() {
     let (ours, excluded) = summarize_ours(&recs);
     assert_eq!(excluded, 0);
     let o = &ours[&key(0.5)];
-    assert_eq!((o.runs, o.diverged, o.failed), (4, Some(0 + 1), 0));
+    assert_eq!((o.runs, o.diverged, o.failed), (4, Some(1), 0));
     assert_eq!(o.final_norm.n, 3);
     assert!(close(o.final_norm.mean, 4.0));
     assert!(close(o.final_norm.sd.unwrap(), 2.0));
@@ -128,7 +164,12 @@ fn sides_are_summarized_and_matched() {
         pub_run(3.0, false),
         pub_run(5.0, false),
         pub_run(1e9, true),
-        ReferenceRun { key: key(0.0), rows: vec![row(0, 1.0, 1.0)], runtime_s: 15.0, failed: false },
+        ReferenceRun {
+            key: key(0.0),
+            rows: vec![row(0, 1.0, 1.0)],
+            runtime_s: 15.0,
+            failed: false,
+        },
     ];
     let theirs = summarize_reference(&runs);
     let t = &theirs[&key(0.5)];
@@ -148,7 +189,15 @@ fn sides_are_summarized_and_matched() {
     // Initial r∥: ours 1,2,3,4 (sd √(5/3)), theirs 2,2 (sd 0): z = 0.5 / √(5/12).
     assert!(close(r.init_ones.z.unwrap(), 0.5 / (5.0f64 / 12.0).sqrt()));
     let g = &c.groups[0];
-    assert_eq!((g.configs, g.diverged_ours, g.diverged_theirs, g.diverged_either), (1, 1, 0, 1));
+    assert_eq!(
+        (
+            g.configs,
+            g.diverged_ours,
+            g.diverged_theirs,
+            g.diverged_either
+        ),
+        (1, 1, 0, 1)
+    );
     assert_eq!(g.final_norm.compared, 0);
     assert_eq!(g.init_ones.compared, 1);
     assert_eq!(g.failed_theirs, 1);
@@ -162,7 +211,11 @@ fn group_shares_count_configurations_within_2_and_3_se() {
     let mut theirs = BTreeMap::new();
     for i in 0..10 {
         let k = key(i as f64 / 10.0);
-        let m = |mean: f64, sd: f64| Moments { n: 2, mean, sd: Some(sd) };
+        let m = |mean: f64, sd: f64| Moments {
+            n: 2,
+            mean,
+            sd: Some(sd),
+        };
         let side = |mean: f64, sd: f64| SideStats {
             runs: 2,
             diverged: Some(0),
