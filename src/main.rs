@@ -426,12 +426,14 @@ fn cmd_compare(args: &CompareArgs) -> anyhow::Result<()> {
     let (theirs, skipped) = compare::load_reference(&args.reference)?;
     let (ours, excluded) = compare::load_ours(&args.results)?;
     let c = compare::compare(&ours, &theirs);
-    print!("{}", compare::render_table(&c));
+    // A closed pipe (`| head`) must not abort the comparison: terminal output is best effort.
+    let mut so = std::io::stdout().lock();
+    let _ = write!(so, "{}", compare::render_table(&c));
     if skipped > 0 {
-        println!("{skipped} published jobs of unknown domain or method, or with a bias feature, left out");
+        let _ = writeln!(so, "{skipped} published jobs of unknown domain or method, or with a bias feature, left out");
     }
     if excluded > 0 {
-        println!("{excluded} of our runs do not follow the published protocol (300 updates, sampling with replacement, published slip, no bias) and were left out");
+        let _ = writeln!(so, "{excluded} of our runs do not follow the published protocol (300 updates, sampling with replacement, published slip, no bias) and were left out");
     }
     let out = args
         .out
@@ -444,6 +446,6 @@ fn cmd_compare(args: &CompareArgs) -> anyhow::Result<()> {
     compare::write_csv(&c, file).with_context(|| format!("cannot write {}", csv_path.display()))?;
     let fig = out.join("comparison.svg");
     compare::plot(&c, &fig)?;
-    println!("wrote {} and {}", csv_path.display(), fig.display());
+    let _ = writeln!(so, "wrote {} and {}", csv_path.display(), fig.display());
     Ok(())
 }
