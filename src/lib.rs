@@ -2,6 +2,7 @@
 //! functions, after Gehring, Kawaguchi, Huang and Kaelbling (NeurIPS 2021).
 #![warn(missing_docs)]
 
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod domain;
@@ -10,8 +11,11 @@ pub mod features;
 pub mod linalg;
 pub mod param;
 pub mod published;
+pub mod published_layout;
 pub mod record;
 pub mod rng;
 pub mod run;
+pub mod store;
+pub mod sweep;
 pub mod theory;
 pub mod train;

@@ -1,0 +1,131 @@
+//! `imprl compare` on the chain domain: a reproduction of the whole published chain grid
+//! (20 seeds × 6 learning rates × 4 η × 11 offsets × 2 parameterizations = 10,560 runs) against
+//! the published per-configuration summary `shared/reference/chain_summary.csv` (SPEC §7).
+//! Target (issue 5): per parameterization, at least 95% of configurations within 3 combined
+//! standard errors on the final ‖r‖ (configurations where either side diverged apart) and on
+//! the initial r∥ and ‖r⊥‖.
+
+use imprl::compare::{compare, plot, read_summary_csv, render_table, summarize_ours, write_csv};
+use imprl::config::RunSettings;
+use imprl::domain::DomainKind;
+use imprl::param::ParamKind;
+use imprl::published::{learning_rates, offsets, ETAS, N_SEEDS};
+use imprl::record::RunRecord;
+use imprl::train::NoObserver;
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn chain_grid() -> Vec<RunRecord> {
+    let mut cfgs = Vec::new();
+    for param in [ParamKind::Explicit, ParamKind::Implicit] {
+        for lr in learning_rates(DomainKind::Chain, param) {
+            for eta in ETAS {
+                for offset in offsets() {
+                    for seed in 0..N_SEEDS as u64 {
+                        let cfg = RunSettings {
+                            domain: Some(DomainKind::Chain),
+                            param: Some(param),
+                            eta: Some(eta),
+                            lr: Some(lr),
+                            offset: Some(offset),
+                            seed: Some(seed),
+                            ..Default::default()
+                        }
+                        .resolve()
+                        .expect("valid grid configuration");
+                        cfgs.push(cfg);
+                    }
+                }
+            }
+        }
+    }
+    cfgs.into_par_iter()
+        .map(|cfg| {
+            let t = Instant::now();
+            let log = imprl::run::run(&cfg, &mut NoObserver).expect("runs");
+            RunRecord {
+                config: cfg,
+                outcome: log.outcome,
+                runtime_s: t.elapsed().as_secs_f64(),
+                rows: log.rows,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn chain_reproduction_meets_the_agreement_target() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/chain_summary.csv");
+    let theirs = read_summary_csv(&path).expect("published chain summary");
+    assert_eq!(theirs.len(), 528);
+    let t = Instant::now();
+    let records = chain_grid();
+    println!(
+        "{} chain runs in {:.1} s",
+        records.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let (ours, excluded) = summarize_ours(&records);
+    assert_eq!(excluded, 0);
+    let c = compare(&ours, &theirs);
+    println!("{}", render_table(&c));
+    // The full table and the figure, for inspection.
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let csv = std::fs::File::create(out.join("chain_comparison.csv")).expect("csv file");
+    write_csv(&c, csv).expect("csv written");
+    plot(&c, &out.join("chain_comparison.svg")).expect("figure drawn");
+    for g in &c.groups {
+        let zs: Vec<f64> = c
+            .rows
+            .iter()
+            .filter(|r| (r.key.domain, r.key.param) == (g.domain, g.param))
+            .filter_map(|r| r.final_z())
+            .collect();
+        let mean = zs.iter().sum::<f64>() / zs.len() as f64;
+        let rms = (zs.iter().map(|z| z * z).sum::<f64>() / zs.len() as f64).sqrt();
+        println!(
+            "{} {}: final ‖r‖ z mean {mean:+.3}, rms {rms:.3}",
+            g.domain, g.param
+        );
+    }
+    assert!(c.only_ours.is_empty(), "only ours: {:?}", c.only_ours);
+    assert!(
+        c.only_theirs.is_empty(),
+        "only published: {:?}",
+        c.only_theirs
+    );
+    assert_eq!(c.groups.len(), 2);
+    for g in &c.groups {
+        println!(
+            "{} {}: final {}/{} within 3 se ({} within 2), init r∥ {}/{}, init ‖r⊥‖ {}/{}, diverged configs ours {} published {} either {}",
+            g.domain, g.param, g.final_norm.within3, g.final_norm.compared, g.final_norm.within2,
+            g.init_ones.within3, g.init_ones.compared, g.init_ortho.within3, g.init_ortho.compared,
+            g.diverged_ours, g.diverged_theirs, g.diverged_either
+        );
+        assert_eq!(g.configs, 264);
+        assert!(
+            g.meets_target(),
+            "{} {} misses the target",
+            g.domain,
+            g.param
+        );
+    }
+    // Divergence agrees configuration by configuration, up to borderline cases.
+    let disagree: Vec<_> = c
+        .rows
+        .iter()
+        .filter(|r| r.ours.any_diverged() != r.theirs.any_diverged())
+        .map(|r| {
+            format!(
+                "{} ours {:?} published {:?}",
+                r.key, r.ours.diverged, r.theirs.diverged
+            )
+        })
+        .collect();
+    println!("divergence disagreements: {}", disagree.len());
+    for d in &disagree {
+        println!("  {d}");
+    }
+}
