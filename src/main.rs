@@ -367,7 +367,12 @@ fn cmd_export(args: &ExportArgs) -> anyhow::Result<()> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            imprl::export::write_tidy_csv(out, records)?;
+            match imprl::export::write_tidy_csv(out, records) {
+                Ok(_) => {}
+                // A closed pipe (`| head`) is not an error.
+                Err(e) if is_broken_pipe(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         ExportFormat::Published => {
             let dir = args
@@ -390,4 +395,8 @@ fn cmd_merge(args: &MergeArgs) -> anyhow::Result<()> {
     }
     println!("{} runs in {}", out.len()?, out.path().display());
     Ok(())
+}
+
+fn is_broken_pipe(e: &csv::Error) -> bool {
+    matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
 }
