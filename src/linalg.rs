@@ -7,8 +7,10 @@ use faer::{Mat, MatMut};
 use multiversion::multiversion;
 use serde::{Deserialize, Serialize};
 
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// `ln 2` rounded to 32 significant bits (fdlibm's `ln2_hi`), so that `n·LN2_HI` is exact.
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+/// `ln 2 − LN2_HI` (fdlibm's `ln2_lo`).
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
 /// 1.5·2⁵²: adding and subtracting it rounds a double of magnitude < 2⁵¹ to the nearest integer.
 const ROUND: f64 = 6_755_399_441_055_744.0;
@@ -23,6 +25,8 @@ const ROUND: f64 = 6_755_399_441_055_744.0;
 /// every platform, unlike C libraries' `exp`.
 #[inline(always)]
 pub fn exp(x: f64) -> f64 {
+    // max/min rather than clamp: it vectorizes (NaN is restored below).
+    #[allow(clippy::manual_clamp)]
     let xc = x.max(-708.0).min(709.0);
     // t = 1.5·2⁵² + 1023 + n: its low mantissa bits hold the biased exponent n + 1023 ∈ [1, 2046].
     let t = xc * LOG2_E + (ROUND + 1023.0);
@@ -350,7 +354,7 @@ impl Resolvent {
                 if rn <= REFINE_TOL * bn {
                     return;
                 }
-                if !(rn < 0.5 * last) {
+                if rn.is_nan() || rn >= 0.5 * last {
                     break;
                 }
                 last = rn;

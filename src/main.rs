@@ -494,6 +494,7 @@ fn cmd_export(args: &ExportArgs) -> anyhow::Result<()> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
+            // A closed pipe (`| head`) ends the program quietly (see `main`).
             imprl::export::write_tidy_csv(out, records)?;
         }
         ExportFormat::Published => {

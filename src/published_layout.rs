@@ -13,7 +13,7 @@ use crate::export::write_logs_csv;
 use crate::param::ParamKind;
 use crate::record::RunRecord;
 use crate::train::EvalRow;
-use std::collections::BTreeMap;
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::path::{Path, PathBuf};
 
 /// The job-log columns of `results.csv`.
@@ -362,28 +362,25 @@ pub fn write_published(
     for rec in records {
         let c = rec.config;
         let key = (c.domain.kind, c.param);
-        if !groups.contains_key(&key) {
-            let rel = Path::new(c.domain.kind.published_name())
-                .join(method_name(c.param))
-                .join(RUN_ID);
-            let gdir = dir.join(&rel);
-            std::fs::create_dir_all(&gdir).map_err(io_err(&gdir))?;
-            let file = gdir.join("results.csv");
-            let mut writer = csv::Writer::from_path(&file).map_err(csv_err(&file))?;
-            writer
-                .write_record(RESULTS_HEADER)
-                .map_err(csv_err(&file))?;
-            groups.insert(
-                key,
-                Group {
+        let g = match groups.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let rel = Path::new(c.domain.kind.published_name())
+                    .join(method_name(c.param))
+                    .join(RUN_ID);
+                let gdir = dir.join(&rel);
+                std::fs::create_dir_all(&gdir).map_err(io_err(&gdir))?;
+                let file = gdir.join("results.csv");
+                let mut writer = csv::Writer::from_path(&file).map_err(csv_err(&file))?;
+                writer
+                    .write_record(RESULTS_HEADER)
+                    .map_err(csv_err(&file))?;
+                e.insert(Group {
                     dir: gdir,
                     writer,
                     seq: 0,
-                },
-            );
-        }
-        let Some(g) = groups.get_mut(&key) else {
-            continue;
+                })
+            }
         };
         g.seq += 1;
         let seq = g.seq;

@@ -9,13 +9,14 @@
 //! Schema (version [`SCHEMA_VERSION`]):
 //! - `meta(name TEXT PRIMARY KEY, value TEXT)` with `schema_version`;
 //! - `runs(id, key UNIQUE, domain, slip, bias, param, eta, lr, offset, seed, steps, batch_size,
-//!   eval_every, sampling, status, diverged_at, runtime_s)`; `status` is `finished` or
+//!   eval_every, sampling, status, diverged_at, runtime_s, solver)`; `status` is `finished` or
 //!   `diverged`, `diverged_at` the step of divergence (NULL when finished), `seed` the `u64`
 //!   seed's bits as a signed 64-bit integer;
 //! - `evals(run_id, timestep, mse, res_ones_norm, res_ortho_norm, residual_norm)`.
 
-use crate::config::{sampling_name, slip_name, RunConfig};
+use crate::config::{sampling_name, slip_name, solver_name, RunConfig};
 use crate::domain::{DomainKind, DomainSpec, Slip};
+use crate::linalg::SolverKind;
 use crate::param::ParamKind;
 use crate::record::RunRecord;
 use crate::train::{EvalRow, Outcome, Sampling};
@@ -62,7 +63,7 @@ pub enum StoreError {
 /// Two configurations have the same key exactly when they are equal.
 pub fn run_key(c: &RunConfig) -> String {
     format!(
-        "domain={};slip={};bias={};param={};eta={};lr={};offset={};seed={};steps={};batch_size={};eval_every={};sampling={}",
+        "domain={};slip={};bias={};param={};eta={};lr={};offset={};seed={};steps={};batch_size={};eval_every={};sampling={};solver={}",
         c.domain.kind.name(),
         slip_name(c.domain.slip),
         c.domain.bias,
@@ -75,6 +76,7 @@ pub fn run_key(c: &RunConfig) -> String {
         c.batch_size,
         c.eval_every,
         sampling_name(c.sampling),
+        solver_name(c.solver),
     )
 }
 
@@ -103,7 +105,8 @@ CREATE TABLE IF NOT EXISTS runs (
     sampling TEXT NOT NULL,
     status TEXT NOT NULL,
     diverged_at INTEGER,
-    runtime_s REAL NOT NULL
+    runtime_s REAL NOT NULL,
+    solver TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS evals (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -118,7 +121,7 @@ CREATE TABLE IF NOT EXISTS evals (
 
 /// The deterministic order of runs: by settings (the seed last but for the schedule).
 const ORDER: &str = "r.domain, r.slip, r.bias, r.param, r.eta, r.lr, r.offset, r.seed, r.steps, \
-                     r.batch_size, r.eval_every, r.sampling";
+                     r.batch_size, r.eval_every, r.sampling, r.solver";
 
 impl Store {
     /// Opens (creating if needed) the store in directory `dir` (created if missing).
@@ -231,8 +234,8 @@ impl Store {
         let inserted = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO runs (key, domain, slip, bias, param, eta, lr, offset, seed,
-                 steps, batch_size, eval_every, sampling, status, diverged_at, runtime_s)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 steps, batch_size, eval_every, sampling, status, diverged_at, runtime_s, solver)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -252,6 +255,7 @@ impl Store {
                     status,
                     diverged_at,
                     rec.runtime_s,
+                    solver_name(c.solver),
                 ])
             })
             .map_err(sql)?;
@@ -292,7 +296,7 @@ impl Store {
             "SELECT r.id, r.domain, r.slip, r.bias, r.param, r.eta, r.lr, r.offset, r.seed,
                     r.steps, r.batch_size, r.eval_every, r.sampling, r.status, r.diverged_at,
                     r.runtime_s, e.timestep, e.mse, e.res_ones_norm, e.res_ortho_norm,
-                    e.residual_norm
+                    e.residual_norm, r.solver
              FROM runs r LEFT JOIN evals e ON e.run_id = r.id
              ORDER BY {ORDER}, e.timestep"
         );
@@ -361,6 +365,11 @@ impl Store {
             .into_iter()
             .find(|&s| sampling_name(s) == sampling_s)
             .ok_or_else(|| bad("sampling", &sampling_s))?;
+        let solver_s = text(21)?;
+        let solver = [SolverKind::Lu, SolverKind::Refine, SolverKind::Auto]
+            .into_iter()
+            .find(|&s| solver_name(s) == solver_s)
+            .ok_or_else(|| bad("solver", &solver_s))?;
         let status = text(13)?;
         let diverged_at: Option<i64> = row.get(14).map_err(|e| self.sql(e))?;
         let outcome = match (status.as_str(), diverged_at) {
@@ -386,7 +395,7 @@ impl Store {
                 batch_size: int(10)? as usize,
                 eval_every: int(11)? as usize,
                 sampling,
-                solver: crate::linalg::SolverKind::default(),
+                solver,
             },
             outcome,
             runtime_s: real(15)?,

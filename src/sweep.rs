@@ -78,7 +78,7 @@ impl Grid {
     /// Expands and validates a grid given as a TOML table (see the module documentation).
     pub fn from_toml_table(table: &toml::Table) -> Result<Grid, ConfigError> {
         let mut lists: Vec<(&str, Vec<&toml::Value>)> = Vec::new();
-        let mut lr_table: Option<Vec<((DomainKind, ParamKind), Vec<&toml::Value>)>> = None;
+        let mut lr_table: Option<LrTable<'_>> = None;
         for (k, v) in table {
             if !FIELDS.contains(&k.as_str()) {
                 return Err(ConfigError::UnknownField {
@@ -216,9 +216,12 @@ impl Grid {
     }
 }
 
+/// Learning rates per (domain, param) from a grid's `[lr]` table.
+type LrTable<'a> = Vec<((DomainKind, ParamKind), Vec<&'a toml::Value>)>;
+
 fn expand_lr(
     settings: Vec<RunSettings>,
-    per: &[((DomainKind, ParamKind), Vec<&toml::Value>)],
+    per: &LrTable<'_>,
 ) -> Result<Vec<RunSettings>, ConfigError> {
     let mut next = Vec::new();
     for s in settings {
