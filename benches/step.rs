@@ -17,7 +17,11 @@ use imprl::train::NoObserver;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-const PARAMS: [ParamKind; 3] = [ParamKind::Explicit, ParamKind::Implicit, ParamKind::ExplicitMatrix];
+const PARAMS: [ParamKind; 3] = [
+    ParamKind::Explicit,
+    ParamKind::Implicit,
+    ParamKind::ExplicitMatrix,
+];
 
 fn gradient(k: usize) -> Vec<f64> {
     (0..k).map(|i| 1e-3 * ((i * 7 % 13) as f64 - 6.0)).collect()
@@ -35,7 +39,9 @@ fn bench_steps(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new(d.name(), p.name()), |b| {
                 b.iter(|| {
                     sign = -sign;
-                    param.sgd_step(black_box(&grad), sign * 1e-3).expect("finite")
+                    param
+                        .sgd_step(black_box(&grad), sign * 1e-3)
+                        .expect("finite")
                 })
             });
         }
@@ -48,9 +54,14 @@ fn bench_runs(c: &mut Criterion) {
     g.sample_size(10);
     for d in DomainKind::ALL {
         for p in PARAMS {
-            let cfg = RunSettings { domain: Some(d), param: Some(p), offset: Some(0.5), ..Default::default() }
-                .resolve()
-                .expect("valid");
+            let cfg = RunSettings {
+                domain: Some(d),
+                param: Some(p),
+                offset: Some(0.5),
+                ..Default::default()
+            }
+            .resolve()
+            .expect("valid");
             g.bench_function(BenchmarkId::new(d.name(), p.name()), |b| {
                 b.iter(|| imprl::run::run(black_box(&cfg), &mut NoObserver).expect("runs"))
             });
@@ -136,8 +147,16 @@ fn breakdown() {
         2.0 * kf.powi(3) / 3.0 / lu.as_secs_f64() / 1e9,
         2.0 * kf.powi(3) / 3.0 / 1e6
     );
-    println!("  LU solve (2 tri.) {:>9.1} µs  {:>5.1} GFLOP/s (2k² flops)", us(lu_solve), 2.0 * exps / lu_solve.as_secs_f64() / 1e9);
-    println!("  S·x               {:>9.1} µs  {:>5.1} GFLOP/s (2k² flops)", us(mv), 2.0 * exps / mv.as_secs_f64() / 1e9);
+    println!(
+        "  LU solve (2 tri.) {:>9.1} µs  {:>5.1} GFLOP/s (2k² flops)",
+        us(lu_solve),
+        2.0 * exps / lu_solve.as_secs_f64() / 1e9
+    );
+    println!(
+        "  S·x               {:>9.1} µs  {:>5.1} GFLOP/s (2k² flops)",
+        us(mv),
+        2.0 * exps / mv.as_secs_f64() / 1e9
+    );
     println!(
         "  step, LU solver   {:>9.1} µs  = softmax {:.0}% + LU {:.0}% + solves and gradient {:.0}%",
         us(step_lu),

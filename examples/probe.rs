@@ -8,7 +8,15 @@ fn main() {
         for eta in [0.8, 0.95, 0.975] {
             let p = DomainSpec::published(d).problem(1.0, 3);
             let k = p.train.k;
-            let mut m = Implicit::with_solver(draw_implicit_init(k, 3), eta, SolverKind::Refine);
+            let mut m = Implicit::with_solver(
+                draw_implicit_init(k, 3),
+                eta,
+                match std::env::var("S").as_deref() {
+                    Ok("gmres") => SolverKind::Gmres,
+                    Ok("lu") => SolverKind::Lu,
+                    _ => SolverKind::Refine,
+                },
+            );
             let sch = Schedule {
                 steps: 300,
                 batch_size: 25,

@@ -342,6 +342,7 @@ pub fn solver_name(s: SolverKind) -> &'static str {
     match s {
         SolverKind::Lu => "lu",
         SolverKind::Refine => "refine",
+        SolverKind::Gmres => "gmres",
         SolverKind::Auto => "auto",
     }
 }

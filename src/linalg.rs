@@ -238,6 +238,10 @@ pub enum SolverKind {
     /// Iterative refinement preconditioned by a lagged LU of `A`, warm-started from the previous
     /// solution, refactorizing when convergence slows: relative residual below [`REFINE_TOL`].
     Refine,
+    /// Restarted GMRES (no preconditioner), warm-started from the previous solution, to the same
+    /// relative residual; falls back to an LU solve if it has not converged after
+    /// [`GMRES_MAX_ITERS`] products with `A`.
+    Gmres,
     /// `lu` for `k ≤ 32` (where a factorization costs less than a few matrix–vector
     /// products), `refine` above.
     #[default]
@@ -261,7 +265,8 @@ const SLOW_SWEEPS: usize = 4;
 pub struct SolveStats {
     /// LU factorizations of `A`.
     pub factorizations: u64,
-    /// Refinement sweeps (one product with `A` or `Aᵀ` and one lagged LU solve each).
+    /// Iterations: refinement sweeps (one product with `A` or `Aᵀ` and one lagged LU solve
+    /// each) or GMRES products with `A` or `Aᵀ`.
     pub sweeps: u64,
     /// Solves (forward and adjoint).
     pub solves: u64,
@@ -277,6 +282,7 @@ pub struct Resolvent {
     k: usize,
     eta: f64,
     refine: bool,
+    gmres: Option<Gmres>,
     lu: ResolventLu,
     /// True when `lu` factorizes the current `A`.
     fresh: bool,
@@ -291,13 +297,14 @@ impl Resolvent {
     pub fn new(s: &[f64], k: usize, eta: f64, kind: SolverKind) -> Self {
         let refine = match kind {
             SolverKind::Lu => false,
-            SolverKind::Refine => true,
+            SolverKind::Refine | SolverKind::Gmres => true,
             SolverKind::Auto => k > 32,
         };
         Self {
             k,
             eta,
             refine,
+            gmres: (kind == SolverKind::Gmres).then(|| Gmres::new(k)),
             lu: ResolventLu::new(s, k, eta),
             fresh: true,
             stale: false,
@@ -333,7 +340,40 @@ impl Resolvent {
     /// Solves `Ax = b` (or `Aᵀx = b` when `transpose`), `x` holding a warm start on entry.
     pub fn solve(&mut self, s: &[f64], b: &[f64], x: &mut [f64], transpose: bool) {
         self.stats.solves += 1;
-        if !self.fresh {
+        if !self.fresh && self.gmres.is_some() {
+            // Right Jacobi preconditioning: solve (A D⁻¹) y = b, x = D⁻¹y, D = diag(A).
+            let (k, eta, bn) = (self.k, self.eta, dot(b, b).sqrt());
+            let g = self.gmres.as_mut().expect("checked");
+            for i in 0..k {
+                g.d[i] = 1.0 - eta * s[i * k + i];
+                x[i] *= g.d[i];
+            }
+            let d = std::mem::take(&mut g.d);
+            let mut dv = vec![0.0; k];
+            let apply = |v: &[f64], out: &mut [f64]| {
+                for ((t, &vi), &di) in dv.iter_mut().zip(v).zip(&d) {
+                    *t = vi / di;
+                }
+                if transpose {
+                    matvec_t(s, k, &dv, out);
+                } else {
+                    matvec(s, k, &dv, out);
+                }
+                for (o, &t) in out.iter_mut().zip(&dv) {
+                    *o = t - eta * *o;
+                }
+            };
+            let (ok, iters) = g.solve(apply, b, x, REFINE_TOL * bn);
+            for (xi, &di) in x.iter_mut().zip(&d) {
+                *xi /= di;
+            }
+            g.d = d;
+            self.stats.sweeps += iters as u64;
+            if ok {
+                return;
+            }
+            self.refactor(s);
+        } else if !self.fresh {
             let bn = dot(b, b).sqrt();
             let mut last = f64::INFINITY;
             for sweep in 0..MAX_SWEEPS {
@@ -380,6 +420,128 @@ impl Resolvent {
     }
 }
 
+/// GMRES stops after this many products with `A` (then the solver falls back to LU).
+pub const GMRES_MAX_ITERS: usize = 200;
+
+/// Krylov dimension before a GMRES restart.
+const GMRES_RESTART: usize = 40;
+
+/// Workspace of restarted GMRES (Saad & Schultz 1986): Arnoldi with modified Gram–Schmidt,
+/// Givens rotations on the Hessenberg matrix, restart after [`GMRES_RESTART`] steps.
+struct Gmres {
+    /// Krylov basis, `(m + 1) × k` row-major.
+    v: Vec<f64>,
+    /// Hessenberg matrix, `(m + 1) × m` row-major.
+    h: Vec<f64>,
+    cs: Vec<f64>,
+    sn: Vec<f64>,
+    g: Vec<f64>,
+    y: Vec<f64>,
+    w: Vec<f64>,
+    /// Diagonal of `A` (Jacobi preconditioner).
+    d: Vec<f64>,
+}
+
+impl Gmres {
+    fn new(k: usize) -> Self {
+        let m = GMRES_RESTART.min(k);
+        Self {
+            v: vec![0.0; (m + 1) * k],
+            h: vec![0.0; (m + 1) * m],
+            cs: vec![0.0; m],
+            sn: vec![0.0; m],
+            g: vec![0.0; m + 1],
+            y: vec![0.0; m],
+            w: vec![0.0; k],
+            d: vec![0.0; k],
+        }
+    }
+
+    /// Solves `Op x = b` from the warm start in `x` until `‖b − Op x‖₂ ≤ atol` (checked on the
+    /// true residual). Returns whether it converged and the number of products with `Op`.
+    fn solve(
+        &mut self,
+        mut op: impl FnMut(&[f64], &mut [f64]),
+        b: &[f64],
+        x: &mut [f64],
+        atol: f64,
+    ) -> (bool, usize) {
+        let k = b.len();
+        let m = self.cs.len();
+        let mut iters = 0;
+        while iters <= GMRES_MAX_ITERS {
+            // r = b − Op x, the first basis vector r/‖r‖.
+            op(x, &mut self.w);
+            iters += 1;
+            for ((wi, &bi), v0) in self.w.iter_mut().zip(b).zip(&mut self.v[..k]) {
+                *wi = bi - *wi;
+                *v0 = *wi;
+            }
+            let beta = dot(&self.w, &self.w).sqrt();
+            if beta <= atol {
+                return (true, iters);
+            }
+            if !beta.is_finite() {
+                return (false, iters);
+            }
+            self.v[..k].iter_mut().for_each(|v| *v /= beta);
+            self.g.fill(0.0);
+            self.g[0] = beta;
+            let mut j_end = 0;
+            for j in 0..m {
+                j_end = j + 1;
+                let (basis, rest) = self.v.split_at_mut((j + 1) * k);
+                let w = &mut rest[..k];
+                op(&basis[j * k..], w);
+                iters += 1;
+                for i in 0..=j {
+                    let hij = dot(w, &basis[i * k..(i + 1) * k]);
+                    self.h[i * m + j] = hij;
+                    for (wl, &vl) in w.iter_mut().zip(&basis[i * k..(i + 1) * k]) {
+                        *wl -= hij * vl;
+                    }
+                }
+                let hn = dot(w, w).sqrt();
+                self.h[(j + 1) * m + j] = hn;
+                if hn > 0.0 {
+                    w.iter_mut().for_each(|v| *v /= hn);
+                }
+                for i in 0..j {
+                    let (a, c) = (self.h[i * m + j], self.h[(i + 1) * m + j]);
+                    self.h[i * m + j] = self.cs[i] * a + self.sn[i] * c;
+                    self.h[(i + 1) * m + j] = -self.sn[i] * a + self.cs[i] * c;
+                }
+                let (a, c) = (self.h[j * m + j], self.h[(j + 1) * m + j]);
+                let r = a.hypot(c);
+                let (cs, sn) = if r == 0.0 { (1.0, 0.0) } else { (a / r, c / r) };
+                self.cs[j] = cs;
+                self.sn[j] = sn;
+                self.h[j * m + j] = r;
+                self.h[(j + 1) * m + j] = 0.0;
+                self.g[j + 1] = -sn * self.g[j];
+                self.g[j] *= cs;
+                if self.g[j + 1].abs() <= atol || hn == 0.0 || iters > GMRES_MAX_ITERS {
+                    break;
+                }
+            }
+            // y = H⁻¹g (upper triangular), x += V y.
+            for i in (0..j_end).rev() {
+                let mut t = self.g[i];
+                for l in i + 1..j_end {
+                    t -= self.h[i * m + l] * self.y[l];
+                }
+                self.y[i] = t / self.h[i * m + i];
+            }
+            for (i, &yi) in self.y[..j_end].iter().enumerate() {
+                for (xl, &vl) in x.iter_mut().zip(&self.v[i * k..(i + 1) * k]) {
+                    *xl += yi * vl;
+                }
+            }
+        }
+        (false, iters)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,6 +566,52 @@ mod tests {
         assert_eq!(exp(-800.0), 0.0);
         assert_eq!(exp(f64::NEG_INFINITY), 0.0);
         assert!(exp(f64::NAN).is_nan());
+    }
+
+    /// Every solver meets its residual tolerance along a drifting `S`, both ways.
+    #[test]
+    fn resolvent_solves_meet_their_tolerance_as_s_drifts() {
+        let k = 60;
+        let eta = 0.975;
+        for kind in [
+            SolverKind::Lu,
+            SolverKind::Refine,
+            SolverKind::Gmres,
+            SolverKind::Auto,
+        ] {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+            let mut f: Vec<f64> = (0..k * k).map(|_| rng.random_range(-2.0..2.0)).collect();
+            let mut s = vec![0.0; k * k];
+            softmax_rows(&f, k, &mut s);
+            let mut solver = Resolvent::new(&s, k, eta, kind);
+            let mut x = vec![0.0; k];
+            for step in 0..40 {
+                for v in f.iter_mut() {
+                    *v += rng.random_range(-0.05..0.05);
+                }
+                softmax_rows(&f, k, &mut s);
+                solver.update(&s);
+                let b: Vec<f64> = (0..k).map(|_| rng.random_range(-1.0..1.0)).collect();
+                for transpose in [false, true] {
+                    solver.solve(&s, &b, &mut x, transpose);
+                    let mut sx = vec![0.0; k];
+                    if transpose {
+                        matvec_t(&s, k, &x, &mut sx);
+                    } else {
+                        matvec(&s, k, &x, &mut sx);
+                    }
+                    let r: f64 = (0..k)
+                        .map(|i| (b[i] - (x[i] - eta * sx[i])).powi(2))
+                        .sum::<f64>()
+                        .sqrt();
+                    let bn = dot(&b, &b).sqrt();
+                    assert!(
+                        r <= 1.01 * REFINE_TOL * bn,
+                        "{kind:?} step {step} transpose {transpose}: residual {r}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -366,10 +366,15 @@ impl Store {
             .find(|&s| sampling_name(s) == sampling_s)
             .ok_or_else(|| bad("sampling", &sampling_s))?;
         let solver_s = text(21)?;
-        let solver = [SolverKind::Lu, SolverKind::Refine, SolverKind::Auto]
-            .into_iter()
-            .find(|&s| solver_name(s) == solver_s)
-            .ok_or_else(|| bad("solver", &solver_s))?;
+        let solver = [
+            SolverKind::Lu,
+            SolverKind::Refine,
+            SolverKind::Gmres,
+            SolverKind::Auto,
+        ]
+        .into_iter()
+        .find(|&s| solver_name(s) == solver_s)
+        .ok_or_else(|| bad("solver", &solver_s))?;
         let status = text(13)?;
         let diverged_at: Option<i64> = row.get(14).map_err(|e| self.sql(e))?;
         let outcome = match (status.as_str(), diverged_at) {
