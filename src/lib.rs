@@ -9,6 +9,7 @@ pub mod export;
 pub mod features;
 pub mod linalg;
 pub mod param;
+pub mod plot;
 pub mod published;
 pub mod record;
 pub mod rng;

@@ -5,6 +5,8 @@ use clap::{Args, Parser, Subcommand};
 use imprl::config::{ConfigError, RunSettings};
 use imprl::domain::{DomainKind, Slip};
 use imprl::param::ParamKind;
+use imprl::plot::{BestLr, Format, PlotOptions, PlotReport};
+use imprl::record::RunRecord;
 use imprl::train::{NoObserver, Sampling};
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,6 +24,25 @@ struct Cli {
 enum Command {
     /// Train one run and write its log (published `logs.csv` format) to stdout or --out.
     Run(RunArgs),
+    /// Draw the paper's figures (SVG/PNG, each with a CSV of its numbers) from a results store.
+    Plot(PlotArgs),
+}
+
+/// Options of `imprl plot`.
+#[derive(Args)]
+struct PlotArgs {
+    /// Results store directory.
+    #[arg(long)]
+    results: PathBuf,
+    /// Output directory [default: <results>/figures].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Image formats.
+    #[arg(long, value_enum, default_value_t = Format::Both)]
+    format: Format,
+    /// Learning rates of the "best" figures: the paper's (SPEC §6) or the lowest final ‖r‖.
+    #[arg(long, value_enum, default_value_t = BestLr::Published)]
+    best: BestLr,
 }
 
 /// Settings of one run; any of them may also come from --config (flags override the file).
@@ -138,6 +159,61 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => cmd_run(&args),
+        Command::Plot(args) => cmd_plot(&args),
+    }
+}
+
+/// All run records of the results store in `dir`.
+fn load_records(dir: &std::path::Path) -> anyhow::Result<Vec<RunRecord>> {
+    // To be wired to the results store (`Store::open(dir)?.load_all()?`) when it lands.
+    anyhow::bail!(
+        "{}: reading a results store is not available in this build yet",
+        dir.display()
+    )
+}
+
+fn cmd_plot(args: &PlotArgs) -> anyhow::Result<()> {
+    if !args.results.is_dir() {
+        return Err(ConfigError::invalid(
+            "results",
+            args.results.display(),
+            "an existing results directory",
+        )
+        .into());
+    }
+    let records = load_records(&args.results)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.results.join("figures"));
+    let opts = PlotOptions {
+        format: args.format,
+        best: args.best,
+    };
+    let report = imprl::plot::draw_all(&records, &out, opts)?;
+    print_plot_report(&report, &out);
+    Ok(())
+}
+
+/// Prints where the figures are and what was skipped and why.
+fn print_plot_report(report: &PlotReport, out: &std::path::Path) {
+    println!(
+        "{} figures in {} ({} files)",
+        report.figures.len(),
+        out.display(),
+        report.files().len()
+    );
+    for f in &report.figures {
+        let files: Vec<String> = f
+            .images
+            .iter()
+            .chain([&f.table])
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        println!("  {}: {}", f.name, files.join(", "));
+    }
+    for (what, why) in &report.skipped {
+        println!("  skipped {what}: {why}");
     }
 }
 
