@@ -19,18 +19,43 @@ struct Published {
 }
 
 fn summary() -> HashMap<(String, String, String, String), Published> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/chain_summary.csv");
-    let mut rdr = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/chain_summary.csv");
+    let mut rdr =
+        csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let headers = rdr.headers().expect("header").clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
     let (m, e, l, o) = (col("method"), col("eta"), col("lr"), col("offset"));
-    let (io, it, fnm, fns) = (col("init_ones"), col("init_ortho"), col("final_norm"), col("final_norm_std"));
+    let (io, it, fnm, fns) = (
+        col("init_ones"),
+        col("init_ortho"),
+        col("final_norm"),
+        col("final_norm_std"),
+    );
     let mut out = HashMap::new();
     for rec in rdr.records() {
         let r = rec.expect("row");
         let f = |i: usize| r[i].parse::<f64>().unwrap_or(f64::NAN);
-        let key = (r[m].to_string(), key_num(r[e].parse().expect("eta")), key_num(r[l].parse().expect("lr")), key_num(r[o].parse().expect("offset")));
-        out.insert(key, Published { init_ones: f(io), init_ortho: f(it), final_norm: f(fnm), final_norm_std: f(fns) });
+        let key = (
+            r[m].to_string(),
+            key_num(r[e].parse().expect("eta")),
+            key_num(r[l].parse().expect("lr")),
+            key_num(r[o].parse().expect("offset")),
+        );
+        out.insert(
+            key,
+            Published {
+                init_ones: f(io),
+                init_ortho: f(it),
+                final_norm: f(fnm),
+                final_norm_std: f(fns),
+            },
+        );
     }
     out
 }
@@ -67,12 +92,22 @@ fn runs(param: ParamKind, eta: f64, lr: f64, offset: f64, steps: usize) -> Vec<(
             let first = log.rows.first().expect("initial evaluation");
             let last = log.rows.last().expect("final evaluation");
             assert!(log.outcome.diverged_at().is_none(), "{cfg:?} diverged");
-            (first.res_ones_norm, first.res_ortho_norm, last.residual_norm)
+            (
+                first.res_ones_norm,
+                first.res_ortho_norm,
+                last.residual_norm,
+            )
         })
         .collect()
 }
 
-fn check(what: &str, ours: &[f64], published_mean: f64, published_sd: Option<f64>, failures: &mut Vec<String>) {
+fn check(
+    what: &str,
+    ours: &[f64],
+    published_mean: f64,
+    published_sd: Option<f64>,
+    failures: &mut Vec<String>,
+) {
     let (m, sd) = mean_sd(ours);
     let n = ours.len() as f64;
     // Without a published sd (initial metrics), assume the published spread equals ours.
@@ -81,7 +116,9 @@ fn check(what: &str, ours: &[f64], published_mean: f64, published_sd: Option<f64
     let z = (m - published_mean) / se;
     println!("{what}: ours {m:.4} ± {sd:.4}, published {published_mean:.4}, z = {z:.2}");
     if z.abs() > 3.0 {
-        failures.push(format!("{what}: ours {m:.4}, published {published_mean:.4}, z = {z:.2}"));
+        failures.push(format!(
+            "{what}: ours {m:.4}, published {published_mean:.4}, z = {z:.2}"
+        ));
     }
 }
 
@@ -93,22 +130,57 @@ fn chain_agrees_with_the_published_runs() {
         for offset in [0.0, 0.5, 1.0] {
             // Initial metrics do not depend on lr or parameterization (same init per seed).
             let lr = best_lr(DomainKind::Chain, ParamKind::Explicit, eta);
-            let p = published[&("explicit".to_string(), key_num(eta), key_num(lr), key_num(offset))];
+            let p = published[&(
+                "explicit".to_string(),
+                key_num(eta),
+                key_num(lr),
+                key_num(offset),
+            )];
             let init = runs(ParamKind::Explicit, eta, lr, offset, 0);
             let ones: Vec<f64> = init.iter().map(|r| r.0).collect();
             let ortho: Vec<f64> = init.iter().map(|r| r.1).collect();
-            check(&format!("η={eta} c={offset} initial r∥"), &ones, p.init_ones, None, &mut failures);
-            check(&format!("η={eta} c={offset} initial ‖r⊥‖"), &ortho, p.init_ortho, None, &mut failures);
+            check(
+                &format!("η={eta} c={offset} initial r∥"),
+                &ones,
+                p.init_ones,
+                None,
+                &mut failures,
+            );
+            check(
+                &format!("η={eta} c={offset} initial ‖r⊥‖"),
+                &ortho,
+                p.init_ortho,
+                None,
+                &mut failures,
+            );
         }
     }
     let eta = 0.95;
     for param in [ParamKind::Explicit, ParamKind::Implicit] {
         let lr = best_lr(DomainKind::Chain, param, eta);
         for offset in [0.0, 0.5, 1.0] {
-            let p = published[&(param.name().to_string(), key_num(eta), key_num(lr), key_num(offset))];
-            let fin: Vec<f64> = runs(param, eta, lr, offset, 300).iter().map(|r| r.2).collect();
-            check(&format!("{param} η={eta} lr={lr} c={offset} final ‖r‖"), &fin, p.final_norm, Some(p.final_norm_std), &mut failures);
+            let p = published[&(
+                param.name().to_string(),
+                key_num(eta),
+                key_num(lr),
+                key_num(offset),
+            )];
+            let fin: Vec<f64> = runs(param, eta, lr, offset, 300)
+                .iter()
+                .map(|r| r.2)
+                .collect();
+            check(
+                &format!("{param} η={eta} lr={lr} c={offset} final ‖r‖"),
+                &fin,
+                p.final_norm,
+                Some(p.final_norm_std),
+                &mut failures,
+            );
         }
     }
-    assert!(failures.is_empty(), "outside 3 combined standard errors:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "outside 3 combined standard errors:\n{}",
+        failures.join("\n")
+    );
 }

@@ -5,10 +5,13 @@ use super::aggregate::Stat;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
 /// Width of one panel in pixels.
 pub const PANEL_WIDTH: u32 = 520;
+/// Width of the legend column at the right of a figure, in pixels.
+pub const LEGEND_WIDTH: u32 = 230;
 /// Height of a figure in pixels.
 pub const FIGURE_HEIGHT: u32 = 440;
 
@@ -57,8 +60,6 @@ pub struct Panel {
     pub x_ticks: Vec<(f64, String)>,
     /// Plot `log10` of the values (tick labels show the values).
     pub log_y: bool,
-    /// Show the legend in this panel.
-    pub legend: bool,
     /// The lines.
     pub series: Vec<Series>,
     /// Dashed vertical lines at `x`, with a legend entry.
@@ -77,7 +78,10 @@ pub struct Figure {
 impl Figure {
     /// The size in pixels of this figure (SVG and PNG alike).
     pub fn size(&self) -> (u32, u32) {
-        (PANEL_WIDTH * self.panels.len().max(1) as u32, FIGURE_HEIGHT)
+        (
+            PANEL_WIDTH * self.panels.len().max(1) as u32 + LEGEND_WIDTH,
+            FIGURE_HEIGHT,
+        )
     }
 }
 
@@ -112,22 +116,6 @@ impl ValueFormatter<f64> for TickAxis {
     }
 }
 
-/// The legend's sample of a line: two segments (apart if dashed) and an optional marker.
-macro_rules! legend_glyph {
-    ($at:expr, $style:expr, $dashed:expr, $markers:expr) => {{
-        let (a, b) = if $dashed { (9, 14) } else { (12, 12) };
-        let marker = if $markers {
-            $style.color.filled()
-        } else {
-            TRANSPARENT.filled()
-        };
-        EmptyElement::at($at)
-            + PathElement::new(vec![(0, 0), (a, 0)], $style)
-            + PathElement::new(vec![(b, 0), (24, 0)], $style)
-            + Circle::new((12, 0), 4, marker)
-    }};
-}
-
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -149,13 +137,94 @@ pub fn render_png(fig: &Figure, path: &Path) -> Result<(), String> {
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String> {
     root.fill(&WHITE).map_err(err)?;
     let body = root
-        .titled(&fig.title, (FONT, 24).into_font().style(FontStyle::Bold))
+        .titled(&fig.title, (FONT, title_size(&fig.title, fig.size().0)))
         .map_err(err)?;
-    let areas = body.split_evenly((1, fig.panels.len().max(1)));
+    let n = fig.panels.len().max(1);
+    let (charts, side) = body.split_horizontally(PANEL_WIDTH * n as u32);
+    let areas = charts.split_evenly((1, n));
+    let mut entries: Vec<LegendEntry> = Vec::new();
     for (area, panel) in areas.iter().zip(&fig.panels) {
-        draw_panel(area, panel)?;
+        for e in draw_panel(area, panel)? {
+            if !entries.iter().any(|x| x.label == e.label) {
+                entries.push(e);
+            }
+        }
+    }
+    draw_legend(&side, &entries)
+}
+
+/// One legend line.
+struct LegendEntry {
+    label: String,
+    style: ShapeStyle,
+    dashed: bool,
+    markers: bool,
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[LegendEntry],
+) -> Result<(), String> {
+    let (x, mut y) = (6, 64);
+    for e in entries {
+        let (a, b) = if e.dashed { (10, 18) } else { (14, 14) };
+        area.draw(&PathElement::new(vec![(x, y), (x + a, y)], e.style))
+            .map_err(err)?;
+        area.draw(&PathElement::new(vec![(x + b, y), (x + 28, y)], e.style))
+            .map_err(err)?;
+        if e.markers {
+            area.draw(&Circle::new((x + 14, y), 4, e.style.color.filled()))
+                .map_err(err)?;
+        }
+        area.draw(&Text::new(
+            e.label.clone(),
+            (x + 36, y),
+            TextStyle::from((FONT, 15).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(err)?;
+        y += 24;
     }
     Ok(())
+}
+
+/// About `n` round tick values (steps of 1, 2 or 5 × 10ᵏ) covering `[lo, hi]`.
+pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
+        return vec![lo];
+    }
+    let raw = (hi - lo) / n.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
+/// Ticks of a `log10` axis over `[lo, hi]` (in `log10` units).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if hi - lo >= 1.5 {
+        let every = ((hi - lo) / 6.0).ceil().max(1.0);
+        let first = (lo / every).ceil() as i64;
+        let last = (hi / every).floor() as i64;
+        (first..=last).map(|k| k as f64 * every).collect()
+    } else {
+        let (a, b) = (10f64.powf(lo), 10f64.powf(hi));
+        nice_ticks(a, b, 5)
+            .into_iter()
+            .filter(|&v| v > 0.0)
+            .map(f64::log10)
+            .collect()
+    }
+}
+
+/// A title font size (at most 22 px) that fits `width` pixels.
+fn title_size(title: &str, width: u32) -> f64 {
+    let chars = title.chars().count().max(1) as f64;
+    (f64::from(width.saturating_sub(24)) / (0.56 * chars)).clamp(12.0, 22.0)
 }
 
 fn y_of(log: bool, v: f64) -> f64 {
@@ -197,7 +266,11 @@ fn padded(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
     }
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result<(), String> {
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    p: &Panel,
+) -> Result<Vec<LegendEntry>, String> {
+    let mut legend = Vec::new();
     let pts = |s: &Series| -> Vec<(f64, f64, f64)> {
         s.points
             .iter()
@@ -225,7 +298,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
     }
     let fmin = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let fmax = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (x0, x1) = padded(fmin(&xs), fmax(&xs), 0.04);
+    let (x0, x1) = padded(fmin(&xs), fmax(&xs), 0.07);
     let (mut y0, y1) = padded(fmin(&ys), fmax(&ys), 0.06);
     if !p.log_y && y0 < 0.0 && fmin(&ys) >= 0.0 {
         y0 = 0.0;
@@ -247,7 +320,15 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
                 hi: x1,
                 ticks: keys,
             },
-            y0..y1,
+            TickAxis {
+                lo: y0,
+                hi: y1,
+                ticks: if p.log_y {
+                    log_ticks(y0, y1)
+                } else {
+                    nice_ticks(y0, y1, 6)
+                },
+            },
         )
         .map_err(err)?;
     let ticks = p.x_ticks.clone();
@@ -266,7 +347,6 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
         .y_desc(p.y_label.as_str())
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
-        .y_labels(7)
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17))
         .light_line_style(WHITE.mix(0.0))
@@ -303,19 +383,21 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
             filled: false,
             stroke_width: s.width,
         };
-        let anno = if s.dashed {
+        if s.dashed {
             chart
                 .draw_series(DashedLineSeries::new(v.clone(), 9, 5, style))
-                .map_err(err)?
+                .map_err(err)?;
         } else {
             chart
                 .draw_series(LineSeries::new(v.clone(), style))
-                .map_err(err)?
-        };
-        let dashed = s.dashed;
-        let markers = s.markers;
-        anno.label(s.label.as_str())
-            .legend(move |(x, y)| legend_glyph!((x, y), style, dashed, markers));
+                .map_err(err)?;
+        }
+        legend.push(LegendEntry {
+            label: s.label.clone(),
+            style,
+            dashed: s.dashed,
+            markers: s.markers,
+        });
         if s.markers {
             let fill = s.color.filled();
             chart
@@ -334,19 +416,13 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
         };
         chart
             .draw_series(DashedLineSeries::new(vec![(*x, y0), (*x, y1)], 7, 6, style))
-            .map_err(err)?
-            .label(label.as_str())
-            .legend(move |(x, y)| legend_glyph!((x, y), style, true, false));
-    }
-    if p.legend && !p.series.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, 14))
-            .draw()
             .map_err(err)?;
+        legend.push(LegendEntry {
+            label: label.clone(),
+            style,
+            dashed: true,
+            markers: false,
+        });
     }
-    Ok(())
+    Ok(legend)
 }

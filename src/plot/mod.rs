@@ -288,7 +288,6 @@ pub fn figure1(
             y_label: "initial residual norm".into(),
             x_ticks: offset_ticks(&offsets),
             log_y: false,
-            legend: true,
             series: vec![
                 series(
                     "‖r∥‖₂ (along 1)".into(),
@@ -313,7 +312,7 @@ pub fn figure1(
     Some(FigureData {
         name: "fig1_initial_residual".into(),
         figure: Figure {
-            title: format!("Initial residual components (η = {FIGURE_ETA}, mean ± sd over seeds)"),
+            title: format!("Initial residual components, η = {FIGURE_ETA} (mean ± sd)"),
             panels,
         },
         table,
@@ -363,7 +362,6 @@ pub fn figure2(
             y_label: "final ‖r‖₂".into(),
             x_ticks: offset_ticks(&offsets),
             log_y: false,
-            legend: true,
             series: ser,
             vlines: vec![],
         });
@@ -378,9 +376,7 @@ pub fn figure2(
     Some(FigureData {
         name: "fig2_final_vs_offset".into(),
         figure: Figure {
-            title: format!(
-                "Final residual norm, explicit vs implicit (η = {FIGURE_ETA}, mean ± sd)"
-            ),
+            title: format!("Final ‖r‖₂, explicit vs implicit, η = {FIGURE_ETA} (mean ± sd)"),
             panels,
         },
         table,
@@ -475,7 +471,6 @@ pub fn figure3(
                 .map(|&e| (logit(e), draw::number_label(e)))
                 .collect(),
             log_y: false,
-            legend: panels.is_empty(),
             series: ser,
             vlines: vec![(logit(d.gamma()), format!("γ = {}", d.gamma()))],
         });
@@ -487,7 +482,7 @@ pub fn figure3(
     Some(FigureData {
         name: "fig3_final_vs_eta".into(),
         figure: Figure {
-            title: "Final residual norm of the implicit parameterization against η".into(),
+            title: "Final ‖r‖₂ of the implicit parameterization against η".into(),
             panels,
         },
         table,
@@ -555,7 +550,6 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
                     y_label: "final ‖r‖₂ (log scale)".into(),
                     x_ticks: offset_ticks(&offsets),
                     log_y: true,
-                    legend: panels.is_empty(),
                     series: ser,
                     vlines: vec![],
                 });
@@ -564,7 +558,7 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
                 name: format!("lr_{}_{}", d.name(), p.name()),
                 figure: Figure {
                     title: format!(
-                        "{}, {}: final ‖r‖₂ for every learning rate α (mean over seeds)",
+                        "{}, {}: final ‖r‖₂ for every learning rate α",
                         domain_title(d),
                         p.name()
                     ),
@@ -690,7 +684,6 @@ pub fn curves(
             y_label: "‖r‖₂".into(),
             x_ticks: ticks,
             log_y: false,
-            legend: true,
             series: ser,
             vlines: vec![],
         });
@@ -705,9 +698,7 @@ pub fn curves(
     Some(FigureData {
         name: "curves_best".into(),
         figure: Figure {
-            title: format!(
-                "Learning curves at η = {FIGURE_ETA}, chosen learning rates (mean ± sd)"
-            ),
+            title: format!("‖r‖₂ during training, η = {FIGURE_ETA} (mean ± sd)"),
             panels,
         },
         table,
