@@ -7,6 +7,8 @@ use imprl::domain::{DomainKind, Slip};
 use imprl::param::ParamKind;
 use imprl::plot::{BestLr, Format, PlotOptions, PlotReport};
 use imprl::record::RunRecord;
+use imprl::store::Store;
+use imprl::sweep::{published_grid, Grid, LrChoice, ProgressMode, Shard, SweepError, SweepOptions};
 use imprl::train::{NoObserver, Sampling};
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,8 +26,101 @@ struct Cli {
 enum Command {
     /// Train one run and write its log (published `logs.csv` format) to stdout or --out.
     Run(RunArgs),
+    /// Run a grid of runs (every setting may be a list) into a resumable results store.
+    Sweep(SweepArgs),
+    /// Run the published experiment grid (SPEC §6) into a resumable results store.
+    Reproduce(ReproduceArgs),
+    /// Export a results store as a tidy CSV or in the published directory layout.
+    Export(ExportArgs),
+    /// Combine the results stores of shards into one.
+    Merge(MergeArgs),
     /// Draw the paper's figures (SVG/PNG, each with a CSV of its numbers) from a results store.
     Plot(PlotArgs),
+}
+
+/// Options shared by the commands that run sweeps.
+#[derive(Args)]
+struct ExecArgs {
+    /// Run only shard I of N (I counted from 0): the runs whose index in the grid is I mod N.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Progress display [default: a bar on a terminal, else plain lines].
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    progress: ProgressArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProgressArg {
+    Auto,
+    Bar,
+    Lines,
+    Quiet,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// Grid file (TOML): any run setting may be a list; `[lr]` may give rates per
+    /// "<domain>.<param>".
+    #[arg(long)]
+    config: PathBuf,
+    /// Output directory (holds the results store; rerunning resumes).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    exec: ExecArgs,
+}
+
+#[derive(Args)]
+struct ReproduceArgs {
+    /// Domains, comma-separated [default: all three].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    domains: Vec<DomainKind>,
+    /// Output directory (holds the results store; rerunning resumes).
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// A quick look: 5 seeds and only the paper's best learning rates.
+    #[arg(long)]
+    quick: bool,
+    /// Seeds 0..N per configuration [default: 20, or 5 with --quick].
+    #[arg(long)]
+    seeds: Option<usize>,
+    #[command(flatten)]
+    exec: ExecArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// One tidy row per run × evaluation.
+    Csv,
+    /// The published directory layout (`results.csv` job logs and `<Seq>/logs.csv`).
+    Published,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Results directory (of `imprl sweep`, `reproduce` or `merge`).
+    #[arg(long)]
+    results: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    format: ExportFormat,
+    /// Output: a file for csv [default: stdout], a directory for published [default:
+    /// RESULTS/published].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Output directory of the merged store (created or added to).
+    #[arg(long)]
+    out: PathBuf,
+    /// Results directories of the shards.
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
 }
 
 /// Options of `imprl plot`.
@@ -159,17 +254,176 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => cmd_run(&args),
+        Command::Sweep(args) => cmd_sweep(&args),
+        Command::Reproduce(args) => cmd_reproduce(&args),
+        Command::Export(args) => cmd_export(&args),
+        Command::Merge(args) => cmd_merge(&args),
         Command::Plot(args) => cmd_plot(&args),
     }
 }
 
+fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
+    let cfg = args.settings()?.resolve()?;
+    let log = imprl::run::run(&cfg, &mut NoObserver)?;
+    let out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    imprl::export::write_logs_csv(out, &log.rows)?;
+    if let Some(step) = log.outcome.diverged_at() {
+        eprintln!("warning: the run diverged after {step} updates; the log stops at its last finite evaluation");
+    }
+    Ok(())
+}
+
+impl ExecArgs {
+    fn shard(&self) -> Result<Shard, ConfigError> {
+        match &self.shard {
+            Some(s) => Shard::parse(s),
+            None => Ok(Shard::ALL),
+        }
+    }
+
+    fn options(&self) -> Result<SweepOptions, ConfigError> {
+        if self.jobs == Some(0) {
+            return Err(ConfigError::invalid("jobs", 0, "an integer >= 1"));
+        }
+        Ok(SweepOptions {
+            jobs: self.jobs,
+            progress: match self.progress {
+                ProgressArg::Auto => ProgressMode::Auto,
+                ProgressArg::Bar => ProgressMode::Bar,
+                ProgressArg::Lines => ProgressMode::Lines,
+                ProgressArg::Quiet => ProgressMode::Quiet,
+            },
+            ..Default::default()
+        })
+    }
+}
+
+fn sweep_error(e: SweepError) -> anyhow::Error {
+    match e {
+        SweepError::Config(c) => c.into(),
+        other => other.into(),
+    }
+}
+
+fn execute_grid(grid: &Grid, out: &std::path::Path, exec: &ExecArgs) -> anyhow::Result<()> {
+    let shard = exec.shard()?;
+    let opts = exec.options()?;
+    let runs = grid.shard(shard);
+    let mut store = Store::open(out)?;
+    if shard == Shard::ALL {
+        println!("{} runs into {}", runs.len(), store.path().display());
+    } else {
+        println!(
+            "shard {shard}: {} of {} runs into {}",
+            runs.len(),
+            grid.len(),
+            store.path().display()
+        );
+    }
+    let summary = imprl::sweep::execute(&runs, &mut store, &opts).map_err(sweep_error)?;
+    println!("{summary}");
+    Ok(())
+}
+
+fn cmd_sweep(args: &SweepArgs) -> anyhow::Result<()> {
+    let grid = Grid::from_file(&args.config)?;
+    // Validate the scheduling options before any run starts.
+    args.exec.shard()?;
+    args.exec.options()?;
+    execute_grid(&grid, &args.out, &args.exec)
+}
+
+fn cmd_reproduce(args: &ReproduceArgs) -> anyhow::Result<()> {
+    let domains = if args.domains.is_empty() {
+        DomainKind::ALL.to_vec()
+    } else {
+        let mut d = args.domains.clone();
+        d.sort();
+        d.dedup();
+        d
+    };
+    let seeds = args.seeds.unwrap_or(if args.quick {
+        5
+    } else {
+        imprl::published::N_SEEDS
+    });
+    if seeds == 0 {
+        return Err(ConfigError::invalid("seeds", 0, "an integer >= 1").into());
+    }
+    let lrs = if args.quick {
+        LrChoice::Best
+    } else {
+        LrChoice::All
+    };
+    let grid = published_grid(&domains, seeds, lrs);
+    args.exec.shard()?;
+    args.exec.options()?;
+    execute_grid(&grid, &args.out, &args.exec)?;
+    // The figures of everything the store holds so far (a shard's store gives those its part
+    // of the grid supports; the report says which were skipped and why).
+    let records = load_records(&args.out)?;
+    let figures = args.out.join("figures");
+    let report = imprl::plot::draw_all(&records, &figures, PlotOptions::default())?;
+    print_plot_report(&report, &figures);
+    Ok(())
+}
+
+fn open_existing(dir: &std::path::Path) -> anyhow::Result<Store> {
+    if !Store::exists(dir) {
+        anyhow::bail!(
+            "{}: no results store ({}) there",
+            dir.display(),
+            imprl::store::DB_FILE
+        );
+    }
+    Ok(Store::open(dir)?)
+}
+
+fn cmd_export(args: &ExportArgs) -> anyhow::Result<()> {
+    let store = open_existing(&args.results)?;
+    let records = store.load_all()?;
+    match args.format {
+        ExportFormat::Csv => {
+            let out: Box<dyn Write> = match &args.out {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            imprl::export::write_tidy_csv(out, records)?;
+        }
+        ExportFormat::Published => {
+            let dir = args
+                .out
+                .clone()
+                .unwrap_or_else(|| args.results.join("published"));
+            let n = imprl::published_layout::write_published(&dir, records)?;
+            eprintln!("{n} runs written to {}", dir.display());
+        }
+    }
+    Ok(())
+}
+
+fn cmd_merge(args: &MergeArgs) -> anyhow::Result<()> {
+    let mut out = Store::open(&args.out)?;
+    for dir in &args.shards {
+        let shard = open_existing(dir)?;
+        let n = out.merge_from(&shard)?;
+        println!("{}: {n} runs merged", dir.display());
+    }
+    println!("{} runs in {}", out.len()?, out.path().display());
+    Ok(())
+}
+
 /// All run records of the results store in `dir`.
 fn load_records(dir: &std::path::Path) -> anyhow::Result<Vec<RunRecord>> {
-    // To be wired to the results store (`Store::open(dir)?.load_all()?`) when it lands.
-    anyhow::bail!(
-        "{}: reading a results store is not available in this build yet",
-        dir.display()
-    )
+    Ok(open_existing(dir)?.load_all()?)
 }
 
 fn cmd_plot(args: &PlotArgs) -> anyhow::Result<()> {
@@ -215,20 +469,4 @@ fn print_plot_report(report: &PlotReport, out: &std::path::Path) {
     for (what, why) in &report.skipped {
         println!("  skipped {what}: {why}");
     }
-}
-
-fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
-    let cfg = args.settings()?.resolve()?;
-    let log = imprl::run::run(&cfg, &mut NoObserver)?;
-    let out: Box<dyn Write> = match &args.out {
-        Some(p) => Box::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    imprl::export::write_logs_csv(out, &log.rows)?;
-    if let Some(step) = log.outcome.diverged_at() {
-        eprintln!("warning: the run diverged after {step} updates; the log stops at its last finite evaluation");
-    }
-    Ok(())
 }
