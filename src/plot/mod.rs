@@ -171,13 +171,7 @@ fn offset_ticks(offsets: &[f64]) -> Vec<(f64, String)> {
         .collect()
 }
 
-fn cells_at<'a>(
-    cells: &'a [Cell],
-    d: DomainKind,
-    p: ParamKind,
-    eta: f64,
-    lr: f64,
-) -> Vec<&'a Cell> {
+fn cells_at(cells: &[Cell], d: DomainKind, p: ParamKind, eta: f64, lr: f64) -> Vec<&Cell> {
     cells
         .iter()
         .filter(|c| c.key.domain == d && c.key.param == p && c.key.eta == eta && c.key.lr == lr)
