@@ -154,6 +154,12 @@ fn domain_title(d: DomainKind) -> &'static str {
     }
 }
 
+/// A panel title naming the domain and the learning rates used, e.g.
+/// `Chain (α = 2⁻¹ explicit, 2⁻⁶ implicit)`.
+fn alpha_title(d: DomainKind, alphas: &[String]) -> String {
+    format!("{} (α = {})", domain_title(d), alphas.join(", "))
+}
+
 fn param_color(p: ParamKind) -> RGBColor {
     match p {
         ParamKind::Explicit => OKABE_ITO[0],
@@ -324,6 +330,7 @@ pub fn figure2(
     let mut panels = Vec::new();
     for d in domains_of(cells) {
         let mut ser = Vec::new();
+        let mut alphas: Vec<String> = Vec::new();
         for p in [ParamKind::Explicit, ParamKind::Implicit] {
             let lr = choose_lr(cells, best, d, p, FIGURE_ETA);
             let sel = lr
@@ -340,8 +347,9 @@ pub fn figure2(
                 continue;
             }
             table.rows.extend(sel.iter().map(|c| final_row(c)));
+            alphas.push(format!("{} {}", lr_label(sel[0].key.lr), p.name()));
             ser.push(series(
-                format!("{} (α = {})", p.name(), lr_label(sel[0].key.lr)),
+                p.name().to_string(),
                 param_color(p),
                 sel.iter().map(|c| (c.key.offset, c.final_norm)).collect(),
             ));
@@ -351,7 +359,7 @@ pub fn figure2(
         }
         let offsets = distinct(cells, |c| c.key.offset);
         panels.push(Panel {
-            title: domain_title(d).to_string(),
+            title: alpha_title(d, &alphas),
             x_label: "reward offset c".into(),
             y_label: "final ‖r‖₂".into(),
             x_ticks: offset_ticks(&offsets),
@@ -580,6 +588,7 @@ pub fn curves(
     let mut panels = Vec::new();
     for d in domains_of(cells) {
         let mut ser = Vec::new();
+        let mut alphas: Vec<String> = Vec::new();
         let offsets = distinct(cells, |c| {
             if c.key.domain == d {
                 c.key.offset
@@ -598,6 +607,7 @@ pub fn curves(
             let Some(lr) = choose_lr(cells, best, d, p, FIGURE_ETA) else {
                 continue;
             };
+            let before = ser.len();
             for (j, &o) in shown.iter().enumerate() {
                 let runs: Vec<&RunRecord> = records
                     .iter()
@@ -642,12 +652,7 @@ pub fn curves(
                     pts.push((t as f64, s));
                 }
                 ser.push(Series {
-                    label: format!(
-                        "{}, c = {} (α = {})",
-                        p.name(),
-                        draw::number_label(o),
-                        lr_label(lr)
-                    ),
+                    label: format!("{}, c = {}", p.name(), draw::number_label(o)),
                     color: param_color(p),
                     dashed: j == 1,
                     markers: false,
@@ -655,6 +660,9 @@ pub fn curves(
                     band: true,
                     points: pts,
                 });
+            }
+            if ser.len() > before {
+                alphas.push(format!("{} {}", lr_label(lr), p.name()));
             }
         }
         if ser.is_empty() {
@@ -668,12 +676,12 @@ pub fn curves(
             .iter()
             .flat_map(|s| s.points.iter().map(|p| p.0))
             .fold(0.0, f64::max);
-        let ticks = (0..=5)
-            .map(|i| tmax * i as f64 / 5.0)
-            .map(|t| (t, draw::number_label(t.round())))
+        let ticks = draw::nice_ticks(0.0, tmax, 5)
+            .into_iter()
+            .map(|t| (t, draw::number_label(t)))
             .collect();
         panels.push(Panel {
-            title: domain_title(d).to_string(),
+            title: alpha_title(d, &alphas),
             x_label: "update step".into(),
             y_label: "‖r‖₂".into(),
             x_ticks: ticks,
