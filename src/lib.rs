@@ -10,6 +10,7 @@ pub mod export;
 pub mod features;
 pub mod linalg;
 pub mod param;
+pub mod plot;
 pub mod published;
 pub mod published_layout;
 pub mod record;

@@ -6,6 +6,8 @@ use imprl::config::{ConfigError, RunSettings};
 use imprl::domain::{DomainKind, Slip};
 use imprl::linalg::SolverKind;
 use imprl::param::ParamKind;
+use imprl::plot::{BestLr, Format, PlotOptions, PlotReport};
+use imprl::record::RunRecord;
 use imprl::store::Store;
 use imprl::sweep::{published_grid, Grid, LrChoice, ProgressMode, Shard, SweepError, SweepOptions};
 use imprl::train::{NoObserver, Sampling};
@@ -38,6 +40,8 @@ enum Command {
     Merge(MergeArgs),
     /// Compare a results store with the published runs (table, CSV and figure).
     Compare(CompareArgs),
+    /// Draw the paper's figures (SVG/PNG, each with a CSV of its numbers) from a results store.
+    Plot(PlotArgs),
 }
 
 /// Settings of a theory analysis (defaults: the paper's best settings for the domain).
@@ -186,6 +190,23 @@ struct MergeArgs {
     shards: Vec<PathBuf>,
 }
 
+/// Options of `imprl plot`.
+#[derive(Args)]
+struct PlotArgs {
+    /// Results store directory.
+    #[arg(long)]
+    results: PathBuf,
+    /// Output directory [default: <results>/figures].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Image formats.
+    #[arg(long, value_enum, default_value_t = Format::Both)]
+    format: Format,
+    /// Learning rates of the "best" figures: the paper's (SPEC §6) or the lowest final ‖r‖.
+    #[arg(long, value_enum, default_value_t = BestLr::Published)]
+    best: BestLr,
+}
+
 /// Settings of one run; any of them may also come from --config (flags override the file).
 #[derive(Args)]
 struct RunArgs {
@@ -319,6 +340,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => cmd_export(&args),
         Command::Merge(args) => cmd_merge(&args),
         Command::Compare(args) => cmd_compare(&args),
+        Command::Plot(args) => cmd_plot(&args),
     }
 }
 
@@ -468,7 +490,14 @@ fn cmd_reproduce(args: &ReproduceArgs) -> anyhow::Result<()> {
     let grid = published_grid(&domains, seeds, lrs);
     args.exec.shard()?;
     args.exec.options()?;
-    execute_grid(&grid, &args.out, &args.exec)
+    execute_grid(&grid, &args.out, &args.exec)?;
+    // The figures of everything the store holds so far (a shard's store gives those its part
+    // of the grid supports; the report says which were skipped and why).
+    let records = load_records(&args.out)?;
+    let figures = args.out.join("figures");
+    let report = imprl::plot::draw_all(&records, &figures, PlotOptions::default())?;
+    print_plot_report(&report, &figures);
+    Ok(())
 }
 
 fn open_existing(dir: &std::path::Path) -> anyhow::Result<Store> {
@@ -559,4 +588,53 @@ fn cmd_compare(args: &CompareArgs) -> anyhow::Result<()> {
     compare::plot(&c, &fig)?;
     let _ = writeln!(so, "wrote {} and {}", csv_path.display(), fig.display());
     Ok(())
+}
+/// All run records of the results store in `dir`.
+fn load_records(dir: &std::path::Path) -> anyhow::Result<Vec<RunRecord>> {
+    Ok(open_existing(dir)?.load_all()?)
+}
+
+fn cmd_plot(args: &PlotArgs) -> anyhow::Result<()> {
+    if !args.results.is_dir() {
+        return Err(ConfigError::invalid(
+            "results",
+            args.results.display(),
+            "an existing results directory",
+        )
+        .into());
+    }
+    let records = load_records(&args.results)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.results.join("figures"));
+    let opts = PlotOptions {
+        format: args.format,
+        best: args.best,
+    };
+    let report = imprl::plot::draw_all(&records, &out, opts)?;
+    print_plot_report(&report, &out);
+    Ok(())
+}
+
+/// Prints where the figures are and what was skipped and why.
+fn print_plot_report(report: &PlotReport, out: &std::path::Path) {
+    println!(
+        "{} figures in {} ({} files)",
+        report.figures.len(),
+        out.display(),
+        report.files().len()
+    );
+    for f in &report.figures {
+        let files: Vec<String> = f
+            .images
+            .iter()
+            .chain([&f.table])
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        println!("  {}: {}", f.name, files.join(", "));
+    }
+    for (what, why) in &report.skipped {
+        println!("  skipped {what}: {why}");
+    }
 }
