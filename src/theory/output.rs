@@ -45,14 +45,14 @@ pub fn render_text(report: &TheoryReport, title: &str) -> String {
     let _ = writeln!(
         s,
         "n = {} training samples, k = {} features, η = {}, α_implicit = {}, α_explicit = {}, \
-         batch b = {} ({:?}), seed {}, Monte Carlo: {} minibatches per estimate (95% CI)",
+         batch b = {} ({}), seed {}, Monte Carlo: {} minibatches per estimate (95% CI)",
         report.n,
         report.k,
         c.eta,
         c.lr_implicit,
         c.lr_explicit,
         c.batch_size,
-        c.sampling,
+        crate::config::sampling_name(c.sampling),
         c.seed,
         c.mc_samples
     );
