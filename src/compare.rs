@@ -20,6 +20,7 @@
 
 use crate::domain::{DomainKind, Slip};
 use crate::param::ParamKind;
+use crate::published_layout::LayoutError;
 use crate::published_layout::{read_published_all, PublishedData};
 use crate::record::RunRecord;
 use crate::store::Store;
@@ -35,31 +36,8 @@ pub const PUBLISHED_STEPS: usize = 300;
 /// A failure to read or write comparison files.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
-    /// A file or directory cannot be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A CSV file is malformed.
-    #[error("{path}: {source}")]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// The CSV error.
-        source: csv::Error,
-    },
-    /// A value or column is missing or malformed.
-    #[error("{path}: {message}")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// The published layout cannot be read.
+    /// A file (of the published layout, a reference summary, or our output) cannot be read,
+    /// parsed or written; the error names it.
     #[error(transparent)]
     Layout(#[from] crate::published_layout::LayoutError),
     /// Our results store cannot be read.
@@ -164,20 +142,14 @@ pub struct Moments {
 }
 
 impl Moments {
-    /// Mean and sample standard deviation of `x`.
+    /// Mean and sample standard deviation of `x` (computed by [`crate::plot::Stat`]).
     pub fn of(x: &[f64]) -> Self {
-        let n = x.len();
-        if n == 0 {
-            return Self {
-                n,
-                mean: f64::NAN,
-                sd: None,
-            };
+        let st = crate::plot::Stat::of(x);
+        Self {
+            n: st.n,
+            mean: st.mean,
+            sd: (st.n >= 2).then_some(st.sd),
         }
-        let mean = x.iter().sum::<f64>() / n as f64;
-        let sd = (n >= 2)
-            .then(|| (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt());
-        Self { n, mean, sd }
     }
 }
 
@@ -364,10 +336,11 @@ pub fn load_reference(
     }
     let data = read_published_all(path)?;
     if data.runs.is_empty() && data.failed.is_empty() {
-        return Err(CompareError::Format {
+        return Err(LayoutError::Format {
             path: path.to_path_buf(),
             message: "no results.csv job log found under this directory".into(),
-        });
+        }
+        .into());
     }
     let (runs, skipped) = reference_runs(&data);
     Ok((summarize_reference(&runs), skipped))
@@ -377,10 +350,11 @@ pub fn load_reference(
 /// counts records left out because they do not follow the published protocol.
 pub fn load_ours(dir: &Path) -> Result<(BTreeMap<ConfigKey, SideStats>, usize), CompareError> {
     if !Store::exists(dir) {
-        return Err(CompareError::Format {
+        return Err(LayoutError::Format {
             path: dir.join(crate::store::DB_FILE),
             message: "no results store here".into(),
-        });
+        }
+        .into());
     }
     let records = Store::open(dir)?.load_all()?;
     Ok(summarize_ours(&records))
@@ -392,13 +366,17 @@ pub fn load_ours(dir: &Path) -> Result<(BTreeMap<ConfigKey, SideStats>, usize), 
 /// whose final mean or standard deviation is empty or not finite counts as diverged (number of
 /// diverged runs unknown). Initial standard deviations are unknown.
 pub fn read_summary_csv(path: &Path) -> Result<BTreeMap<ConfigKey, SideStats>, CompareError> {
-    let fmt = |message: String| CompareError::Format {
-        path: path.to_path_buf(),
-        message,
+    let fmt = |message: String| {
+        CompareError::from(LayoutError::Format {
+            path: path.to_path_buf(),
+            message,
+        })
     };
-    let csv_err = |source| CompareError::Csv {
-        path: path.to_path_buf(),
-        source,
+    let csv_err = |source| {
+        CompareError::from(LayoutError::Csv {
+            path: path.to_path_buf(),
+            source,
+        })
     };
     let mut rdr = csv::Reader::from_path(path).map_err(csv_err)?;
     let headers = rdr.headers().map_err(csv_err)?.clone();
