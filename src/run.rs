@@ -14,14 +14,7 @@ pub fn run_on(
     problem: &Problem,
     observer: &mut dyn Observer,
 ) -> Result<RunLog, ConfigError> {
-    let n = problem.train.len();
-    if cfg.sampling == Sampling::WithoutReplacement && cfg.batch_size > n {
-        return Err(ConfigError::invalid(
-            "batch_size",
-            cfg.batch_size,
-            &format!("at most the {n} training samples when sampling without replacement"),
-        ));
-    }
+    check_batch(cfg.sampling, cfg.batch_size, problem)?;
     let mut param = cfg
         .param
         .init(problem.train.k, cfg.eta, cfg.seed, cfg.solver);
@@ -33,6 +26,24 @@ pub fn run_on(
         &mut rng,
         observer,
     ))
+}
+
+/// Checks that minibatches of `batch_size` can be drawn from `problem`'s training set: without
+/// replacement, a batch needs `batch_size ≤ n`.
+pub fn check_batch(
+    sampling: Sampling,
+    batch_size: usize,
+    problem: &Problem,
+) -> Result<(), ConfigError> {
+    let n = problem.train.len();
+    if sampling == Sampling::WithoutReplacement && batch_size > n {
+        return Err(ConfigError::invalid(
+            "batch_size",
+            batch_size,
+            &format!("at most the {n} training samples when sampling without replacement"),
+        ));
+    }
+    Ok(())
 }
 
 /// Builds the run's data and runs it (see [`run_on`]).

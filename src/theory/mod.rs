@@ -820,15 +820,7 @@ pub fn resolve(
 
 /// Checks that `cfg` can run on `problem`: a batch without replacement needs `b ≤ n`.
 pub fn check_problem(cfg: &TheoryConfig, problem: &Problem) -> Result<(), ConfigError> {
-    let n = problem.train.len();
-    if cfg.sampling == Sampling::WithoutReplacement && cfg.batch_size > n {
-        return Err(ConfigError::invalid(
-            "batch_size",
-            cfg.batch_size,
-            &format!("at most the {n} training samples when sampling without replacement"),
-        ));
-    }
-    Ok(())
+    crate::run::check_batch(cfg.sampling, cfg.batch_size, problem)
 }
 
 #[cfg(test)]
