@@ -47,39 +47,12 @@ enum Command {
 /// Settings of a theory analysis (defaults: the paper's best settings for the domain).
 #[derive(Args)]
 struct TheoryArgs {
-    /// Domain (SPEC §4).
-    #[arg(long, value_enum)]
-    domain: Option<DomainKind>,
-    /// Internal discount η in [0, 1) [default: 0.95].
-    #[arg(long)]
-    eta: Option<f64>,
-    /// Learning rate of the implicit run [default: the paper's best for domain and η].
-    #[arg(long)]
-    lr: Option<f64>,
-    /// Learning rate of the explicit run [default: the paper's best for the domain].
+    #[command(flatten)]
+    run: RunFlags,
+    /// Learning rate of the explicit run [default: the paper's best for the domain]; --lr sets
+    /// the implicit run's.
     #[arg(long)]
     lr_explicit: Option<f64>,
-    /// Reward offset c added to every reward [default: 0].
-    #[arg(long, allow_negative_numbers = true)]
-    offset: Option<f64>,
-    /// Run seed [default: 0].
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Number of SGD updates [default: 300].
-    #[arg(long)]
-    steps: Option<usize>,
-    /// Minibatch size [default: 25].
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Minibatch sampling of the runs [default: with-replacement, as published].
-    #[arg(long, value_enum)]
-    sampling: Option<Sampling>,
-    /// Four rooms' slip model [default: published].
-    #[arg(long, value_enum)]
-    slip: Option<Slip>,
-    /// Append a constant bias feature.
-    #[arg(long)]
-    bias: bool,
     /// Analyze every this many updates (and after the last) [default: 50].
     #[arg(long)]
     every: Option<usize>,
@@ -213,12 +186,28 @@ struct RunArgs {
     /// TOML file with run settings (field names as in the flags, with `_` for `-`).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Domain (SPEC §4).
-    #[arg(long, value_enum)]
-    domain: Option<DomainKind>,
     /// Parameterization (SPEC §1).
     #[arg(long, value_enum)]
     param: Option<ParamKind>,
+    #[command(flatten)]
+    run: RunFlags,
+    /// Evaluate every this many updates [default: 10].
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// The implicit model's linear solver [default: auto].
+    #[arg(long, value_enum)]
+    solver: Option<SolverKind>,
+    /// Output CSV file [default: stdout].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The run settings that `imprl run` and `imprl theory` share.
+#[derive(Args)]
+struct RunFlags {
+    /// Domain (SPEC §4).
+    #[arg(long, value_enum)]
+    domain: Option<DomainKind>,
     /// Internal discount η in [0, 1) [default: 0.95].
     #[arg(long, allow_negative_numbers = true)]
     eta: Option<f64>,
@@ -237,24 +226,34 @@ struct RunArgs {
     /// Minibatch size [default: 25].
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Evaluate every this many updates [default: 10].
-    #[arg(long)]
-    eval_every: Option<usize>,
     /// Minibatch sampling [default: with-replacement, as published].
     #[arg(long, value_enum)]
     sampling: Option<Sampling>,
     /// Four rooms' slip model [default: published].
     #[arg(long, value_enum)]
     slip: Option<Slip>,
-    /// The implicit model's linear solver [default: auto].
-    #[arg(long, value_enum)]
-    solver: Option<SolverKind>,
     /// Append a constant bias feature.
     #[arg(long)]
     bias: bool,
-    /// Output CSV file [default: stdout].
-    #[arg(long)]
-    out: Option<PathBuf>,
+}
+
+impl RunFlags {
+    /// These flags as settings (unset ones left to later defaults).
+    fn settings(&self) -> RunSettings {
+        RunSettings {
+            domain: self.domain,
+            eta: self.eta,
+            lr: self.lr,
+            offset: self.offset,
+            seed: self.seed,
+            steps: self.steps,
+            batch_size: self.batch_size,
+            sampling: self.sampling,
+            slip: self.slip,
+            bias: self.bias.then_some(true),
+            ..Default::default()
+        }
+    }
 }
 
 impl RunArgs {
@@ -264,19 +263,10 @@ impl RunArgs {
             None => RunSettings::default(),
         };
         let flags = RunSettings {
-            domain: self.domain,
             param: self.param,
-            eta: self.eta,
-            lr: self.lr,
-            offset: self.offset,
-            seed: self.seed,
-            steps: self.steps,
-            batch_size: self.batch_size,
             eval_every: self.eval_every,
-            sampling: self.sampling,
-            slip: self.slip,
-            bias: self.bias.then_some(true),
             solver: self.solver,
+            ..self.run.settings()
         };
         Ok(file.overridden_by(&flags))
     }
@@ -345,19 +335,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn cmd_theory(args: &TheoryArgs) -> anyhow::Result<()> {
-    let settings = RunSettings {
-        domain: args.domain,
-        eta: args.eta,
-        lr: args.lr,
-        offset: args.offset,
-        seed: args.seed,
-        steps: args.steps,
-        batch_size: args.batch_size,
-        sampling: args.sampling,
-        slip: args.slip,
-        bias: args.bias.then_some(true),
-        ..Default::default()
-    };
+    let settings = args.run.settings();
     let (run, cfg) = imprl::theory::resolve(&settings, args.lr_explicit, args.every, args.mc)?;
     let problem = run.domain.problem(run.offset, run.seed);
     imprl::theory::check_problem(&cfg, &problem)?;
