@@ -70,7 +70,7 @@ impl ConfigError {
 /// | `sampling` | `with-replacement` | minibatch sampling | `with-replacement`, `without-replacement` |
 /// | `slip` | `published` | four rooms' slip | `published`, `stay` |
 /// | `bias` | false | constant feature | bool |
-/// | `solver` | `auto` | implicit model's linear solver | `lu`, `refine`, `auto` |
+/// | `solver` | `auto` | implicit model's linear solver | `lu`, `refine`, `gmres`, `auto` |
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     /// Domain and its options.
@@ -172,10 +172,7 @@ fn enum_value<T: Copy>(
     let s = v
         .as_str()
         .ok_or_else(|| ConfigError::invalid(field, v, &allowed))?;
-    all.iter()
-        .copied()
-        .find(|&x| name(x) == s)
-        .ok_or_else(|| ConfigError::invalid(field, v, &allowed))
+    by_name(all, name, s).ok_or_else(|| ConfigError::invalid(field, v, &allowed))
 }
 
 fn float_value(field: &str, v: &toml::Value) -> Result<f64, ConfigError> {
@@ -208,18 +205,9 @@ impl RunSettings {
             "steps" => self.steps = Some(uint_value(field, v)? as usize),
             "batch_size" => self.batch_size = Some(uint_value(field, v)? as usize),
             "eval_every" => self.eval_every = Some(uint_value(field, v)? as usize),
-            "sampling" => {
-                let all = [Sampling::WithReplacement, Sampling::WithoutReplacement];
-                self.sampling = Some(enum_value(field, v, &all, sampling_name)?)
-            }
-            "slip" => {
-                self.slip = Some(enum_value(
-                    field,
-                    v,
-                    &[Slip::Published, Slip::Stay],
-                    slip_name,
-                )?)
-            }
+            "sampling" => self.sampling = Some(enum_value(field, v, &SAMPLINGS, sampling_name)?),
+            "slip" => self.slip = Some(enum_value(field, v, &SLIPS, slip_name)?),
+            "solver" => self.solver = Some(enum_value(field, v, &SOLVERS, solver_name)?),
             "bias" => {
                 self.bias = Some(
                     v.as_bool()
@@ -329,6 +317,23 @@ impl RunSettings {
     }
 }
 
+/// All sampling modes.
+pub const SAMPLINGS: [Sampling; 2] = [Sampling::WithReplacement, Sampling::WithoutReplacement];
+/// All slip models.
+pub const SLIPS: [Slip; 2] = [Slip::Published, Slip::Stay];
+/// All solvers.
+pub const SOLVERS: [SolverKind; 4] = [
+    SolverKind::Lu,
+    SolverKind::Refine,
+    SolverKind::Gmres,
+    SolverKind::Auto,
+];
+
+/// The member of `all` whose `name` is `s`.
+pub fn by_name<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str, s: &str) -> Option<T> {
+    all.iter().copied().find(|&x| name(x) == s)
+}
+
 /// The CLI / TOML name of a sampling mode.
 pub fn sampling_name(s: Sampling) -> &'static str {
     match s {
@@ -409,6 +414,16 @@ mod tests {
             let e = settings(toml).expect_err(toml).to_string();
             assert!(e.contains(&format!("`{field}`")), "{toml}: {e}");
         }
+    }
+
+    #[test]
+    fn every_field_is_settable_from_toml() {
+        let c = settings("domain = 'four-rooms'\nparam = 'implicit'\nsolver = 'gmres'\nslip = 'stay'\nsampling = 'without-replacement'\nbias = true").expect("valid");
+        assert_eq!(c.solver, SolverKind::Gmres);
+        assert_eq!(c.domain.slip, Slip::Stay);
+        assert_eq!(c.sampling, Sampling::WithoutReplacement);
+        assert!(c.domain.bias);
+        assert!(settings("domain = 'chain'\nparam = 'implicit'\nsolver = 'cg'").is_err());
     }
 
     #[test]

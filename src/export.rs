@@ -18,16 +18,21 @@ pub fn write_logs_csv(out: impl Write, rows: &[EvalRow]) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(LOGS_HEADER)?;
     for r in rows {
-        w.write_record([
-            r.timestep.to_string(),
-            r.mse.to_string(),
-            r.res_ones_norm.to_string(),
-            r.res_ortho_norm.to_string(),
-            r.residual_norm.to_string(),
-        ])?;
+        write_log_row(&mut w, r)?;
     }
     w.flush()?;
     Ok(())
+}
+
+/// Writes one `logs.csv` row (see [`LOGS_HEADER`]).
+pub(crate) fn write_log_row<W: Write>(w: &mut csv::Writer<W>, r: &EvalRow) -> csv::Result<()> {
+    w.write_record([
+        r.timestep.to_string(),
+        r.mse.to_string(),
+        r.res_ones_norm.to_string(),
+        r.res_ortho_norm.to_string(),
+        r.residual_norm.to_string(),
+    ])
 }
 
 /// The header of the tidy sweep export: one row per run × evaluation.

@@ -459,13 +459,7 @@ fn write_job_log(file: std::fs::File, rec: &RunRecord) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(crate::export::LOGS_HEADER)?;
     for r in &rec.rows {
-        w.write_record([
-            r.timestep.to_string(),
-            r.mse.to_string(),
-            r.res_ones_norm.to_string(),
-            r.res_ortho_norm.to_string(),
-            r.residual_norm.to_string(),
-        ])?;
+        crate::export::write_log_row(&mut w, r)?;
     }
     let every = c.eval_every.max(1);
     let due = (0..=c.steps).filter(|&t| t % every == 0 || t == c.steps);

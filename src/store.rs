@@ -14,12 +14,13 @@
 //!   seed's bits as a signed 64-bit integer;
 //! - `evals(run_id, timestep, mse, res_ones_norm, res_ortho_norm, residual_norm)`.
 
-use crate::config::{sampling_name, slip_name, solver_name, RunConfig};
-use crate::domain::{DomainKind, DomainSpec, Slip};
-use crate::linalg::SolverKind;
+use crate::config::{
+    by_name, sampling_name, slip_name, solver_name, RunConfig, SAMPLINGS, SLIPS, SOLVERS,
+};
+use crate::domain::{DomainKind, DomainSpec};
 use crate::param::ParamKind;
 use crate::record::RunRecord;
-use crate::train::{EvalRow, Outcome, Sampling};
+use crate::train::{EvalRow, Outcome};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -354,27 +355,15 @@ impl Store {
         let domain = text(1)?;
         let kind = DomainKind::from_name(&domain).ok_or_else(|| bad("domain", &domain))?;
         let slip_s = text(2)?;
-        let slip = [Slip::Published, Slip::Stay]
-            .into_iter()
-            .find(|&s| slip_name(s) == slip_s)
-            .ok_or_else(|| bad("slip", &slip_s))?;
+        let slip = by_name(&SLIPS, slip_name, &slip_s).ok_or_else(|| bad("slip", &slip_s))?;
         let param_s = text(4)?;
         let param = ParamKind::from_name(&param_s).ok_or_else(|| bad("param", &param_s))?;
         let sampling_s = text(12)?;
-        let sampling = [Sampling::WithReplacement, Sampling::WithoutReplacement]
-            .into_iter()
-            .find(|&s| sampling_name(s) == sampling_s)
+        let sampling = by_name(&SAMPLINGS, sampling_name, &sampling_s)
             .ok_or_else(|| bad("sampling", &sampling_s))?;
         let solver_s = text(21)?;
-        let solver = [
-            SolverKind::Lu,
-            SolverKind::Refine,
-            SolverKind::Gmres,
-            SolverKind::Auto,
-        ]
-        .into_iter()
-        .find(|&s| solver_name(s) == solver_s)
-        .ok_or_else(|| bad("solver", &solver_s))?;
+        let solver =
+            by_name(&SOLVERS, solver_name, &solver_s).ok_or_else(|| bad("solver", &solver_s))?;
         let status = text(13)?;
         let diverged_at: Option<i64> = row.get(14).map_err(|e| self.sql(e))?;
         let outcome = match (status.as_str(), diverged_at) {
