@@ -20,8 +20,10 @@ pub struct Implicit {
     s: Vec<f64>,
     theta: Vec<f64>,
     s_theta: Vec<f64>,
-    /// Adjoint `u = A⁻ᵀg` of the last update (warm start of the next one).
+    /// Adjoint `u = A⁻ᵀg` of the last update.
     u: Vec<f64>,
+    /// `Sᵀu`.
+    s_u: Vec<f64>,
     g: Vec<f64>,
     solver: Resolvent,
 }
@@ -56,6 +58,7 @@ impl Implicit {
             theta: vec![0.0; k],
             s_theta: vec![0.0; k],
             u: vec![0.0; k],
+            s_u: vec![0.0; k],
             g: vec![0.0; k],
             solver,
         };
@@ -105,16 +108,19 @@ impl Implicit {
 
     /// Overwrites `x` with `A⁻¹x` for the current parameters.
     pub fn solve(&mut self, x: &mut [f64]) {
-        let b = x.to_vec();
-        x.fill(0.0);
-        self.solver.solve(&self.s, &b, x, false);
+        self.solve_from_zero(x, false);
     }
 
     /// Overwrites `x` with `A⁻ᵀx` for the current parameters.
     pub fn solve_transpose(&mut self, x: &mut [f64]) {
+        self.solve_from_zero(x, true);
+    }
+
+    fn solve_from_zero(&mut self, x: &mut [f64], transpose: bool) {
         let b = x.to_vec();
         x.fill(0.0);
-        self.solver.solve(&self.s, &b, x, true);
+        let mut sx = vec![0.0; x.len()];
+        self.solver.solve(&self.s, &b, x, &mut sx, transpose);
     }
 
     /// Sets new parameters `(w, F)` and recomputes `S` and `θ̂`.
@@ -153,9 +159,11 @@ impl Implicit {
         self.solve_forward();
     }
 
+    /// `θ̂ = A⁻¹w` and `Sθ̂` at the current `S`, warm-started from the current `θ̂`.
     fn solve_forward(&mut self) {
-        self.solver.solve(&self.s, &self.w, &mut self.theta, false);
         matvec(&self.s, self.k, &self.theta, &mut self.s_theta);
+        self.solver
+            .solve(&self.s, &self.w, &mut self.theta, &mut self.s_theta, false);
     }
 }
 
@@ -171,7 +179,9 @@ impl Parameterization for Implicit {
         // The right-hand side is a new minibatch gradient every step: the previous adjoint is no
         // better a start than zero (measured).
         self.u.fill(0.0);
-        self.solver.solve(&self.s, &self.g, &mut self.u, true);
+        self.s_u.fill(0.0);
+        self.solver
+            .solve(&self.s, &self.g, &mut self.u, &mut self.s_u, true);
         logit_step(
             &mut self.f,
             &mut self.s,
