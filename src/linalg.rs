@@ -793,7 +793,10 @@ mod tests {
                     *pj += xi * mij;
                 }
             }
-            assert!(yt.iter().zip(&plain).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(yt
+                .iter()
+                .zip(&plain)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
         }
     }
 

@@ -542,11 +542,15 @@ fn cmd_compare(args: &CompareArgs) -> anyhow::Result<()> {
         }
     }
     let (theirs, skipped) = compare::load_reference(&args.reference)?;
-    let (ours, excluded) = compare::load_ours(&args.results)?;
+    let records = compare::load_ours(&args.results)?;
+    let (ours, excluded) = compare::summarize_ours(&records);
     let c = compare::compare(&ours, &theirs);
+    let seed_sets = compare::seed_sets::check(&compare::per_seed_finals(&records), &theirs);
+    drop(records);
     // A closed pipe (`| head`) must not abort the comparison: terminal output is best effort.
     let mut so = std::io::stdout().lock();
     let _ = write!(so, "{}", compare::render_table(&c));
+    let _ = write!(so, "{}", compare::seed_sets::render(&seed_sets));
     if skipped > 0 {
         let _ = writeln!(so, "{skipped} published jobs of unknown domain or method, or with a bias feature, left out");
     }
@@ -565,6 +569,14 @@ fn cmd_compare(args: &CompareArgs) -> anyhow::Result<()> {
     let fig = out.join("comparison.svg");
     compare::plot(&c, &fig)?;
     let _ = writeln!(so, "wrote {} and {}", csv_path.display(), fig.display());
+    if !seed_sets.is_empty() {
+        let path = out.join("seed_sets.csv");
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        compare::seed_sets::write_csv(&seed_sets, file)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let _ = writeln!(so, "wrote {}", path.display());
+    }
     Ok(())
 }
 /// All run records of the results store in `dir`.

@@ -30,6 +30,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+pub mod seed_sets;
+
 /// The number of SGD updates of the published runs.
 pub const PUBLISHED_STEPS: usize = 300;
 
@@ -211,24 +213,10 @@ pub fn summarize_ours(records: &[RunRecord]) -> (BTreeMap<ConfigKey, SideStats>,
     let mut groups: BTreeMap<ConfigKey, Vec<&RunRecord>> = BTreeMap::new();
     let mut excluded = 0;
     for r in records {
-        let c = &r.config;
-        let published = c.steps == PUBLISHED_STEPS
-            && c.sampling == Sampling::WithReplacement
-            && c.domain.slip == Slip::Published
-            && !c.domain.bias;
-        if !published {
-            excluded += 1;
-            continue;
+        match published_key(r) {
+            Some(key) => groups.entry(key).or_default().push(r),
+            None => excluded += 1,
         }
-        let key = ConfigKey {
-            domain: c.domain.kind,
-            param: c.param,
-            eta: c.eta,
-            lr: c.lr,
-            offset: c.offset,
-            batch_size: c.batch_size,
-        };
-        groups.entry(key).or_default().push(r);
     }
     let map = groups
         .into_iter()
@@ -245,6 +233,38 @@ pub fn summarize_ours(records: &[RunRecord]) -> (BTreeMap<ConfigKey, SideStats>,
         })
         .collect();
     (map, excluded)
+}
+
+/// The configuration of a record that follows the published protocol (300 updates, sampling
+/// with replacement, published slip, no bias feature); `None` otherwise.
+fn published_key(r: &RunRecord) -> Option<ConfigKey> {
+    let c = &r.config;
+    let published = c.steps == PUBLISHED_STEPS
+        && c.sampling == Sampling::WithReplacement
+        && c.domain.slip == Slip::Published
+        && !c.domain.bias;
+    published.then_some(ConfigKey {
+        domain: c.domain.kind,
+        param: c.param,
+        eta: c.eta,
+        lr: c.lr,
+        offset: c.offset,
+        batch_size: c.batch_size,
+    })
+}
+
+/// Our final `‖r‖` per configuration (published protocol only) and seed, for
+/// [`seed_sets::check`].
+pub fn per_seed_finals(records: &[RunRecord]) -> seed_sets::PerSeed {
+    let mut out = seed_sets::PerSeed::new();
+    for r in records {
+        if let Some(key) = published_key(r) {
+            out.entry(key)
+                .or_default()
+                .insert(r.config.seed, r.final_row().map(|e| e.residual_norm));
+        }
+    }
+    out
 }
 
 /// One published run as the comparison needs it: its configuration, evaluation log, wall time
@@ -346,9 +366,9 @@ pub fn load_reference(
     Ok((summarize_reference(&runs), skipped))
 }
 
-/// Our side read from the results store in `dir` (see [`summarize_ours`]); the second value
-/// counts records left out because they do not follow the published protocol.
-pub fn load_ours(dir: &Path) -> Result<(BTreeMap<ConfigKey, SideStats>, usize), CompareError> {
+/// Our run records, read from the results store in `dir` (see [`summarize_ours`] and
+/// [`per_seed_finals`]).
+pub fn load_ours(dir: &Path) -> Result<Vec<RunRecord>, CompareError> {
     if !Store::exists(dir) {
         return Err(LayoutError::Format {
             path: dir.join(crate::store::DB_FILE),
@@ -356,8 +376,7 @@ pub fn load_ours(dir: &Path) -> Result<(BTreeMap<ConfigKey, SideStats>, usize), 
         }
         .into());
     }
-    let records = Store::open(dir)?.load_all()?;
-    Ok(summarize_ours(&records))
+    Ok(Store::open(dir)?.load_all()?)
 }
 
 /// Reads a per-configuration summary CSV with the columns of `chain_summary.csv`: `method, eta,
