@@ -11,7 +11,7 @@
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use imprl::config::RunSettings;
 use imprl::domain::{DomainKind, DomainSpec};
-use imprl::linalg::{matvec, softmax_rows, ResolventLu, SolverKind};
+use imprl::linalg::{matvec, matvec_t, softmax_rows, ResolventLu, SolveStats, SolverKind};
 use imprl::param::{draw_implicit_init, Implicit, ParamKind, Parameterization};
 use imprl::train::NoObserver;
 use std::hint::black_box;
@@ -121,6 +121,7 @@ fn breakdown() {
     let lu_solve = time(reps, || fact.solve_in_place(&mut x));
     let mut y = vec![0.0; k];
     let mv = time(reps, || matvec(&s, k, &x, &mut y));
+    let mvt = time(reps, || matvec_t(&s, k, &x, &mut y));
     let grad = gradient(k);
     let mut sign = 1.0;
     let mut steps = |kind: SolverKind| {
@@ -132,7 +133,8 @@ fn breakdown() {
         (d, m.solve_stats())
     };
     let (step_lu, _) = steps(SolverKind::Lu);
-    let (step_refine, stats) = steps(SolverKind::Refine);
+    let (step_refine, refine) = steps(SolverKind::Refine);
+    let (step_gmres, gmres) = steps(SolverKind::Gmres);
     let kf = k as f64;
     let exps = kf * kf;
     println!("\nImplicit update at k = {k} (median of {reps}):");
@@ -158,18 +160,33 @@ fn breakdown() {
         2.0 * exps / mv.as_secs_f64() / 1e9
     );
     println!(
+        "  Sᵀ·x              {:>9.1} µs  {:>5.1} GFLOP/s (2k² flops)",
+        us(mvt),
+        2.0 * exps / mvt.as_secs_f64() / 1e9
+    );
+    println!(
         "  step, LU solver   {:>9.1} µs  = softmax {:.0}% + LU {:.0}% + solves and gradient {:.0}%",
         us(step_lu),
         100.0 * softmax.as_secs_f64() / step_lu.as_secs_f64(),
         100.0 * lu.as_secs_f64() / step_lu.as_secs_f64(),
         100.0 * (1.0 - (softmax + lu).as_secs_f64() / step_lu.as_secs_f64()).max(0.0)
     );
-    let sweeps = stats.sweeps as f64 / stats.solves.max(1) as f64;
-    let facts = stats.factorizations as f64 / (stats.solves as f64 / 2.0).max(1.0);
+    let per_solve = |st: SolveStats| st.sweeps as f64 / st.solves.max(1) as f64;
+    let per_step = |st: SolveStats| st.factorizations as f64 / (st.solves as f64 / 2.0).max(1.0);
     println!(
-        "  step, refine      {:>9.1} µs  ({sweeps:.2} sweeps per solve, {facts:.3} factorizations per step); softmax {:.0}% of it",
+        "  step, refine      {:>9.1} µs  ({:.2} sweeps per solve, {:.3} factorizations per step); softmax {:.0}% of it",
         us(step_refine),
+        per_solve(refine),
+        per_step(refine),
         100.0 * softmax.as_secs_f64() / step_refine.as_secs_f64()
+    );
+    println!(
+        "  step, gmres       {:>9.1} µs  ({:.2} products per solve, {:.3} factorizations per step); softmax {:.0}%, products {:.0}% of it",
+        us(step_gmres),
+        per_solve(gmres),
+        per_step(gmres),
+        100.0 * softmax.as_secs_f64() / step_gmres.as_secs_f64(),
+        100.0 * 2.0 * per_solve(gmres) * (mv + mvt).as_secs_f64() / 2.0 / step_gmres.as_secs_f64()
     );
     println!("  floor of a step: the softmax, {:.1} µs (reference: a jitted JAX step at k = 400 takes ~2700 µs)", us(softmax));
 }
