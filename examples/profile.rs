@@ -1,95 +1,98 @@
-use imprl::config::RunSettings;
+//! Cost and solver work of implicit (or any) runs on a sample of the published grid:
+//! 4 η × 6 learning rates × offsets {0, 0.5, 1}, one seed each (72 runs), or a slice of it.
+//!
+//! ```sh
+//! cargo run --release --example profile -- mountain-car implicit            # the whole sample
+//! cargo run --release --example profile -- mountain-car implicit 0.95 0 1   # η, lr index, offset
+//! SOLVER=lu cargo run --release --example profile -- four-rooms implicit     # another solver
+//! ```
+//!
+//! It prints the mean time per run spent building the data and training, and for implicit
+//! runs the solver's products with `S` per solve and factorizations per run (the numbers behind
+//! the README's *Speed* section).
+
+use imprl::config::{by_name, solver_name, RunSettings, SOLVERS};
 use imprl::domain::DomainKind;
-use imprl::param::ParamKind;
-use imprl::param::{draw_implicit_init, Implicit};
+use imprl::param::{draw_implicit_init, Implicit, ParamKind};
+use imprl::published::{learning_rates, ETAS};
 use imprl::rng::{stream, Stream};
 use imprl::train::{train, NoObserver};
 use std::time::Instant;
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let d = DomainKind::from_name(&args[1]).unwrap();
-    let p = ParamKind::from_name(&args[2]).unwrap();
-    let mut tp = 0.0;
-    let mut tr = 0.0;
-    let mut n = 0;
-    let (mut sweeps, mut solves, mut facts) = (0u64, 0u64, 0u64);
-    let pick = |i: usize, all: Vec<f64>| -> Vec<f64> {
-        args.get(i).map(|a| vec![a.parse().unwrap()]).unwrap_or(all)
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: profile DOMAIN PARAM [ETA [LR_INDEX [OFFSET]]]";
+    let domain = args
+        .first()
+        .and_then(|s| DomainKind::from_name(s))
+        .ok_or_else(|| anyhow::anyhow!(usage))?;
+    let param = args
+        .get(1)
+        .and_then(|s| ParamKind::from_name(s))
+        .ok_or_else(|| anyhow::anyhow!(usage))?;
+    let pick = |i: usize, all: Vec<f64>| -> anyhow::Result<Vec<f64>> {
+        match args.get(i) {
+            Some(a) => Ok(vec![a.parse()?]),
+            None => Ok(all),
+        }
     };
-    for &eta in &pick(3, vec![0.8, 0.9, 0.95, 0.975]) {
-        for i in pick(4, (0..6).map(f64::from).collect())
-            .into_iter()
-            .map(|i| i as usize)
-        {
-            for &offset in &pick(5, vec![0.0, 0.5, 1.0]) {
-                let seed = (i * 7 + (offset * 10.0) as usize) as u64;
-                let o = if p == ParamKind::Explicit {
-                    if d == DomainKind::Chain {
-                        3
-                    } else {
-                        7
-                    }
-                } else if d == DomainKind::Chain {
-                    -3
-                } else {
-                    2
-                };
-                let lr = 2f64.powi(o - i as i32);
+    let solver = match std::env::var("SOLVER") {
+        Ok(s) => Some(
+            by_name(&SOLVERS, solver_name, &s).ok_or_else(|| anyhow::anyhow!("SOLVER={s}?"))?,
+        ),
+        Err(_) => None,
+    };
+    let lrs = learning_rates(domain, param);
+    let lr_indices = pick(3, (0..lrs.len()).map(|i| i as f64).collect())?;
+    let (mut t_data, mut t_train, mut runs) = (0.0, 0.0, 0usize);
+    let (mut products, mut solves, mut factorizations) = (0u64, 0u64, 0u64);
+    for eta in pick(2, ETAS.to_vec())? {
+        for &i in &lr_indices {
+            for offset in pick(4, vec![0.0, 0.5, 1.0])? {
                 let cfg = RunSettings {
-                    domain: Some(d),
-                    param: Some(p),
+                    domain: Some(domain),
+                    param: Some(param),
                     eta: Some(eta),
-                    lr: Some(lr),
+                    lr: Some(lrs[i as usize]),
                     offset: Some(offset),
-                    seed: Some(seed),
-                    solver: std::env::var("SOLVER").ok().map(|v| {
-                        imprl::config::by_name(
-                            &imprl::config::SOLVERS,
-                            imprl::config::solver_name,
-                            &v,
-                        )
-                        .unwrap()
-                    }),
+                    seed: Some(runs as u64),
+                    solver,
                     ..Default::default()
                 }
-                .resolve()
-                .unwrap();
+                .resolve()?;
                 let t0 = Instant::now();
-                let prob = cfg.domain.problem(cfg.offset, cfg.seed);
+                let problem = cfg.domain.problem(cfg.offset, cfg.seed);
                 let t1 = Instant::now();
-                if p == ParamKind::Implicit {
-                    let mut m = Implicit::with_solver(
-                        draw_implicit_init(prob.train.k, cfg.seed),
-                        eta,
-                        cfg.solver,
-                    );
+                if param == ParamKind::Implicit {
+                    let init = draw_implicit_init(problem.train.k, cfg.seed);
+                    let mut m = Implicit::with_solver(init, eta, cfg.solver);
                     let mut rng = stream(cfg.seed, Stream::Batches);
-                    train(&mut m, &prob, &cfg.schedule(), &mut rng, &mut NoObserver);
+                    train(&mut m, &problem, &cfg.schedule(), &mut rng, &mut NoObserver);
                     let st = m.solve_stats();
-                    sweeps += st.sweeps;
+                    products += st.sweeps;
                     solves += st.solves;
-                    facts += st.factorizations;
+                    factorizations += st.factorizations;
                 } else {
-                    imprl::run::run_on(&cfg, &prob, &mut NoObserver).unwrap();
+                    imprl::run::run_on(&cfg, &problem, &mut NoObserver)?;
                 }
-                let t2 = Instant::now();
-                tp += (t1 - t0).as_secs_f64();
-                tr += (t2 - t1).as_secs_f64();
-                n += 1;
+                t_data += (t1 - t0).as_secs_f64();
+                t_train += t1.elapsed().as_secs_f64();
+                runs += 1;
             }
         }
     }
+    let n = runs as f64;
     println!(
-        "{} {}: {n} runs, problem {:.2} ms, train {:.2} ms per run",
-        d.name(),
-        p.name(),
-        1e3 * tp / n as f64,
-        1e3 * tr / n as f64
+        "{domain} {param}: {runs} runs, data {:.2} ms, training {:.2} ms per run",
+        1e3 * t_data / n,
+        1e3 * t_train / n
     );
-    println!(
-        "products per solve {:.2}, factorizations per run {:.2}",
-        sweeps as f64 / solves.max(1) as f64,
-        facts as f64 / n as f64
-    );
+    if param == ParamKind::Implicit {
+        println!(
+            "products (or refinement sweeps) per solve {:.2}, factorizations per run {:.2}",
+            products as f64 / solves.max(1) as f64,
+            factorizations as f64 / n
+        );
+    }
+    Ok(())
 }
