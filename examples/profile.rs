@@ -37,9 +37,9 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let solver = match std::env::var("SOLVER") {
-        Ok(s) => Some(
-            by_name(&SOLVERS, solver_name, &s).ok_or_else(|| anyhow::anyhow!("SOLVER={s}?"))?,
-        ),
+        Ok(s) => {
+            Some(by_name(&SOLVERS, solver_name, &s).ok_or_else(|| anyhow::anyhow!("SOLVER={s}?"))?)
+        }
         Err(_) => None,
     };
     let lrs = learning_rates(domain, param);
