@@ -1087,19 +1087,25 @@ pub fn plot(c: &Comparison, path: &Path) -> Result<(), CompareError> {
     }
 }
 
+/// A chain explicit key with η = 0.8, offset 0.3, batch 25 and learning rate `lr`.
+#[cfg(test)]
+pub(crate) fn test_key(lr: f64) -> ConfigKey {
+    ConfigKey {
+        domain: DomainKind::Chain,
+        param: ParamKind::Explicit,
+        eta: 0.8,
+        lr,
+        offset: 0.3,
+        batch_size: 25,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn key(lr: f64) -> ConfigKey {
-        ConfigKey {
-            domain: DomainKind::Chain,
-            param: ParamKind::Explicit,
-            eta: 0.8,
-            lr,
-            offset: 0.3,
-            batch_size: 25,
-        }
+        test_key(lr)
     }
 
     #[test]

@@ -193,18 +193,7 @@ fn mean(x: impl Iterator<Item = f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::Moments;
-
-    fn key(lr: f64) -> ConfigKey {
-        ConfigKey {
-            domain: DomainKind::Chain,
-            param: ParamKind::Explicit,
-            eta: 0.9,
-            lr,
-            offset: 0.0,
-            batch_size: 25,
-        }
-    }
+    use crate::compare::{test_key as key, Moments};
 
     fn side(mean: f64, sd: f64, n: usize) -> SideStats {
         let m = Moments {
