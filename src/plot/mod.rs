@@ -124,6 +124,17 @@ pub struct FigureData {
     pub table: Table,
 }
 
+impl FigureData {
+    /// The figure `name` titled `title`, or `None` when it has no panel (nothing to draw).
+    fn unless_empty(name: &str, title: String, panels: Vec<Panel>, table: Table) -> Option<Self> {
+        (!panels.is_empty()).then(|| FigureData {
+            name: name.into(),
+            figure: Figure { title, panels },
+            table,
+        })
+    }
+}
+
 /// `ln(η / (1 − η))`, the logit axis of figure 3.
 pub fn logit(eta: f64) -> f64 {
     (eta / (1.0 - eta)).ln()
@@ -305,18 +316,16 @@ pub fn figure1(
             vlines: vec![],
         });
     }
-    if panels.is_empty() {
-        skipped.push(("figure 1".into(), format!("no runs at η = {FIGURE_ETA}")));
-        return None;
-    }
-    Some(FigureData {
-        name: "fig1_initial_residual".into(),
-        figure: Figure {
-            title: format!("Initial residual components, η = {FIGURE_ETA} (mean ± sd)"),
-            panels,
-        },
+    let fig = FigureData::unless_empty(
+        "fig1_initial_residual",
+        format!("Initial residual components, η = {FIGURE_ETA} (mean ± sd)"),
+        panels,
         table,
-    })
+    );
+    if fig.is_none() {
+        skipped.push(("figure 1".into(), format!("no runs at η = {FIGURE_ETA}")));
+    }
+    fig
 }
 
 /// Figure 2: final `‖r‖₂` against the offset, explicit vs implicit at η = 0.95 with the chosen
@@ -368,21 +377,19 @@ pub fn figure2(
             vlines: vec![],
         });
     }
-    if panels.is_empty() {
+    let fig = FigureData::unless_empty(
+        "fig2_final_vs_offset",
+        format!("Final ‖r‖₂, explicit vs implicit, η = {FIGURE_ETA} (mean ± sd)"),
+        panels,
+        table,
+    );
+    if fig.is_none() {
         skipped.push((
             "figure 2".into(),
             format!("no finished runs at η = {FIGURE_ETA} with the chosen learning rates"),
         ));
-        return None;
     }
-    Some(FigureData {
-        name: "fig2_final_vs_offset".into(),
-        figure: Figure {
-            title: format!("Final ‖r‖₂, explicit vs implicit, η = {FIGURE_ETA} (mean ± sd)"),
-            panels,
-        },
-        table,
-    })
+    fig
 }
 
 /// Figure 3: final `‖r‖₂` of the implicit parameterization (chosen learning rates) against
@@ -477,18 +484,16 @@ pub fn figure3(
             vlines: vec![(logit(d.gamma()), format!("γ = {}", d.gamma()))],
         });
     }
-    if panels.is_empty() {
-        skipped.push(("figure 3".into(), "no finished implicit runs".into()));
-        return None;
-    }
-    Some(FigureData {
-        name: "fig3_final_vs_eta".into(),
-        figure: Figure {
-            title: "Final ‖r‖₂ of the implicit parameterization against η".into(),
-            panels,
-        },
+    let fig = FigureData::unless_empty(
+        "fig3_final_vs_eta",
+        "Final ‖r‖₂ of the implicit parameterization against η".into(),
+        panels,
         table,
-    })
+    );
+    if fig.is_none() {
+        skipped.push(("figure 3".into(), "no finished implicit runs".into()));
+    }
+    fig
 }
 
 /// Per domain and parameterization: final `‖r‖₂` against the offset for every learning rate
@@ -690,21 +695,19 @@ pub fn curves(
             vlines: vec![],
         });
     }
-    if panels.is_empty() {
+    let fig = FigureData::unless_empty(
+        "curves_best",
+        format!("‖r‖₂ during training, η = {FIGURE_ETA} (mean ± sd)"),
+        panels,
+        table,
+    );
+    if fig.is_none() {
         skipped.push((
             "learning curves".into(),
             format!("no finished runs at η = {FIGURE_ETA}"),
         ));
-        return None;
     }
-    Some(FigureData {
-        name: "curves_best".into(),
-        figure: Figure {
-            title: format!("‖r‖₂ during training, η = {FIGURE_ETA} (mean ± sd)"),
-            panels,
-        },
-        table,
-    })
+    fig
 }
 
 /// The table of the learning rates chosen for each (domain, parameterization, `η`) present.

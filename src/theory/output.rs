@@ -35,6 +35,28 @@ fn covered(x: f64, est: f64, ci: f64) -> &'static str {
     }
 }
 
+/// Appends a titled table: the checkpoint's step, then one `{:>11.4e}` column per header.
+fn numeric_table(
+    s: &mut String,
+    title: &str,
+    headers: &[&str],
+    rows: &[CheckpointRow],
+    cells: impl Fn(&CheckpointRow) -> Vec<f64>,
+) {
+    let _ = write!(s, "\n{title}\n{:>6}", "step");
+    for h in headers {
+        let _ = write!(s, " {h:>11}");
+    }
+    s.push('\n');
+    for r in rows {
+        let _ = write!(s, "{:>6}", r.step);
+        for v in cells(r) {
+            let _ = write!(s, " {v:>11.4e}");
+        }
+        s.push('\n');
+    }
+}
+
 /// The readable report: settings, one table per result, and a summary of what is exact and what
 /// is asymptotic, with the measured gaps.
 pub fn render_text(report: &TheoryReport, title: &str) -> String {
@@ -63,50 +85,44 @@ pub fn render_text(report: &TheoryReport, title: &str) -> String {
         let _ = writeln!(s, "! the explicit run diverged after {t} updates");
     }
 
-    let _ = writeln!(
-        s,
-        "\nTheorem 1 — P = A⁻¹(η²D+I)A⁻ᵀ (implicit run), one full-batch step: ‖Δθ̂+αPḡ‖/‖αPḡ‖"
+    numeric_table(
+        &mut s,
+        "Theorem 1 — P = A⁻¹(η²D+I)A⁻ᵀ (implicit run), one full-batch step: ‖Δθ̂+αPḡ‖/‖αPḡ‖",
+        &[
+            "λ_min",
+            "λ_max",
+            "cond",
+            "relerr(α)",
+            "relerr(α/4)",
+            "‖P−P∞‖/‖P‖",
+        ],
+        rows,
+        |r| {
+            vec![
+                r.p_lambda_min,
+                r.p_lambda_max,
+                r.p_condition,
+                r.thm1_rel_error,
+                r.thm1_rel_error_quarter,
+                r.p_rank_one_rel_error,
+            ]
+        },
     );
-    let _ = writeln!(
-        s,
-        "{:>6} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}",
-        "step", "λ_min", "λ_max", "cond", "relerr(α)", "relerr(α/4)", "‖P−P∞‖/‖P‖"
+    numeric_table(
+        &mut s,
+        "Perron split — A⁻¹ ≈ 1vᵀ/(1−η): relative error, its prediction (1−η)‖H‖/‖1vᵀ‖",
+        &["rel.err", "predicted", "abs.err", "‖H‖_F", "v_min"],
+        rows,
+        |r| {
+            vec![
+                r.perron_rel_error,
+                r.perron_predicted_rel_error,
+                r.perron_abs_error,
+                r.deviation_norm,
+                r.v_min,
+            ]
+        },
     );
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "{:>6} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.3e} {:>11.3e} {:>11.3e}",
-            r.step,
-            r.p_lambda_min,
-            r.p_lambda_max,
-            r.p_condition,
-            r.thm1_rel_error,
-            r.thm1_rel_error_quarter,
-            r.p_rank_one_rel_error
-        );
-    }
-
-    let _ = writeln!(
-        s,
-        "\nPerron split — A⁻¹ ≈ 1vᵀ/(1−η): relative error, its prediction (1−η)‖H‖/‖1vᵀ‖"
-    );
-    let _ = writeln!(
-        s,
-        "{:>6} {:>11} {:>11} {:>11} {:>11} {:>11}",
-        "step", "rel.err", "predicted", "abs.err", "‖H‖_F", "v_min"
-    );
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "{:>6} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e}",
-            r.step,
-            r.perron_rel_error,
-            r.perron_predicted_rel_error,
-            r.perron_abs_error,
-            r.deviation_norm,
-            r.v_min
-        );
-    }
 
     let _ = writeln!(
         s,
