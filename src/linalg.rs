@@ -292,6 +292,7 @@ fn matvec_t_kernel(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
 
 /// An LU factorization (partial pivoting, `faer`) of `A = I − ηS`, the Jacobian `−∂h/∂θ` of the
 /// implicit model's constraint. One factorization serves `Aθ = w` and the adjoint `Aᵀu = g`.
+#[derive(Clone)]
 pub struct ResolventLu {
     lu: PartialPivLu<f64>,
     buf: Mat<f64>,
@@ -388,6 +389,7 @@ pub struct SolveStats {
 /// previous solution ([`SolverKind::Refine`]). A sweep costs `2k²` multiply–adds against `2k³/3`
 /// for a factorization; the solver refactorizes at the current `S` whenever a solve needs more
 /// than [`MAX_SWEEPS`] sweeps or stops contracting, so every solve meets its tolerance.
+#[derive(Clone)]
 pub struct Resolvent {
     k: usize,
     eta: f64,
@@ -406,17 +408,12 @@ pub struct Resolvent {
 impl Resolvent {
     /// A solver for `A = I − ηS`, `S` row-major `k × k`.
     pub fn new(s: &[f64], k: usize, eta: f64, kind: SolverKind) -> Self {
-        let kind = match kind {
-            SolverKind::Auto if k > AUTO_LU_MAX_K => SolverKind::Gmres,
-            SolverKind::Auto => SolverKind::Lu,
-            other => other,
-        };
-        let refine = kind != SolverKind::Lu;
+        let (refine, gmres) = Self::mode(k, kind);
         Self {
             k,
             eta,
             refine,
-            gmres: (kind == SolverKind::Gmres).then(|| Gmres::new(k)),
+            gmres,
             lu: ResolventLu::new(s, k, eta),
             fresh: true,
             lu_updates: 0,
@@ -425,6 +422,30 @@ impl Resolvent {
                 factorizations: 1,
                 ..Default::default()
             },
+        }
+    }
+
+    /// Whether `kind` refines (or iterates) between factorizations, and its GMRES workspace.
+    fn mode(k: usize, kind: SolverKind) -> (bool, Option<Gmres>) {
+        let kind = match kind {
+            SolverKind::Auto if k > AUTO_LU_MAX_K => SolverKind::Gmres,
+            SolverKind::Auto => SolverKind::Lu,
+            other => other,
+        };
+        (
+            kind != SolverKind::Lu,
+            (kind == SolverKind::Gmres).then(|| Gmres::new(k)),
+        )
+    }
+
+    /// A copy of this solver, with its factorization, that goes on as `kind`.
+    pub fn fork(&self, kind: SolverKind) -> Self {
+        let (refine, gmres) = Self::mode(self.k, kind);
+        Self {
+            refine,
+            gmres,
+            lu_updates: 0,
+            ..self.clone()
         }
     }
 
@@ -557,6 +578,7 @@ const GMRES_RESTART: usize = 40;
 
 /// Workspace of restarted GMRES (Saad & Schultz 1986): Arnoldi with modified Gram–Schmidt,
 /// Givens rotations on the Hessenberg matrix, restart after [`GMRES_RESTART`] steps.
+#[derive(Clone)]
 struct Gmres {
     /// Krylov basis, `(m + 1) × k` row-major.
     v: Vec<f64>,

@@ -12,6 +12,7 @@ use multiversion::multiversion;
 /// Gradients come from the implicit function theorem (SPEC §1): with the adjoint `u = A⁻ᵀg`,
 /// `∂L/∂w = u` and `∂L/∂F_kj = η u_k S_kj (θ̂_j − (Sθ̂)_k)`. The same [`Resolvent`] serves
 /// the forward and the adjoint solve; `A⁻¹` is never formed.
+#[derive(Clone)]
 pub struct Implicit {
     k: usize,
     eta: f64,
@@ -64,6 +65,16 @@ impl Implicit {
         };
         me.solve_forward();
         me
+    }
+
+    /// A copy of the model at the same parameters, sharing nothing, whose solver (with its
+    /// current factorization, if fresh) goes on as `kind`: with `gmres`, a step from the copy
+    /// costs no factorization at k = 400.
+    pub fn fork(&self, kind: SolverKind) -> Self {
+        Self {
+            solver: self.solver.fork(kind),
+            ..self.clone()
+        }
     }
 
     /// Feature dimension `k`.
