@@ -105,12 +105,6 @@ pub fn max(x: &[f64]) -> f64 {
             *a = if v > *a { v } else { *a };
         }
     }
-    lanes_max(&acc, tail)
-}
-
-/// The maximum of eight lane maxima and a tail, in [`max`]'s order.
-#[inline(always)]
-pub fn lanes_max(acc: &[f64; 8], tail: &[f64]) -> f64 {
     let mut m = f64::NEG_INFINITY;
     for &v in acc.iter().chain(tail) {
         m = if v > m { v } else { m };
@@ -121,7 +115,7 @@ pub fn lanes_max(acc: &[f64; 8], tail: &[f64]) -> f64 {
 /// `((a₀ + a₄) + (a₁ + a₅)) + ((a₂ + a₆) + (a₃ + a₇)) + t`: the end of [`sum`] and [`dot`]
 /// (eight lane sums `a`, then the tail's sum `t`).
 #[inline(always)]
-pub fn lanes_sum(a: &[f64; 8], t: f64) -> f64 {
+fn lanes_sum(a: &[f64; 8], t: f64) -> f64 {
     ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + t
 }
 
