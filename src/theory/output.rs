@@ -276,6 +276,18 @@ struct Series<'a> {
     color: RGBColor,
 }
 
+impl<'a> Series<'a> {
+    /// A line without error bars.
+    fn line(name: &'a str, points: Vec<(f64, f64)>, color: RGBColor) -> Self {
+        Series {
+            name,
+            points,
+            ci: None,
+            color,
+        }
+    }
+}
+
 fn line_chart(
     path: &Path,
     title: &str,
@@ -408,18 +420,8 @@ pub fn write_figures(dir: &Path, report: &TheoryReport) -> anyhow::Result<Vec<Pa
         "Theorem 1: one full-batch step vs -αPḡ (relative error)",
         "log10 relative error",
         vec![
-            Series {
-                name: "at α",
-                points: st(&|r| log10(r.thm1_rel_error)),
-                ci: None,
-                color: red,
-            },
-            Series {
-                name: "at α/4",
-                points: st(&|r| log10(r.thm1_rel_error_quarter)),
-                ci: None,
-                color: blue,
-            },
+            Series::line("at α", st(&|r| log10(r.thm1_rel_error)), red),
+            Series::line("at α/4", st(&|r| log10(r.thm1_rel_error_quarter)), blue),
         ],
     )?;
     fig(
@@ -427,18 +429,8 @@ pub fn write_figures(dir: &Path, report: &TheoryReport) -> anyhow::Result<Vec<Pa
         "Spectrum of P (Corollary 1: λ_min > 0)",
         "log10 eigenvalue",
         vec![
-            Series {
-                name: "λ_max",
-                points: st(&|r| log10(r.p_lambda_max)),
-                ci: None,
-                color: red,
-            },
-            Series {
-                name: "λ_min",
-                points: st(&|r| log10(r.p_lambda_min)),
-                ci: None,
-                color: blue,
-            },
+            Series::line("λ_max", st(&|r| log10(r.p_lambda_max)), red),
+            Series::line("λ_min", st(&|r| log10(r.p_lambda_min)), blue),
         ],
     )?;
     fig(
@@ -446,18 +438,12 @@ pub fn write_figures(dir: &Path, report: &TheoryReport) -> anyhow::Result<Vec<Pa
         "Perron split: ‖A⁻¹ − 1vᵀ/(1−η)‖ / ‖1vᵀ/(1−η)‖",
         "relative error",
         vec![
-            Series {
-                name: "measured",
-                points: st(&|r| r.perron_rel_error),
-                ci: None,
-                color: red,
-            },
-            Series {
-                name: "predicted (1−η)‖H‖/‖1vᵀ‖",
-                points: st(&|r| r.perron_predicted_rel_error),
-                ci: None,
-                color: blue,
-            },
+            Series::line("measured", st(&|r| r.perron_rel_error), red),
+            Series::line(
+                "predicted (1−η)‖H‖/‖1vᵀ‖",
+                st(&|r| r.perron_predicted_rel_error),
+                blue,
+            ),
         ],
     )?;
     fig(
@@ -471,18 +457,12 @@ pub fn write_figures(dir: &Path, report: &TheoryReport) -> anyhow::Result<Vec<Pa
                 ci: ci(&|r| r.thm4_measured_ci),
                 color: red,
             },
-            Series {
-                name: "first order −(α/n)(Xᵀ1)ᵀPḡ",
-                points: st(&|r| r.thm4_first_order),
-                ci: None,
-                color: blue,
-            },
-            Series {
-                name: "asymptotic (Theorem 4)",
-                points: st(&|r| r.thm4_asymptotic),
-                ci: None,
-                color: green,
-            },
+            Series::line(
+                "first order −(α/n)(Xᵀ1)ᵀPḡ",
+                st(&|r| r.thm4_first_order),
+                blue,
+            ),
+            Series::line("asymptotic (Theorem 4)", st(&|r| r.thm4_asymptotic), green),
         ],
     )?;
     for (name, title, wr) in [
@@ -503,36 +483,31 @@ pub fn write_figures(dir: &Path, report: &TheoryReport) -> anyhow::Result<Vec<Pa
             title,
             "log10 ratio",
             vec![
-                Series {
-                    name: "explicit, closed form",
-                    points: st(&|r| log10(pick(r.t5_exp_closed_wr, r.t5_exp_closed_wor))),
-                    ci: None,
-                    color: black,
-                },
-                Series {
-                    name: "explicit, Monte Carlo",
-                    points: st(&|r| log10(pick(r.t5_exp_mc_wr, r.t5_exp_mc_wor))),
-                    ci: None,
-                    color: orange,
-                },
-                Series {
-                    name: "implicit, linearized closed form",
-                    points: st(&|r| log10(pick(r.t5_imp_linear_wr, r.t5_imp_linear_wor))),
-                    ci: None,
-                    color: blue,
-                },
-                Series {
-                    name: "implicit, Theorem 5 (asymptotic)",
-                    points: st(&|r| log10(pick(r.t5_imp_asym_wr, r.t5_imp_asym_wor))),
-                    ci: None,
-                    color: green,
-                },
-                Series {
-                    name: "implicit, Monte Carlo (real step)",
-                    points: st(&|r| log10(pick(r.t5_imp_mc_wr, r.t5_imp_mc_wor))),
-                    ci: None,
-                    color: red,
-                },
+                Series::line(
+                    "explicit, closed form",
+                    st(&|r| log10(pick(r.t5_exp_closed_wr, r.t5_exp_closed_wor))),
+                    black,
+                ),
+                Series::line(
+                    "explicit, Monte Carlo",
+                    st(&|r| log10(pick(r.t5_exp_mc_wr, r.t5_exp_mc_wor))),
+                    orange,
+                ),
+                Series::line(
+                    "implicit, linearized closed form",
+                    st(&|r| log10(pick(r.t5_imp_linear_wr, r.t5_imp_linear_wor))),
+                    blue,
+                ),
+                Series::line(
+                    "implicit, Theorem 5 (asymptotic)",
+                    st(&|r| log10(pick(r.t5_imp_asym_wr, r.t5_imp_asym_wor))),
+                    green,
+                ),
+                Series::line(
+                    "implicit, Monte Carlo (real step)",
+                    st(&|r| log10(pick(r.t5_imp_mc_wr, r.t5_imp_mc_wor))),
+                    red,
+                ),
             ],
         )?;
     }
