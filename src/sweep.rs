@@ -448,18 +448,20 @@ pub enum SweepError {
     Pool(String),
 }
 
-/// A run's estimated cost, in units of `k²` multiply–adds: `steps·k²` for an implicit run (a
-/// softmax of `k × k` logits and a few products with `S` per update) plus `20·k²` for the data
-/// and initialization every run needs (measured ratios: mountain car explicit : implicit ≈ 1 : 17,
-/// four rooms ≈ 1 : 14). It weighs the progress estimate, where slow mountain-car implicit runs
-/// would otherwise make a count-based ETA far too hopeful.
+/// A run's estimated cost, in multiply–adds (about 4 ns each on the README's machine):
+/// `steps·(k² + 750)` for an implicit run (a softmax of `k × k` logits and a few products with
+/// `S` per update, and a fixed cost per update that dominates at small `k`), plus `20·k²` for its
+/// data and initialization and `50,000` per run. Measured on the published grid (ms per run,
+/// model in brackets): chain 0.22 (0.21) / 1.1 (1.2), four rooms 1.9 (1.4) / 25 (20), mountain
+/// car 11 (13) / 204 (206), explicit / implicit. It weighs the progress estimate, where slow
+/// mountain-car implicit runs would otherwise make a count-based ETA far too hopeful.
 pub fn estimated_cost(cfg: &RunConfig) -> f64 {
     let k = cfg.domain.feature_dim() as f64;
     let updates = match cfg.param {
         ParamKind::Implicit => cfg.steps as f64,
         ParamKind::Explicit | ParamKind::ExplicitMatrix => 0.0,
     };
-    (updates + 20.0) * k * k
+    updates * (k * k + 750.0) + 20.0 * k * k + 50_000.0
 }
 
 /// Progress of a sweep: runs done out of the total, and the share of the estimated work done
