@@ -432,15 +432,10 @@ impl Resolvent {
         )
     }
 
-    /// A copy of this solver, with its factorization, that goes on as `kind`.
-    pub fn fork(&self, kind: SolverKind) -> Self {
-        let (refine, gmres) = Self::mode(self.k, kind);
-        Self {
-            refine,
-            gmres,
-            lu_updates: 0,
-            ..self.clone()
-        }
+    /// Goes on as `kind` from now on, keeping the current factorization.
+    pub fn switch_to(&mut self, kind: SolverKind) {
+        (self.refine, self.gmres) = Self::mode(self.k, kind);
+        self.lu_updates = 0;
     }
 
     /// Work done so far.
@@ -521,15 +516,15 @@ impl Resolvent {
                 if sweep >= SLOW_SWEEPS {
                     self.lu_updates = self.lu_updates.max(1);
                 }
-                // r = b − Ax (or b − Aᵀx), A = I − ηS.
-                product(x, &mut self.r);
+                // r = b − Ax (or b − Aᵀx), A = I − ηS, from Sx (kept: it is the answer's).
+                product(x, sx);
                 let eta = self.eta;
-                for ((ri, &bi), &xi) in self.r.iter_mut().zip(b).zip(x.iter()) {
-                    *ri = bi - (xi - eta * *ri);
+                for (((ri, &bi), &xi), &p) in self.r.iter_mut().zip(b).zip(x.iter()).zip(sx.iter())
+                {
+                    *ri = bi - (xi - eta * p);
                 }
                 let rn = dot(&self.r, &self.r).sqrt();
                 if rn <= REFINE_TOL * bn {
-                    product(x, sx);
                     return;
                 }
                 if rn.is_nan() || rn >= 0.5 * last {

@@ -71,10 +71,9 @@ impl Implicit {
     /// current factorization, if fresh) goes on as `kind`: with `gmres`, a step from the copy
     /// costs no factorization at k = 400.
     pub fn fork(&self, kind: SolverKind) -> Self {
-        Self {
-            solver: self.solver.fork(kind),
-            ..self.clone()
-        }
+        let mut copy = self.clone();
+        copy.solver.switch_to(kind);
+        copy
     }
 
     /// Feature dimension `k`.
