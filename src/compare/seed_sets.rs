@@ -16,7 +16,7 @@
 //! seeds shows: a seed-set effect, not a difference of implementation. Only configurations where
 //! no run diverged on either side take part (the final `‖r‖` of a diverged run does not exist).
 
-use super::{ConfigKey, SideStats};
+use super::{welch, ConfigKey, Moments, SideStats};
 use crate::domain::DomainKind;
 use crate::param::ParamKind;
 use crate::plot::Stat;
@@ -95,19 +95,15 @@ pub fn check(ours: &PerSeed, theirs: &BTreeMap<ConfigKey, SideStats>) -> Vec<See
                             .filter(|(i, _)| !range.contains(i))
                             .map(|(_, &x)| x)
                             .collect();
-                        shift(&Stat::of(&v[range]), &Stat::of(&rest))
+                        shift(Moments::of(&v[range]), Moments::of(&rest))
                     }))
                 })
                 .collect();
-            let published = mean(configs.iter().map(|(v, t)| {
-                let m = &t.final_norm;
-                let pub_stat = Stat {
-                    n: m.n,
-                    mean: m.mean,
-                    sd: m.sd.unwrap_or(f64::NAN),
-                };
-                shift(&pub_stat, &Stat::of(v))
-            }));
+            let published = mean(
+                configs
+                    .iter()
+                    .map(|(v, t)| shift(t.final_norm, Moments::of(v))),
+            );
             Some(SeedSetCheck {
                 domain,
                 param,
@@ -120,17 +116,10 @@ pub fn check(ours: &PerSeed, theirs: &BTreeMap<ConfigKey, SideStats>) -> Vec<See
         .collect()
 }
 
-/// `(mean_a − mean_b)/√(sd_a²/n_a + sd_b²/n_b)`; 0 when both are constant and equal.
-fn shift(a: &Stat, b: &Stat) -> f64 {
-    let se = (a.sd * a.sd / a.n as f64 + b.sd * b.sd / b.n as f64).sqrt();
-    let d = a.mean - b.mean;
-    if se > 0.0 {
-        d / se
-    } else if d == 0.0 {
-        0.0
-    } else {
-        d.signum() * f64::INFINITY
-    }
+/// `(mean_a − mean_b)/√(sd_a²/n_a + sd_b²/n_b)` ([`welch`]'s z; 0 when both are constant and
+/// equal).
+fn shift(a: Moments, b: Moments) -> f64 {
+    welch(a, b).z.unwrap_or(f64::NAN)
 }
 
 /// One line per check: the published shift, our sets' shifts and how many are as extreme.
@@ -193,7 +182,7 @@ fn mean(x: impl Iterator<Item = f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::{test_key as key, Moments};
+    use crate::compare::test_key as key;
 
     fn side(mean: f64, sd: f64, n: usize) -> SideStats {
         let m = Moments {
@@ -230,7 +219,7 @@ mod tests {
         assert_eq!(c.len(), 1);
         let c = &c[0];
         assert_eq!((c.set_size, c.configs), (2, 1));
-        let z = |a: &[f64], b: &[f64]| shift(&Stat::of(a), &Stat::of(b));
+        let z = |a: &[f64], b: &[f64]| shift(Moments::of(a), Moments::of(b));
         let expect = [
             z(&[1.0, 3.0], &[2.0, 2.0, 5.0, 7.0]),
             z(&[2.0, 2.0], &[1.0, 3.0, 5.0, 7.0]),
