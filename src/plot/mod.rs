@@ -125,9 +125,21 @@ pub struct FigureData {
 }
 
 impl FigureData {
-    /// The figure `name` titled `title`, or `None` when it has no panel (nothing to draw).
-    fn unless_empty(name: &str, title: String, panels: Vec<Panel>, table: Table) -> Option<Self> {
-        (!panels.is_empty()).then(|| FigureData {
+    /// The figure `name` titled `title`; or, when it has no panel (nothing to draw), `None`
+    /// with `(what, why)` added to `skipped`.
+    fn unless_empty(
+        name: &str,
+        title: String,
+        panels: Vec<Panel>,
+        table: Table,
+        skipped: &mut Vec<(String, String)>,
+        (what, why): (&str, String),
+    ) -> Option<Self> {
+        if panels.is_empty() {
+            skipped.push((what.into(), why));
+            return None;
+        }
+        Some(FigureData {
             name: name.into(),
             figure: Figure { title, panels },
             table,
@@ -316,16 +328,14 @@ pub fn figure1(
             vlines: vec![],
         });
     }
-    let fig = FigureData::unless_empty(
+    FigureData::unless_empty(
         "fig1_initial_residual",
         format!("Initial residual components, η = {FIGURE_ETA} (mean ± sd)"),
         panels,
         table,
-    );
-    if fig.is_none() {
-        skipped.push(("figure 1".into(), format!("no runs at η = {FIGURE_ETA}")));
-    }
-    fig
+        skipped,
+        ("figure 1", format!("no runs at η = {FIGURE_ETA}")),
+    )
 }
 
 /// Figure 2: final `‖r‖₂` against the offset, explicit vs implicit at η = 0.95 with the chosen
@@ -377,19 +387,17 @@ pub fn figure2(
             vlines: vec![],
         });
     }
-    let fig = FigureData::unless_empty(
+    FigureData::unless_empty(
         "fig2_final_vs_offset",
         format!("Final ‖r‖₂, explicit vs implicit, η = {FIGURE_ETA} (mean ± sd)"),
         panels,
         table,
-    );
-    if fig.is_none() {
-        skipped.push((
-            "figure 2".into(),
+        skipped,
+        (
+            "figure 2",
             format!("no finished runs at η = {FIGURE_ETA} with the chosen learning rates"),
-        ));
-    }
-    fig
+        ),
+    )
 }
 
 /// Figure 3: final `‖r‖₂` of the implicit parameterization (chosen learning rates) against
@@ -484,16 +492,14 @@ pub fn figure3(
             vlines: vec![(logit(d.gamma()), format!("γ = {}", d.gamma()))],
         });
     }
-    let fig = FigureData::unless_empty(
+    FigureData::unless_empty(
         "fig3_final_vs_eta",
         "Final ‖r‖₂ of the implicit parameterization against η".into(),
         panels,
         table,
-    );
-    if fig.is_none() {
-        skipped.push(("figure 3".into(), "no finished implicit runs".into()));
-    }
-    fig
+        skipped,
+        ("figure 3", "no finished implicit runs".into()),
+    )
 }
 
 /// Per domain and parameterization: final `‖r‖₂` against the offset for every learning rate
@@ -695,19 +701,17 @@ pub fn curves(
             vlines: vec![],
         });
     }
-    let fig = FigureData::unless_empty(
+    FigureData::unless_empty(
         "curves_best",
         format!("‖r‖₂ during training, η = {FIGURE_ETA} (mean ± sd)"),
         panels,
         table,
-    );
-    if fig.is_none() {
-        skipped.push((
-            "learning curves".into(),
+        skipped,
+        (
+            "learning curves",
             format!("no finished runs at η = {FIGURE_ETA}"),
-        ));
-    }
-    fig
+        ),
+    )
 }
 
 /// The table of the learning rates chosen for each (domain, parameterization, `η`) present.
