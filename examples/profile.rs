@@ -11,8 +11,9 @@
 //! runs the solver's products with `S` per solve and factorizations per run (the numbers behind
 //! the README's *Speed* section).
 
-use imprl::config::{by_name, solver_name, RunSettings, SOLVERS};
+use imprl::config::{Raw, RunSettings, SettingType};
 use imprl::domain::DomainKind;
+use imprl::linalg::SolverKind;
 use imprl::param::{draw_implicit_init, Implicit, ParamKind};
 use imprl::published::{learning_rates, ETAS};
 use imprl::rng::{stream, Stream};
@@ -38,7 +39,7 @@ fn main() -> anyhow::Result<()> {
     };
     let solver = match std::env::var("SOLVER") {
         Ok(s) => {
-            Some(by_name(&SOLVERS, solver_name, &s).ok_or_else(|| anyhow::anyhow!("SOLVER={s}?"))?)
+            Some(SolverKind::parse(Raw::Text(&s)).ok_or_else(|| anyhow::anyhow!("SOLVER={s}?"))?)
         }
         Err(_) => None,
     };
@@ -61,7 +62,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 .resolve()?;
                 let t0 = Instant::now();
-                let problem = cfg.domain.problem(cfg.offset, cfg.seed);
+                let problem = cfg.domain_spec().problem(cfg.offset, cfg.seed);
                 let t1 = Instant::now();
                 if param == ParamKind::Implicit {
                     let init = draw_implicit_init(problem.train.k, cfg.seed);

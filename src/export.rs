@@ -1,5 +1,7 @@
-//! Writers of the published formats (SPEC §7).
+//! Writers of the published log format (docs/protocol.md) and of the tidy CSV of a store.
 
+use crate::config::{fmt_f64, SETTINGS};
+use crate::record::RunRecord;
 use crate::train::EvalRow;
 use std::io::Write;
 
@@ -18,69 +20,75 @@ pub fn write_logs_csv(out: impl Write, rows: &[EvalRow]) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(LOGS_HEADER)?;
     for r in rows {
-        write_log_row(&mut w, r)?;
+        w.write_record(log_fields(r))?;
     }
     w.flush()?;
     Ok(())
 }
 
-/// Writes one `logs.csv` row (see [`LOGS_HEADER`]).
-pub(crate) fn write_log_row<W: Write>(w: &mut csv::Writer<W>, r: &EvalRow) -> csv::Result<()> {
-    w.write_record([
+/// The fields of one `logs.csv` row (see [`LOGS_HEADER`]).
+pub fn log_fields(r: &EvalRow) -> [String; 5] {
+    [
         r.timestep.to_string(),
-        r.mse.to_string(),
-        r.res_ones_norm.to_string(),
-        r.res_ortho_norm.to_string(),
-        r.residual_norm.to_string(),
-    ])
+        fmt_f64(r.mse),
+        fmt_f64(r.res_ones_norm),
+        fmt_f64(r.res_ortho_norm),
+        fmt_f64(r.residual_norm),
+    ]
 }
 
-/// The header of the tidy sweep export: one row per run × evaluation.
-pub const TIDY_HEADER: [&str; 13] = [
-    "domain",
-    "param",
-    "eta",
-    "lr",
-    "offset",
-    "seed",
-    "batch_size",
+/// The columns of the tidy export after the settings.
+pub const TIDY_RESULT_COLUMNS: [&str; 7] = [
     "timestep",
     "mse",
     "res_ones_norm",
     "res_ortho_norm",
     "residual_norm",
     "diverged",
+    "diverged_at",
 ];
 
-/// Writes runs as a tidy CSV ([`TIDY_HEADER`]): one row per run and evaluation, domain and
-/// parameterization spelled as on the command line, floats in their shortest exact decimal
-/// form, `diverged` `true` for every row of a run that diverged. Returns the number of runs.
+/// The header of the tidy export: every declared setting (in declaration order), then
+/// [`TIDY_RESULT_COLUMNS`].
+pub fn tidy_header() -> Vec<&'static str> {
+    SETTINGS
+        .iter()
+        .map(|s| s.name)
+        .chain(TIDY_RESULT_COLUMNS)
+        .collect()
+}
+
+/// Writes runs as a tidy CSV ([`tidy_header`]): one row per run and evaluation, every setting
+/// spelled as on the command line, floats in their shortest exact decimal form, `diverged`
+/// `true` on every row of a run that diverged and `diverged_at` its step. A run that diverged
+/// before its first evaluation has one row with empty results, so that no run is invisible.
+/// Returns the number of runs.
 pub fn write_tidy_csv<W: Write>(
     out: W,
-    records: impl IntoIterator<Item = crate::record::RunRecord>,
+    records: impl IntoIterator<Item = RunRecord>,
 ) -> csv::Result<usize> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(TIDY_HEADER)?;
+    w.write_record(tidy_header())?;
     let mut n = 0;
     for rec in records {
-        let c = &rec.config;
-        let diverged = rec.outcome.diverged_at().is_some();
+        let settings: Vec<String> = rec.config.texts().into_iter().map(|(_, v)| v).collect();
+        let at = rec.outcome.diverged_at();
+        let tail = [
+            at.is_some().to_string(),
+            at.map_or_else(String::new, |s| s.to_string()),
+        ];
+        if rec.rows.is_empty() {
+            let empty = std::iter::repeat_n(String::new(), LOGS_HEADER.len());
+            w.write_record(settings.iter().cloned().chain(empty).chain(tail.clone()))?;
+        }
         for r in &rec.rows {
-            w.write_record([
-                c.domain.kind.name().to_string(),
-                c.param.name().to_string(),
-                c.eta.to_string(),
-                c.lr.to_string(),
-                c.offset.to_string(),
-                c.seed.to_string(),
-                c.batch_size.to_string(),
-                r.timestep.to_string(),
-                r.mse.to_string(),
-                r.res_ones_norm.to_string(),
-                r.res_ortho_norm.to_string(),
-                r.residual_norm.to_string(),
-                diverged.to_string(),
-            ])?;
+            w.write_record(
+                settings
+                    .iter()
+                    .cloned()
+                    .chain(log_fields(r))
+                    .chain(tail.clone()),
+            )?;
         }
         n += 1;
     }

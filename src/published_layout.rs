@@ -361,11 +361,11 @@ pub fn write_published(
     let mut n = 0;
     for rec in records {
         let c = rec.config;
-        let key = (c.domain.kind, c.param);
+        let key = (c.domain, c.param);
         let g = match groups.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                let rel = Path::new(c.domain.kind.published_name())
+                let rel = Path::new(c.domain.published_name())
                     .join(method_name(c.param))
                     .join(RUN_ID);
                 let gdir = dir.join(&rel);
@@ -391,13 +391,13 @@ pub fn write_published(
         write_job_log(file, &rec).map_err(csv_err(&logs))?;
         let result_dir = format!(
             "results/{}/{}/{RUN_ID}/{seq}/",
-            c.domain.kind.published_name(),
+            c.domain.published_name(),
             method_name(c.param)
         );
-        let bias = if c.domain.bias { "True" } else { "False" };
+        let bias = if c.bias { "True" } else { "False" };
         let command = format!(
             "imprl run --domain {} --param {} --seed {} --lr {} --batch-size {} --eta {} --offset {} --steps {} --eval-every {} --sampling {}{} --out {result_dir}logs.csv",
-            c.domain.kind.name(),
+            c.domain.name(),
             c.param.name(),
             c.seed,
             c.lr,
@@ -406,8 +406,8 @@ pub fn write_published(
             c.offset,
             c.steps,
             c.eval_every,
-            crate::config::sampling_name(c.sampling),
-            if c.domain.bias { " --bias" } else { "" },
+            crate::config::SettingType::text(&c.sampling),
+            if c.bias { " --bias" } else { "" },
         );
         let stderr = match rec.outcome.diverged_at() {
             Some(step) => format!("warning: the run diverged after {step} updates\n"),
@@ -459,7 +459,7 @@ fn write_job_log(file: std::fs::File, rec: &RunRecord) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(crate::export::LOGS_HEADER)?;
     for r in &rec.rows {
-        crate::export::write_log_row(&mut w, r)?;
+        w.write_record(crate::export::log_fields(r))?;
     }
     let every = c.eval_every.max(1);
     let due = (0..=c.steps).filter(|&t| t % every == 0 || t == c.steps);

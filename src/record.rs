@@ -3,10 +3,9 @@
 
 use crate::config::RunConfig;
 use crate::train::{EvalRow, Outcome};
-use serde::{Deserialize, Serialize};
 
 /// One run as stored: settings, outcome, wall time and the evaluation log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
     /// The run's complete, validated settings.
     pub config: RunConfig,

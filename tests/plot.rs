@@ -94,7 +94,7 @@ fn num(row: &HashMap<String, String>, col: &str) -> f64 {
 fn matching<'a>(recs: &'a [RunRecord], row: &HashMap<String, String>) -> Vec<&'a RunRecord> {
     recs.iter()
         .filter(|r| {
-            r.config.domain.kind.name() == row["domain"]
+            r.config.domain.name() == row["domain"]
                 && r.config.param.name() == row["param"]
                 && r.config.eta == num(row, "eta")
                 && r.config.lr == num(row, "lr")

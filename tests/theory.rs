@@ -372,7 +372,7 @@ fn analysis_does_not_depend_on_the_number_of_threads() {
         ..Default::default()
     };
     let (run, cfg) = theory::resolve(&settings, None, Some(10), Some(40)).expect("valid");
-    let problem = run.domain.problem(run.offset, run.seed);
+    let problem = run.domain_spec().problem(run.offset, run.seed);
     let csv_with = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

@@ -241,10 +241,10 @@ fn published_key(r: &RunRecord) -> Option<ConfigKey> {
     let c = &r.config;
     let published = c.steps == PUBLISHED_STEPS
         && c.sampling == Sampling::WithReplacement
-        && c.domain.slip == Slip::Published
-        && !c.domain.bias;
+        && c.slip == Slip::Published
+        && !c.bias;
     published.then_some(ConfigKey {
-        domain: c.domain.kind,
+        domain: c.domain,
         param: c.param,
         eta: c.eta,
         lr: c.lr,

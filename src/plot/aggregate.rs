@@ -61,7 +61,7 @@ impl Key {
     /// The key of a record.
     pub fn of(r: &RunRecord) -> Key {
         Key {
-            domain: r.config.domain.kind,
+            domain: r.config.domain,
             param: r.config.param,
             eta: r.config.eta,
             lr: r.config.lr,

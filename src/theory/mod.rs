@@ -762,13 +762,13 @@ pub fn resolve(
 ) -> Result<(RunConfig, TheoryConfig), ConfigError> {
     let imp = RunSettings {
         param: Some(ParamKind::Implicit),
-        ..settings.clone()
+        ..*settings
     }
     .resolve()?;
     let exp = RunSettings {
         param: Some(ParamKind::Explicit),
         lr: lr_explicit,
-        ..settings.clone()
+        ..*settings
     }
     .resolve()
     .map_err(|e| match e {
@@ -815,7 +815,7 @@ pub fn resolve(
 
 /// Checks that `cfg` can run on `problem`: a batch without replacement needs `b ≤ n`.
 pub fn check_problem(cfg: &TheoryConfig, problem: &Problem) -> Result<(), ConfigError> {
-    crate::run::check_batch(cfg.sampling, cfg.batch_size, problem)
+    crate::config::check_batch(cfg.sampling, cfg.batch_size, problem.train.len())
 }
 
 #[cfg(test)]

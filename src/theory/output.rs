@@ -74,7 +74,7 @@ pub fn render_text(report: &TheoryReport, title: &str) -> String {
         c.lr_implicit,
         c.lr_explicit,
         c.batch_size,
-        crate::config::sampling_name(c.sampling),
+        crate::config::SettingType::text(&c.sampling),
         c.seed,
         c.mc_samples
     );

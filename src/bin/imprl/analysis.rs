@@ -1,0 +1,138 @@
+//! `imprl theory`, `compare` and `plot`: analyses of runs.
+
+use crate::args::{CompareArgs, PlotArgs, TheoryArgs};
+use anyhow::Context;
+use imprl::config::ConfigError;
+use imprl::plot::{PlotOptions, PlotReport};
+use std::io::Write;
+
+pub fn theory(args: &TheoryArgs) -> anyhow::Result<()> {
+    let settings = args.settings.settings()?;
+    let (run, cfg) = imprl::theory::resolve(&settings, args.lr_explicit, args.every, args.mc)?;
+    let problem = run.domain_spec().problem(run.offset, run.seed);
+    imprl::theory::check_problem(&cfg, &problem)?;
+    let total = cfg.checkpoints.len();
+    let mut done = 0;
+    let report = imprl::theory::analyze(&cfg, &problem, &mut |step| {
+        done += 1;
+        eprintln!("checkpoint {done}/{total} (step {step}) done");
+    });
+    let title = format!(
+        "domain {}, offset {}, seed {}",
+        run.domain, run.offset, run.seed
+    );
+    print!("{}", imprl::theory::output::render_text(&report, &title));
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let csv_path = dir.join("theory.csv");
+        let file = std::fs::File::create(&csv_path)
+            .with_context(|| format!("cannot create {}", csv_path.display()))?;
+        imprl::theory::output::write_csv(file, &report)?;
+        let figs = imprl::theory::output::write_figures(dir, &report)?;
+        println!(
+            "\nwrote {} and {} figures to {}",
+            csv_path.display(),
+            figs.len(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
+    use imprl::compare;
+    for (flag, p) in [
+        ("--reference", &args.reference),
+        ("--results", &args.results),
+    ] {
+        if !p.exists() {
+            return Err(ConfigError::File {
+                path: p.display().to_string(),
+                message: format!("{flag}: no such file or directory"),
+            }
+            .into());
+        }
+    }
+    let (theirs, skipped) = compare::load_reference(&args.reference)?;
+    let records = compare::load_ours(&args.results)?;
+    let (ours, excluded) = compare::summarize_ours(&records);
+    let c = compare::compare(&ours, &theirs);
+    let seed_sets = compare::seed_sets::check(&compare::per_seed_finals(&records), &theirs);
+    drop(records);
+    // A closed pipe (`| head`) must not abort the comparison: terminal output is best effort.
+    let mut so = std::io::stdout().lock();
+    let _ = write!(so, "{}", compare::render_table(&c));
+    let _ = write!(so, "{}", compare::seed_sets::render(&seed_sets));
+    if skipped > 0 {
+        let _ = writeln!(so, "{skipped} published jobs of unknown domain or method, or with a bias feature, left out");
+    }
+    if excluded > 0 {
+        let _ = writeln!(so, "{excluded} of our runs do not follow the published protocol (300 updates, sampling with replacement, published slip, no bias) and were left out");
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.results.join("compare"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let csv_path = out.join("comparison.csv");
+    let file = std::fs::File::create(&csv_path)
+        .with_context(|| format!("cannot create {}", csv_path.display()))?;
+    compare::write_csv(&c, file).with_context(|| format!("cannot write {}", csv_path.display()))?;
+    let fig = out.join("comparison.svg");
+    compare::plot(&c, &fig)?;
+    let _ = writeln!(so, "wrote {} and {}", csv_path.display(), fig.display());
+    if !seed_sets.is_empty() {
+        let path = out.join("seed_sets.csv");
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        compare::seed_sets::write_csv(&seed_sets, file)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let _ = writeln!(so, "wrote {}", path.display());
+    }
+    Ok(())
+}
+
+pub fn plot(args: &PlotArgs) -> anyhow::Result<()> {
+    if !args.results.is_dir() {
+        return Err(ConfigError::invalid(
+            "results",
+            args.results.display(),
+            "an existing results directory",
+        )
+        .into());
+    }
+    let records = crate::stores::open_existing(&args.results)?.load_all()?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.results.join("figures"));
+    let opts = PlotOptions {
+        format: args.format,
+        best: args.best,
+    };
+    let report = imprl::plot::draw_all(&records, &out, opts)?;
+    print_plot_report(&report, &out);
+    Ok(())
+}
+
+/// Prints where the figures are and what was skipped and why.
+pub fn print_plot_report(report: &PlotReport, out: &std::path::Path) {
+    println!(
+        "{} figures in {} ({} files)",
+        report.figures.len(),
+        out.display(),
+        report.files().len()
+    );
+    for f in &report.figures {
+        let files: Vec<String> = f
+            .images
+            .iter()
+            .chain([&f.table])
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        println!("  {}: {}", f.name, files.join(", "));
+    }
+    for (what, why) in &report.skipped {
+        println!("  skipped {what}: {why}");
+    }
+}

@@ -1,0 +1,224 @@
+//! The command line's arguments. Run settings are not listed here: they come from the one
+//! declaration of the settings ([`imprl::config::SETTINGS`]) through
+//! [`imprl::config::cli::SettingFlags`].
+
+use clap::{Args, Parser, Subcommand};
+use imprl::config::cli::{AllButParam, SettingFlags};
+use imprl::config::{ConfigError, RunSettings};
+use imprl::domain::DomainKind;
+use imprl::plot::{BestLr, Format};
+use imprl::sweep::{Shard, SweepOptions};
+use std::path::PathBuf;
+
+/// Implicit vs explicit linear value functions (Gehring et al., NeurIPS 2021), fast. The method,
+/// the domains and the protocol are described in the repository's docs/ folder.
+#[derive(Parser)]
+#[command(name = "imprl", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train one run and write its log (published `logs.csv` format) to stdout or --out.
+    Run(RunArgs),
+    /// Follow one implicit and one explicit run and check the paper's theory along them
+    /// (Theorems 1, 4, 5, Corollaries 1-3, the Perron split): report, CSV and figures.
+    Theory(TheoryArgs),
+    /// Run a grid of runs (every setting may be a list) into a resumable results store.
+    Sweep(SweepArgs),
+    /// Run the published experiment grid (docs/protocol.md) into a resumable results store,
+    /// then draw its figures.
+    Reproduce(ReproduceArgs),
+    /// Export a results store as a tidy CSV or in the published directory layout.
+    Export(ExportArgs),
+    /// Combine the results stores of shards into one.
+    Merge(MergeArgs),
+    /// Compare a results store with the published runs (table, CSV and figure).
+    Compare(CompareArgs),
+    /// Draw the paper's figures (SVG/PNG, each with a CSV of its numbers) from a results store.
+    Plot(PlotArgs),
+}
+
+/// Settings of one run; any of them may also come from --config (flags override the file).
+#[derive(Args)]
+pub struct RunArgs {
+    /// TOML file with run settings (the names of the flags, with `_` for `-`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
+    /// Output CSV file [default: stdout].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The file's settings overridden by the flags.
+    pub fn settings(&self) -> Result<RunSettings, ConfigError> {
+        let file = match &self.config {
+            Some(p) => RunSettings::from_file(p)?,
+            None => RunSettings::default(),
+        };
+        Ok(file.overridden_by(&self.settings.settings()?))
+    }
+}
+
+/// Settings of a theory analysis (defaults: the paper's best settings for the domain); it runs
+/// both parameterizations, so `--param` is not taken.
+#[derive(Args)]
+pub struct TheoryArgs {
+    #[command(flatten)]
+    pub settings: SettingFlags<AllButParam>,
+    /// Learning rate of the explicit run [default: the paper's best for the domain]; --lr sets
+    /// the implicit run's.
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr_explicit: Option<f64>,
+    /// Analyze every this many updates (and after the last) [default: 50].
+    #[arg(long)]
+    pub every: Option<usize>,
+    /// Minibatches per Monte-Carlo estimate [default: 1000].
+    #[arg(long)]
+    pub mc: Option<usize>,
+    /// Directory for theory.csv and the figures [default: none, report only].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The published data: the directory layout (`<domain>/<method>/<run-id>/results.csv`, any
+    /// subset) or a per-configuration summary CSV such as chain_summary.csv.
+    #[arg(long)]
+    pub reference: PathBuf,
+    /// Our results directory (a results store).
+    #[arg(long)]
+    pub results: PathBuf,
+    /// Output directory for comparison.csv and the figure [default: RESULTS/compare].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Options shared by the commands that run sweeps.
+#[derive(Args)]
+pub struct ExecArgs {
+    /// Run only shard I of N (I counted from 0): the runs whose index in the grid is I mod N.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Progress display [default: a bar on a terminal, else plain lines].
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// Delete runs that fail their checksum (damaged store) and run them again.
+    #[arg(long)]
+    pub repair: bool,
+}
+
+/// The validated scheduling options of a sweep.
+pub struct Exec {
+    pub shard: Shard,
+    pub options: SweepOptions,
+    pub progress: ProgressArg,
+}
+
+impl ExecArgs {
+    /// Parses and checks the options, once, before any work.
+    pub fn validate(&self) -> Result<Exec, ConfigError> {
+        Ok(Exec {
+            shard: self.shard.as_deref().map_or(Ok(Shard::ALL), Shard::parse)?,
+            options: SweepOptions::new(self.jobs, self.repair)?,
+            progress: self.progress,
+        })
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Bar,
+    Lines,
+    Quiet,
+}
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// Grid file (TOML): any run setting may be a list; `[lr]` may give rates per
+    /// "<domain>.<param>".
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Output directory (holds the results store; rerunning resumes).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+#[derive(Args)]
+pub struct ReproduceArgs {
+    /// Domains, comma-separated [default: all three].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub domains: Vec<DomainKind>,
+    /// Output directory (holds the results store; rerunning resumes).
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// A quick look: 5 seeds and only the paper's best learning rates.
+    #[arg(long)]
+    pub quick: bool,
+    /// Seeds 0..N per configuration [default: 20, or 5 with --quick].
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One tidy row per run × evaluation, every setting a column.
+    Csv,
+    /// The published directory layout (`results.csv` job logs and `<Seq>/logs.csv`).
+    Published,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Results directory (of `imprl sweep`, `reproduce` or `merge`).
+    #[arg(long)]
+    pub results: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// Output: a file for csv [default: stdout], a directory for published [default:
+    /// RESULTS/published].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// Output directory of the merged store (created or added to).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Results directories of the shards.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+}
+
+/// Options of `imprl plot`.
+#[derive(Args)]
+pub struct PlotArgs {
+    /// Results store directory.
+    #[arg(long)]
+    pub results: PathBuf,
+    /// Output directory [default: <results>/figures].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Image formats.
+    #[arg(long, value_enum, default_value_t = Format::Both)]
+    pub format: Format,
+    /// Learning rates of the "best" figures: the paper's or those with the lowest final ‖r‖.
+    #[arg(long, value_enum, default_value_t = BestLr::Published)]
+    pub best: BestLr,
+}

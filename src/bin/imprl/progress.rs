@@ -1,0 +1,115 @@
+//! The terminal's view of a sweep: a bar or plain lines from the library's progress reports,
+//! and Ctrl-C / SIGTERM turned into a clean stop (a second signal ends the program at once).
+
+use crate::args::ProgressArg;
+use imprl::record::RunRecord;
+use imprl::sweep::{Status, SweepObserver};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Period of plain progress lines.
+const LINE_PERIOD: Duration = Duration::from_secs(5);
+
+/// Resolution of the bar's position (it counts work, in thousandths of the total).
+const BAR_STEPS: u64 = 1000;
+
+enum View {
+    Bar(indicatif::ProgressBar),
+    Lines { last: Instant },
+    Quiet,
+}
+
+/// Shows a sweep's progress and watches for Ctrl-C and SIGTERM.
+pub struct Terminal {
+    view: View,
+    signal: Arc<AtomicUsize>,
+}
+
+impl Terminal {
+    /// A display of the chosen kind; installs the signal handlers.
+    pub fn new(mode: ProgressArg) -> anyhow::Result<Terminal> {
+        let mode = match mode {
+            ProgressArg::Auto if std::io::stdout().is_terminal() => ProgressArg::Bar,
+            ProgressArg::Auto => ProgressArg::Lines,
+            m => m,
+        };
+        let view = match mode {
+            ProgressArg::Bar => {
+                let bar = indicatif::ProgressBar::with_draw_target(
+                    Some(BAR_STEPS),
+                    indicatif::ProgressDrawTarget::stdout(),
+                );
+                // At most 80 columns: 20 for the bar, ~45 for the message, ~12 for the ETA.
+                if let Ok(style) =
+                    indicatif::ProgressStyle::with_template("{bar:20} {wide_msg} ETA {eta}")
+                {
+                    bar.set_style(style);
+                }
+                View::Bar(bar)
+            }
+            ProgressArg::Lines => View::Lines {
+                last: Instant::now(),
+            },
+            _ => View::Quiet,
+        };
+        let signal = Arc::new(AtomicUsize::new(0));
+        let stop_now = Arc::new(AtomicBool::new(false));
+        for sig in [SIGINT, SIGTERM] {
+            // A second signal ends the program at once.
+            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop_now.clone())?;
+            signal_hook::flag::register(sig, stop_now.clone())?;
+            signal_hook::flag::register_usize(sig, signal.clone(), sig as usize)?;
+        }
+        Ok(Terminal { view, signal })
+    }
+
+    /// The signal that stopped the sweep, if any.
+    pub fn signal(&self) -> Option<i32> {
+        match self.signal.load(Ordering::Relaxed) {
+            0 => None,
+            s => Some(s as i32),
+        }
+    }
+}
+
+impl SweepObserver for Terminal {
+    fn on_run(&mut self, _run: &RunRecord, s: &Status) {
+        let line = format!(
+            "{}/{} runs, {:.1}/s, {} diverged",
+            s.done,
+            s.total,
+            s.rate(),
+            s.diverged
+        );
+        match &mut self.view {
+            View::Bar(bar) => {
+                bar.set_position((s.share * BAR_STEPS as f64) as u64);
+                bar.set_message(line);
+            }
+            View::Lines { last } => {
+                if last.elapsed() >= LINE_PERIOD {
+                    *last = Instant::now();
+                    println!(
+                        "progress: {line} ({:.1}% of the work), ETA {:.0} s",
+                        100.0 * s.share,
+                        s.eta_s()
+                    );
+                }
+            }
+            View::Quiet => {}
+        }
+    }
+
+    fn on_finish(&mut self) {
+        if let View::Bar(bar) = &self.view {
+            bar.finish();
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.signal().is_some()
+    }
+}

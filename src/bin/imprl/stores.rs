@@ -1,0 +1,64 @@
+//! `imprl export` and `merge`: results stores.
+
+use crate::args::{ExportArgs, ExportFormat, MergeArgs};
+use anyhow::Context;
+use imprl::config::ConfigError;
+use imprl::store::Store;
+use std::io::Write;
+use std::path::Path;
+
+/// The store in `dir`, opened for reading; a missing store is bad input.
+pub fn open_existing(dir: &Path) -> anyhow::Result<Store> {
+    if !Store::exists(dir) {
+        return Err(ConfigError::File {
+            path: dir.display().to_string(),
+            message: format!("no results store ({}) there", imprl::store::DB_FILE),
+        }
+        .into());
+    }
+    Ok(Store::open_read(dir)?)
+}
+
+pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    let store = open_existing(&args.results)?;
+    let records = store.load_all()?;
+    match args.format {
+        ExportFormat::Csv => {
+            let out: Box<dyn Write> = match &args.out {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            // A closed pipe (`| head`) ends the program quietly (see `main`).
+            imprl::export::write_tidy_csv(out, records)?;
+        }
+        ExportFormat::Published => {
+            let dir = args
+                .out
+                .clone()
+                .unwrap_or_else(|| args.results.join("published"));
+            let n = imprl::published_layout::write_published(&dir, records)?;
+            eprintln!("{n} runs written to {}", dir.display());
+        }
+    }
+    Ok(())
+}
+
+pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
+    // Every input is opened and verified before the output is touched.
+    let mut inputs = Vec::new();
+    for dir in &args.shards {
+        let store = open_existing(dir)?;
+        store.for_each(|_| Ok(()))?;
+        inputs.push((dir, store));
+    }
+    let mut out = Store::open(&args.out)?;
+    for (dir, shard) in &inputs {
+        let n = out.merge_from(shard)?;
+        println!("{}: {n} runs merged", dir.display());
+    }
+    println!("{} runs in {}", out.len()?, out.path().display());
+    Ok(())
+}

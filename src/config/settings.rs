@@ -1,0 +1,59 @@
+//! **The run settings, declared once.** Each entry gives a setting's name (its TOML and grid
+//! key; the flag is the name with `-` for `_`), type, default, allowed values and one doc line.
+//! Flags, `--help`, TOML files, grids, validation, the store's columns, run keys, the CSV
+//! export's header and the README's table are all derived from this list (see
+//! [`super::declare`]). Adding a setting is one entry here plus its semantics where the run
+//! uses it; its default must reproduce the published runs (docs/protocol.md).
+//!
+//! The order is the grid's expansion order (domain outermost) and the store's sort order.
+
+use super::declare::DefaultValue::{Derived, Required, Value};
+use super::declare::Placeholder;
+use super::value::{Raw, SettingType};
+use super::{index_of, setting, ConfigError, Setting};
+use crate::domain::{DomainKind, Slip};
+use crate::linalg::SolverKind;
+use crate::param::ParamKind;
+use crate::published;
+use crate::train::Sampling;
+
+/// The learning rate of the paper's figures for the run's domain, parameterization and `η`.
+fn best_lr(c: &RunConfig) -> f64 {
+    crate::published::best_lr(c.domain, c.param, c.eta)
+}
+
+/// Largest minibatch accepted (a guard against typing mistakes that would allocate terabytes).
+pub const MAX_BATCH: usize = 1_000_000;
+
+/// Largest number of updates accepted.
+pub const MAX_STEPS: usize = 100_000_000;
+
+declare_settings! {
+    /// Environment (docs/domains.md).
+    domain: DomainKind = Required, "" => |_| true;
+    /// Parameterization of the value weights θ (docs/method.md).
+    param: ParamKind = Required, "" => |_| true;
+    /// Internal discount η of the implicit model; it also sets the explicit runs' initialization.
+    eta: f64 = Value(0.95), "0 <= eta < 1" => |x| (0.0..1.0).contains(x);
+    /// Learning rate α of SGD.
+    lr: f64 = Derived(best_lr, "the paper's best for domain, param and eta"),
+        "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
+    /// Reward offset c added to every reward.
+    offset: f64 = Value(0.0), "a finite number" => |x| x.is_finite();
+    /// Run seed: data, initialization and minibatches.
+    seed: u64 = Value(0), "an integer from 0 to 9223372036854775807" => |x| i64::try_from(*x).is_ok();
+    /// Number of SGD updates.
+    steps: usize = Value(published::STEPS), "an integer from 0 to 100000000" => |x| *x <= MAX_STEPS;
+    /// Minibatch size.
+    batch_size: usize = Value(published::BATCH_SIZE), "an integer from 1 to 1000000" => |x| (1..=MAX_BATCH).contains(x);
+    /// Evaluate on the test set every this many updates (and before the first and after the last).
+    eval_every: usize = Value(published::EVAL_EVERY), "an integer >= 1" => |x| *x >= 1 && i64::try_from(*x).is_ok();
+    /// Minibatch sampling: with replacement (published runs) or without (the paper's prose).
+    sampling: Sampling = Value(Sampling::WithReplacement), "" => |_| true;
+    /// Four rooms' slip model: published (2/3 intended, 1/9 each other) or stay (the paper's prose).
+    slip: Slip = Value(Slip::Published), "" => |_| true;
+    /// Append a constant feature 1 (USE_BIAS; false in the published runs).
+    bias: bool = Value(false), "" => |_| true;
+    /// The implicit model's linear solver: LU, refinement, GMRES, or auto (LU for k <= 32, else GMRES).
+    solver: SolverKind = Value(SolverKind::Auto), "" => |_| true;
+}

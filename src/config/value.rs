@@ -1,0 +1,275 @@
+//! The types a run setting can have, and how each is read (TOML, flags, the store), written
+//! (keys, exports, the store) and described (help, errors, the README's table).
+
+use crate::domain::{DomainKind, Slip};
+use crate::linalg::SolverKind;
+use crate::param::ParamKind;
+use crate::train::Sampling;
+use rusqlite::types::{Value as SqlValue, ValueRef};
+
+/// A user-supplied value before it is parsed: from a TOML file or a command-line flag.
+#[derive(Debug, Clone, Copy)]
+pub enum Raw<'a> {
+    /// A TOML value (`eta = 0.9`).
+    Toml(&'a toml::Value),
+    /// The text of a flag (`--eta 0.9`).
+    Text(&'a str),
+}
+
+impl std::fmt::Display for Raw<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Raw::Toml(v) => write!(f, "{v}"),
+            Raw::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A type that a run setting can have.
+pub trait SettingType: Sized + Clone + Copy + PartialEq + std::fmt::Debug {
+    /// The placeholder of a value in `--help` (`NUMBER`, `INTEGER`, …).
+    const VALUE_NAME: &'static str;
+    /// The SQL type of its store column.
+    const SQL_TYPE: &'static str;
+    /// True for numbers: flags accept a leading minus sign.
+    const NUMERIC: bool = false;
+    /// The values of this type, in words (`a number`, or the list of names).
+    fn kind() -> String;
+    /// Parses a raw value; `None` when it is not of this type.
+    fn parse(raw: Raw<'_>) -> Option<Self>;
+    /// The canonical text: in run keys, exports and messages (floats in their shortest exact
+    /// decimal form, `-0` as `0`).
+    fn text(&self) -> String;
+    /// The value as stored.
+    fn to_sql(&self) -> SqlValue;
+    /// The value from its store column; `None` when the column holds something else.
+    fn from_sql(v: ValueRef<'_>) -> Option<Self>;
+    /// The canonical member of this value's class (`-0.0` is `0.0`): two settings that mean the
+    /// same run compare equal and have one key.
+    fn canonical(self) -> Self {
+        self
+    }
+    /// The names of an enumeration's members (empty for other types).
+    fn names() -> Vec<&'static str> {
+        Vec::new()
+    }
+}
+
+/// `x` in its shortest exact decimal form: plain digits for ordinary magnitudes (`0.95`, `128`),
+/// exponent notation outside `[1e-5, 1e16)` (`1e-300`, not 302 characters), `-0` as `0`.
+pub fn fmt_f64(x: f64) -> String {
+    let x = x + 0.0;
+    let a = x.abs();
+    if a != 0.0 && a.is_finite() && !(1e-5..1e16).contains(&a) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
+
+impl SettingType for f64 {
+    const VALUE_NAME: &'static str = "NUMBER";
+    const SQL_TYPE: &'static str = "REAL";
+    const NUMERIC: bool = true;
+    fn kind() -> String {
+        "a number".into()
+    }
+    fn parse(raw: Raw<'_>) -> Option<Self> {
+        match raw {
+            Raw::Toml(toml::Value::Float(x)) => Some(*x),
+            Raw::Toml(toml::Value::Integer(i)) => Some(*i as f64),
+            Raw::Toml(_) => None,
+            Raw::Text(s) => s.trim().parse().ok(),
+        }
+    }
+    fn text(&self) -> String {
+        fmt_f64(*self)
+    }
+    fn to_sql(&self) -> SqlValue {
+        SqlValue::Real(self.canonical())
+    }
+    fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+        match v {
+            ValueRef::Real(x) => Some(x + 0.0),
+            ValueRef::Integer(i) => Some(i as f64),
+            _ => None,
+        }
+    }
+    fn canonical(self) -> Self {
+        self + 0.0
+    }
+}
+
+/// Unsigned integers are stored in SQLite's signed 64-bit integers: settings of these types
+/// are at most `i64::MAX` (their checks say so).
+macro_rules! unsigned_setting {
+    ($t:ty) => {
+        impl SettingType for $t {
+            const VALUE_NAME: &'static str = "INTEGER";
+            const SQL_TYPE: &'static str = "INTEGER";
+            fn kind() -> String {
+                "a non-negative integer".into()
+            }
+            fn parse(raw: Raw<'_>) -> Option<Self> {
+                match raw {
+                    Raw::Toml(toml::Value::Integer(i)) => <$t>::try_from(*i).ok(),
+                    Raw::Toml(_) => None,
+                    Raw::Text(s) => s.trim().parse().ok(),
+                }
+            }
+            fn text(&self) -> String {
+                self.to_string()
+            }
+            fn to_sql(&self) -> SqlValue {
+                SqlValue::Integer(i64::try_from(*self).unwrap_or(i64::MAX))
+            }
+            fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+                match v {
+                    ValueRef::Integer(i) => <$t>::try_from(i).ok(),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+unsigned_setting!(u64);
+unsigned_setting!(usize);
+
+impl SettingType for bool {
+    const VALUE_NAME: &'static str = "BOOL";
+    const SQL_TYPE: &'static str = "INTEGER";
+    fn kind() -> String {
+        "true, false".into()
+    }
+    fn parse(raw: Raw<'_>) -> Option<Self> {
+        match raw {
+            Raw::Toml(toml::Value::Boolean(b)) => Some(*b),
+            Raw::Toml(_) => None,
+            Raw::Text(s) => s.trim().parse().ok(),
+        }
+    }
+    fn text(&self) -> String {
+        self.to_string()
+    }
+    fn to_sql(&self) -> SqlValue {
+        SqlValue::Integer(i64::from(*self))
+    }
+    fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+        match v {
+            ValueRef::Integer(0) => Some(false),
+            ValueRef::Integer(1) => Some(true),
+            _ => None,
+        }
+    }
+    fn names() -> Vec<&'static str> {
+        vec!["true", "false"]
+    }
+}
+
+/// An enumeration setting: its members and their names (the flag and TOML spelling).
+macro_rules! enum_setting {
+    ($t:ty { $($variant:path => $name:literal),+ $(,)? }) => {
+        impl SettingType for $t {
+            const VALUE_NAME: &'static str = "NAME";
+            const SQL_TYPE: &'static str = "TEXT";
+            fn kind() -> String {
+                Self::names().join(", ")
+            }
+            fn parse(raw: Raw<'_>) -> Option<Self> {
+                let s = match raw {
+                    Raw::Toml(toml::Value::String(s)) => s.as_str(),
+                    Raw::Toml(_) => return None,
+                    Raw::Text(s) => s.trim(),
+                };
+                match s {
+                    $($name => Some($variant),)+
+                    _ => None,
+                }
+            }
+            fn text(&self) -> String {
+                match self {
+                    $($variant => $name,)+
+                }
+                .to_string()
+            }
+            fn to_sql(&self) -> SqlValue {
+                SqlValue::Text(self.text())
+            }
+            fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+                match v {
+                    ValueRef::Text(t) => Self::parse(Raw::Text(std::str::from_utf8(t).ok()?)),
+                    _ => None,
+                }
+            }
+            fn names() -> Vec<&'static str> {
+                vec![$($name),+]
+            }
+        }
+    };
+}
+
+enum_setting!(DomainKind {
+    DomainKind::Chain => "chain",
+    DomainKind::FourRooms => "four-rooms",
+    DomainKind::MountainCar => "mountain-car",
+});
+enum_setting!(ParamKind {
+    ParamKind::Explicit => "explicit",
+    ParamKind::Implicit => "implicit",
+    ParamKind::ExplicitMatrix => "explicit-matrix",
+});
+enum_setting!(Sampling {
+    Sampling::WithReplacement => "with-replacement",
+    Sampling::WithoutReplacement => "without-replacement",
+});
+enum_setting!(Slip {
+    Slip::Published => "published",
+    Slip::Stay => "stay",
+});
+enum_setting!(SolverKind {
+    SolverKind::Lu => "lu",
+    SolverKind::Refine => "refine",
+    SolverKind::Gmres => "gmres",
+    SolverKind::Auto => "auto",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_are_short_and_signless_at_zero() {
+        assert_eq!(fmt_f64(-0.0), "0");
+        assert_eq!(fmt_f64(0.95), "0.95");
+        assert_eq!(fmt_f64(128.0), "128");
+        assert_eq!(fmt_f64(1e-300), "1e-300");
+        assert_eq!(fmt_f64(2f64.powi(-7)), "0.0078125");
+        for x in [
+            1e-300,
+            0.1,
+            1.0 / 3.0,
+            5e-324,
+            1.7976931348623157e308,
+            -2.5e-7,
+        ] {
+            assert_eq!(fmt_f64(x).parse::<f64>(), Ok(x));
+        }
+    }
+
+    #[test]
+    fn every_enum_name_round_trips() {
+        fn check<T: SettingType>() {
+            for n in T::names() {
+                let v = T::parse(Raw::Text(n)).expect(n);
+                assert_eq!(v.text(), n);
+                assert_eq!(T::from_sql(ValueRef::from(&v.to_sql())), Some(v));
+            }
+        }
+        check::<DomainKind>();
+        check::<ParamKind>();
+        check::<Sampling>();
+        check::<Slip>();
+        check::<SolverKind>();
+        check::<bool>();
+    }
+}

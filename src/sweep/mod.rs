@@ -1,0 +1,419 @@
+//! Sweeps: grids of runs ([`grid`]), their shards ([`shard`]) and their parallel execution
+//! into a results [`Store`], resumable at any point, reporting progress to an observer
+//! ([`progress`]).
+
+pub mod grid;
+pub mod progress;
+pub mod shard;
+
+pub use grid::{Grid, MAX_RUNS};
+pub use progress::{estimated_cost, Silent, Status, SweepObserver};
+pub use shard::Shard;
+
+use crate::config::{check_count, ConfigError, RunConfig};
+use crate::domain::DomainKind;
+use crate::published::{grid_runs, LrChoice, N_SEEDS};
+use crate::record::RunRecord;
+use crate::store::{Store, StoreError};
+use crate::train::NoObserver;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+/// The published grid (docs/protocol.md) for `domains` with seeds `0..n_seeds`.
+pub fn published_grid(domains: &[DomainKind], n_seeds: usize, lrs: LrChoice) -> Grid {
+    Grid::from_runs(grid_runs(domains, n_seeds, lrs))
+}
+
+/// The published grid with its 20 seeds and all learning rates (31,680 runs for 3 domains).
+pub fn full_published_grid(domains: &[DomainKind]) -> Grid {
+    published_grid(domains, N_SEEDS, LrChoice::All)
+}
+
+/// Runs one configuration end to end, timing it.
+pub fn run_one(cfg: &RunConfig) -> Result<RunRecord, ConfigError> {
+    let t0 = Instant::now();
+    let log = crate::run::run(cfg, &mut NoObserver)?;
+    Ok(RunRecord {
+        config: *cfg,
+        outcome: log.outcome,
+        runtime_s: t0.elapsed().as_secs_f64(),
+        rows: log.rows,
+    })
+}
+
+/// Options of [`execute`], validated when made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepOptions {
+    /// Worker threads (`None`: all cores).
+    pub jobs: Option<usize>,
+    /// Delete damaged runs from the store first, so that they are run again.
+    pub repair: bool,
+}
+
+impl SweepOptions {
+    /// Options with `jobs` workers (`None`: all cores); refuses 0.
+    pub fn new(jobs: Option<usize>, repair: bool) -> Result<Self, ConfigError> {
+        Ok(Self {
+            jobs: jobs.map(|j| check_count("jobs", j)).transpose()?,
+            repair,
+        })
+    }
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SweepSummary {
+    /// Runs of the grid (or shard).
+    pub total: usize,
+    /// Runs already in the store, skipped.
+    pub skipped: usize,
+    /// Of those, runs that had diverged.
+    pub skipped_diverged: usize,
+    /// Runs done and stored now.
+    pub ran: usize,
+    /// Of those, runs that diverged.
+    pub diverged: usize,
+    /// Damaged runs deleted first (with [`SweepOptions::repair`]).
+    pub repaired: usize,
+    /// True when the sweep was stopped early ([`SweepObserver::cancelled`]).
+    pub interrupted: bool,
+    /// Wall time in seconds.
+    pub wall_s: f64,
+}
+
+impl SweepSummary {
+    /// Runs per second of wall time.
+    pub fn runs_per_s(&self) -> f64 {
+        if self.wall_s > 0.0 {
+            self.ran as f64 / self.wall_s
+        } else {
+            0.0
+        }
+    }
+}
+
+impl std::fmt::Display for SweepSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stored = self.skipped + self.ran;
+        if self.repaired > 0 {
+            write!(f, "{} damaged runs deleted and run again; ", self.repaired)?;
+        }
+        if self.interrupted {
+            write!(
+                f,
+                "interrupted: {} runs stored now, {stored} of {} in the store; run the same command again to resume",
+                self.ran, self.total
+            )
+        } else {
+            write!(
+                f,
+                "done: {} runs ({} now, {} already stored), {} diverged ({} now), wall time {:.1} s, {:.1} runs/s",
+                self.total,
+                self.ran,
+                self.skipped,
+                self.diverged + self.skipped_diverged,
+                self.diverged,
+                self.wall_s,
+                self.runs_per_s()
+            )
+        }
+    }
+}
+
+/// A failure of a sweep.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// A run's settings were refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The results store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The thread pool could not be built.
+    #[error("thread pool: {0}")]
+    Pool(String),
+}
+
+/// How often the collecting thread looks at [`SweepObserver::cancelled`] while it waits.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Runs every configuration of `runs` that `store` lacks, in parallel (one run per worker at a
+/// time, the most expensive first so that no worker idles at the end), committing each
+/// finished run to `store` from the calling thread. Already stored runs are skipped, so calling
+/// it again after an interruption resumes the sweep; a run's results depend only on its
+/// settings, never on the order or the number of workers.
+pub fn execute(
+    runs: &[RunConfig],
+    store: &mut Store,
+    opts: &SweepOptions,
+    observer: &mut dyn SweepObserver,
+) -> Result<SweepSummary, SweepError> {
+    let start = Instant::now();
+    let repaired = if opts.repair {
+        store.remove_damaged()?.len()
+    } else {
+        0
+    };
+    let known = store.outcomes()?;
+    let mut pending: Vec<RunConfig> = Vec::new();
+    let (mut skipped, mut skipped_diverged) = (0, 0);
+    for c in runs {
+        match known.get(&c.key()) {
+            Some(o) => {
+                skipped += 1;
+                skipped_diverged += usize::from(o.diverged_at().is_some());
+            }
+            None => pending.push(*c),
+        }
+    }
+    drop(known);
+    pending.sort_by(|a, b| estimated_cost(b).total_cmp(&estimated_cost(a)));
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(j) = opts.jobs {
+        builder = builder.num_threads(j);
+    }
+    let pool = builder
+        .build()
+        .map_err(|e| SweepError::Pool(e.to_string()))?;
+    observer.on_start(pending.len(), skipped);
+    let mut tracker = progress::Tracker::new(&pending);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RunRecord, ConfigError>>(256);
+    let mut failure: Option<SweepError> = None;
+    let mut interrupted = false;
+    std::thread::scope(|scope| {
+        let pending = &pending;
+        let stop = &stop;
+        let pool = &pool;
+        scope.spawn(move || {
+            pool.install(|| {
+                pending.iter().par_bridge().for_each_with(tx, |tx, cfg| {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let _ = tx.send(run_one(cfg));
+                })
+            })
+        });
+        loop {
+            let msg = match rx.recv_timeout(POLL) {
+                Ok(msg) => msg,
+                Err(RecvTimeoutError::Timeout) => {
+                    if !interrupted && observer.cancelled() {
+                        interrupted = true;
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            if failure.is_some() {
+                continue; // drain so that workers finish
+            }
+            if !interrupted && observer.cancelled() {
+                interrupted = true;
+                stop.store(true, Ordering::Relaxed);
+            }
+            let res = msg.map_err(SweepError::from).and_then(|rec| {
+                store
+                    .insert(&rec)
+                    .map(|new| (rec, new))
+                    .map_err(SweepError::from)
+            });
+            match res {
+                Ok((rec, true)) => {
+                    let status = tracker.record(&rec);
+                    observer.on_run(&rec, &status);
+                }
+                // Stored meanwhile by another process writing the same store.
+                Ok((_, false)) => skipped += 1,
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    failure = Some(e);
+                }
+            }
+        }
+    });
+    observer.on_finish();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(SweepSummary {
+        total: runs.len(),
+        skipped,
+        skipped_diverged,
+        ran: tracker.done(),
+        diverged: tracker.diverged(),
+        repaired,
+        interrupted,
+        wall_s: start.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RunSettings;
+    use crate::param::ParamKind;
+    use crate::published::LrChoice;
+    use std::collections::HashSet;
+
+    fn grid(s: &str) -> Result<Grid, ConfigError> {
+        Grid::from_toml_table(&s.parse::<toml::Table>().expect("toml"))
+    }
+
+    /// The progress weights order the runs as their measured costs do (README, *Speed*).
+    #[test]
+    fn estimated_costs_follow_the_measured_order() {
+        let cost = |d: DomainKind, p: ParamKind| {
+            estimated_cost(
+                &RunSettings {
+                    domain: Some(d),
+                    param: Some(p),
+                    ..Default::default()
+                }
+                .resolve()
+                .expect("valid"),
+            )
+        };
+        use DomainKind::*;
+        use ParamKind::*;
+        let order = [
+            cost(Chain, Explicit),
+            cost(Chain, Implicit),
+            cost(FourRooms, Explicit),
+            cost(MountainCar, Explicit),
+            cost(FourRooms, Implicit),
+            cost(MountainCar, Implicit),
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        // Mountain car: implicit ≈ 16 explicit (measured 204 ms against 11 ms).
+        let ratio = cost(MountainCar, Implicit) / cost(MountainCar, Explicit);
+        assert!((10.0..30.0).contains(&ratio), "{ratio}");
+    }
+
+    #[test]
+    fn sweep_grid_expands_in_field_order() {
+        let g = grid(
+            "seed = [3, 1]\ndomain = 'chain'\nparam = ['explicit', 'implicit']\neta = [0.8, 0.9]\nsteps = 5",
+        )
+        .expect("valid");
+        assert_eq!(g.len(), 8);
+        let r = g.runs();
+        assert_eq!(
+            (r[0].param, r[0].eta, r[0].seed),
+            (ParamKind::Explicit, 0.8, 3)
+        );
+        assert_eq!(
+            (r[1].param, r[1].eta, r[1].seed),
+            (ParamKind::Explicit, 0.8, 1)
+        );
+        assert_eq!(
+            (r[2].param, r[2].eta, r[2].seed),
+            (ParamKind::Explicit, 0.9, 3)
+        );
+        assert_eq!(r[4].param, ParamKind::Implicit);
+        assert!(r.iter().all(|c| c.steps == 5));
+        // Default lr is the best one.
+        assert_eq!(r[0].lr, 0.5);
+    }
+
+    #[test]
+    fn sweep_grid_lr_table_per_domain_and_param() {
+        let g = grid(
+            "domain = ['chain', 'four-rooms']\nparam = ['explicit', 'implicit']\n[lr]\n\"chain.explicit\" = [8, 4, 2]\n\"chain.implicit\" = [0.125]",
+        )
+        .expect("valid");
+        let lrs: Vec<(DomainKind, ParamKind, f64)> =
+            g.runs().iter().map(|c| (c.domain, c.param, c.lr)).collect();
+        assert_eq!(
+            lrs,
+            vec![
+                (DomainKind::Chain, ParamKind::Explicit, 8.0),
+                (DomainKind::Chain, ParamKind::Explicit, 4.0),
+                (DomainKind::Chain, ParamKind::Explicit, 2.0),
+                (DomainKind::Chain, ParamKind::Implicit, 0.125),
+                (DomainKind::FourRooms, ParamKind::Explicit, 32.0),
+                (DomainKind::FourRooms, ParamKind::Implicit, 1.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn sweep_grid_refuses_bad_grids_naming_the_field() {
+        let cases = [
+            ("domain = 'chain'\nparam = []", "param"),
+            ("domain = 'chain'\nparam = 'implicit'\netta = [0.5]", "etta"),
+            (
+                "domain = 'chain'\nparam = 'implicit'\nseed = [1, 2, 1]",
+                "seed",
+            ),
+            (
+                "domain = 'chain'\nparam = 'implicit'\neta = [0.5, 1.0]",
+                "eta",
+            ),
+            ("domain = 'chain'\nparam = 'implicit'\nlr = [0.1, -1]", "lr"),
+            ("domain = 'chain'\nparam = ['implicit', 'x']", "param"),
+            (
+                "domain = 'chain'\nparam = 'implicit'\nsteps = 'many'",
+                "steps",
+            ),
+            ("param = 'implicit'", "domain"),
+            (
+                "domain = 'chain'\nparam = 'implicit'\n[lr]\n\"chain.foo\" = [1]",
+                "lr.chain.foo",
+            ),
+            (
+                "domain = 'chain'\nparam = 'implicit'\n[lr]\n\"chain.implicit\" = []",
+                "lr.chain.implicit",
+            ),
+            (
+                "domain = 'chain'\nparam = 'implicit'\neta = [0.5, 0.5]",
+                "eta",
+            ),
+            ("domain = 'chain'\nparam = 'implicit'\nlr = [1, 1.0]", "lr"),
+            ("domain = 'chain'\nparam = 'implicit'\nseed = [[1]]", "seed"),
+        ];
+        for (toml, field) in cases {
+            let e = grid(toml).expect_err(toml).to_string();
+            assert!(e.contains(&format!("`{field}`")), "{toml}: {e}");
+        }
+        // TOML itself refuses a duplicate key.
+        assert!("seed = 1\nseed = 2".parse::<toml::Table>().is_err());
+    }
+
+    #[test]
+    fn sweep_shards_are_disjoint_and_cover_the_grid() {
+        let g = published_grid(&DomainKind::ALL, 2, LrChoice::All);
+        assert_eq!(g.len(), 3 * 2 * 4 * 6 * 11 * 2);
+        for n in [1, 2, 3, 7] {
+            let mut all: Vec<String> = Vec::new();
+            for i in 0..n {
+                let s = g.shard(Shard { index: i, count: n });
+                assert!(s.len() >= g.len() / n && s.len() <= g.len() / n + 1);
+                all.extend(s.iter().map(RunConfig::key));
+            }
+            let set: HashSet<&String> = all.iter().collect();
+            assert_eq!(all.len(), g.len());
+            assert_eq!(set.len(), g.len());
+        }
+        assert_eq!(Shard::parse("2/4").unwrap(), Shard { index: 2, count: 4 });
+        for bad in ["4/4", "1", "a/2", "0/0", "-1/2"] {
+            assert!(Shard::parse(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("`shard`"));
+        }
+    }
+
+    #[test]
+    fn sweep_published_grid_has_the_papers_size() {
+        assert_eq!(full_published_grid(&DomainKind::ALL).len(), 31_680);
+        let q = published_grid(&[DomainKind::Chain], 5, LrChoice::Best);
+        assert_eq!(q.len(), 2 * 4 * 11 * 5);
+        let keys: HashSet<String> = q.runs().iter().map(RunConfig::key).collect();
+        assert_eq!(keys.len(), q.len());
+    }
+}
