@@ -482,17 +482,8 @@ mod tests {
 
     #[test]
     fn sweep_layout_reads_the_published_sample() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference/published_layout_sample");
-        let dir = if dir.is_dir() {
-            dir
-        } else {
-            PathBuf::from("/work/shared/reference/published_layout_sample")
-        };
-        if !dir.is_dir() {
-            eprintln!("skipped: no published sample");
-            return;
-        }
+        // A verbatim excerpt of the authors' published job logs (tests/data/README.md).
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/published_layout_sample");
         let data = read_published_all(&dir).expect("read");
         assert!(data.failed.is_empty());
         assert_eq!(data.runs.len(), 12);

@@ -1,6 +1,7 @@
 //! `imprl compare` on the chain domain: a reproduction of the whole published chain grid
 //! (20 seeds × 6 learning rates × 4 η × 11 offsets × 2 parameterizations = 10,560 runs) against
-//! the published per-configuration summary `shared/reference/chain_summary.csv` (SPEC §7).
+//! the published per-configuration summary `tests/data/chain_summary.csv` (SPEC §7; its source
+//! is in `tests/data/README.md`).
 //! Target (issue 5): per parameterization, at least 95% of configurations within 3 combined
 //! standard errors on the final ‖r‖ (configurations where either side diverged apart) and on
 //! the initial r∥ and ‖r⊥‖.
@@ -59,8 +60,7 @@ fn chain_grid(etas: &[f64], seeds: u64) -> Vec<RunRecord> {
 }
 
 fn published() -> std::collections::BTreeMap<imprl::compare::ConfigKey, imprl::compare::SideStats> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/chain_summary.csv");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chain_summary.csv");
     read_summary_csv(&path).expect("published chain summary")
 }
 

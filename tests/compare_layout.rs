@@ -1,5 +1,5 @@
 //! The published-layout reader as `imprl compare` uses it: the real sample in
-//! `shared/reference/published_layout_sample/` (job logs whose quoted Stdout/Stderr fields hold
+//! `tests/data/published_layout_sample/` (job logs whose quoted Stdout/Stderr fields hold
 //! newlines), failed jobs, and errors that name the file.
 
 use imprl::compare::{load_reference, reference_runs, summarize_reference, ConfigKey};
@@ -9,7 +9,7 @@ use imprl::published_layout::read_published_all;
 use std::path::{Path, PathBuf};
 
 fn sample() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/published_layout_sample")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/published_layout_sample")
 }
 
 #[test]
