@@ -36,7 +36,7 @@ id munge >/dev/null 2>&1 || die "no munge user (apt-get install munge)"
 [ -x "$bin" ] || die "$bin not found: run cargo build --release first"
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
-work=$(mktemp -d /tmp/imprl-slurm.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/imprl-slurm.XXXXXX")
 chmod 755 "$work"
 pids=()
 cleanup() {
