@@ -14,6 +14,7 @@ pub mod plot;
 pub mod published;
 pub mod published_layout;
 pub mod record;
+pub mod report;
 pub mod rng;
 pub mod run;
 pub mod store;

@@ -1,6 +1,7 @@
 //! `imprl theory`, `compare` and `plot`: analyses of runs.
 
-use crate::args::{CompareArgs, PlotArgs, TheoryArgs};
+use crate::args::{CompareArgs, PlotArgs, ReportArgs, TheoryArgs};
+use std::path::Path;
 use anyhow::Context;
 use imprl::config::ConfigError;
 use imprl::plot::{PlotOptions, PlotReport};
@@ -135,4 +136,26 @@ pub fn print_plot_report(report: &PlotReport, out: &std::path::Path) {
     for (what, why) in &report.skipped {
         println!("  skipped {what}: {why}");
     }
+}
+
+pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    crate::stores::open_existing(&args.results)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.results.join(imprl::report::REPORT_FILE));
+    write_report_page(&args.results, &out)
+}
+
+/// Writes the report page of results directory `dir` to `out` and says so.
+pub fn write_report_page(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let s = imprl::report::write_report(dir, out)?;
+    println!(
+        "wrote {} ({} figures, {} tables, {} runs)",
+        out.display(),
+        s.figures,
+        s.tables,
+        s.runs
+    );
+    Ok(())
 }

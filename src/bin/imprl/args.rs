@@ -39,6 +39,20 @@ pub enum Command {
     Compare(CompareArgs),
     /// Draw the paper's figures (SVG/PNG, each with a CSV of its numbers) from a results store.
     Plot(PlotArgs),
+    /// Write one self-contained HTML page of a results directory: its figures, comparison and
+    /// theory, with the settings and version that made them.
+    Report(ReportArgs),
+}
+
+/// Options of `imprl report`.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Results directory: its store, and the figures/, compare/ and theory/ written there.
+    #[arg(long)]
+    pub results: PathBuf,
+    /// Output HTML file [default: <results>/report.html].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Settings of one run; any of them may also come from --config (flags override the file).

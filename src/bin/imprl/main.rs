@@ -98,5 +98,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Merge(args) => stores::merge(&args),
         Command::Compare(args) => analysis::compare(&args),
         Command::Plot(args) => analysis::plot(&args),
+        Command::Report(args) => analysis::report(&args),
     }
 }

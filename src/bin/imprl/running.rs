@@ -89,5 +89,5 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<()> {
     let figures = args.out.join("figures");
     let report = imprl::plot::draw_all(&records, &figures, PlotOptions::default())?;
     crate::analysis::print_plot_report(&report, &figures);
-    Ok(())
+    crate::analysis::write_report_page(&args.out, &args.out.join(imprl::report::REPORT_FILE))
 }
