@@ -1,7 +1,7 @@
 //! Restarted GMRES for the implicit model's solves (SPEC §1).
 
-use super::dot;
 use super::resolvent::GMRES_MAX_ITERS;
+use super::{dot, norm};
 
 /// Krylov dimension before a GMRES restart.
 const GMRES_RESTART: usize = 40;
@@ -56,7 +56,7 @@ impl Gmres {
         let m = self.cs.len();
         let mut iters = 0;
         loop {
-            let beta = dot(&self.r, &self.r).sqrt();
+            let beta = norm(&self.r);
             if beta <= atol {
                 return (true, iters);
             }
@@ -82,7 +82,7 @@ impl Gmres {
                         *wl -= hij * vl;
                     }
                 }
-                let hn = dot(w, w).sqrt();
+                let hn = norm(w);
                 self.h[(j + 1) * m + j] = hn;
                 if hn > 0.0 {
                     w.iter_mut().for_each(|v| *v /= hn);

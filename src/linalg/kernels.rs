@@ -157,6 +157,26 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     lanes_sum(&acc, t)
 }
 
+/// `‖x‖₂` without overflow or underflow for every finite `x` whose norm is representable: `√(xᵀx)`
+/// (by [`dot`], so the same bits) when that is finite and positive, else the scaled
+/// `m·√(Σ (x_i/m)²)` with `m = max |x_i|`. NaN if some `x_i` is NaN, `+∞` if some `x_i` is
+/// infinite or the norm exceeds `f64::MAX`.
+pub fn norm(x: &[f64]) -> f64 {
+    let n = dot(x, x).sqrt();
+    if n.is_finite() && n > 0.0 {
+        return n;
+    }
+    if x.iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    let m = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if m == 0.0 || m.is_infinite() {
+        return m;
+    }
+    let ss: f64 = x.iter().map(|v| (v / m) * (v / m)).sum();
+    m * ss.sqrt()
+}
+
 /// `y = M x` for a row-major `m × n` matrix `M`.
 #[track_caller]
 pub fn matvec(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
@@ -345,6 +365,30 @@ mod tests {
                 .zip(&plain)
                 .all(|(a, b)| a.to_bits() == b.to_bits()));
         }
+    }
+
+    #[test]
+    fn norm_neither_overflows_nor_underflows() {
+        let x = [3.0, -4.0, 0.0];
+        assert_eq!(norm(&x).to_bits(), dot(&x, &x).sqrt().to_bits());
+        for scale in [
+            1e300,
+            1e-300,
+            f64::MAX / 8.0,
+            4.0 * f64::MIN_POSITIVE * f64::EPSILON,
+        ] {
+            let y = x.map(|v| v * scale);
+            let n = norm(&y);
+            assert!(
+                ((n - 5.0 * scale) / (5.0 * scale)).abs() < 4.0 * f64::EPSILON,
+                "scale {scale:e}: {n:e}"
+            );
+        }
+        assert_eq!(norm(&[0.0; 5]), 0.0);
+        assert_eq!(norm(&[f64::MAX, f64::MAX]), f64::INFINITY);
+        assert_eq!(norm(&[1.0, f64::NEG_INFINITY]), f64::INFINITY);
+        assert!(norm(&[f64::INFINITY, f64::NAN]).is_nan());
+        assert!(norm(&[1e300, f64::NAN]).is_nan());
     }
 
     #[test]

@@ -7,9 +7,9 @@ mod kernels;
 mod lu;
 mod resolvent;
 
-pub use kernels::{dot, exp, matvec, matvec_t, max, softmax, softmax_rows, sum};
+pub use kernels::{dot, exp, matvec, matvec_t, max, norm, softmax, softmax_rows, sum};
 pub use lu::ResolventLu;
 pub use resolvent::{
-    Resolvent, SolveStats, SolverKind, AUTO_LU_MAX_K, GMRES_MAX_ITERS, LU_AFTER_GMRES_FAILURE,
-    REFINE_TOL,
+    Resolvent, SolveError, SolveStats, SolverKind, AUTO_LU_MAX_K, GMRES_MAX_ITERS,
+    LU_AFTER_GMRES_FAILURE, REFINE_TOL,
 };
