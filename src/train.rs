@@ -2,7 +2,7 @@
 //! metrics (SPEC §5). The trainer knows neither the domain nor the parameterization.
 
 use crate::data::{Dataset, Problem};
-use crate::param::{Parameterization, StepError};
+use crate::param::Parameterization;
 use rand::seq::index;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -85,7 +85,8 @@ impl EvalRow {
 pub enum Outcome {
     /// All updates were done.
     Finished,
-    /// Parameters or test residuals stopped being finite after `step` updates.
+    /// Parameters or test residuals stopped being finite, or a solve could not meet its
+    /// tolerance, at update `step`.
     Diverged {
         /// Number of updates after which the run was no longer finite.
         step: usize,
@@ -109,6 +110,10 @@ pub struct RunLog {
     pub rows: Vec<EvalRow>,
     /// How the run ended.
     pub outcome: Outcome,
+    /// Why the update at which the run diverged failed (the message of its
+    /// [`crate::param::StepError`]); `None` when it finished or when only its test residuals
+    /// stopped being finite.
+    pub failure: Option<String>,
 }
 
 /// Receives a run's events as they happen (progress display, results store, analysis).
@@ -156,8 +161,10 @@ pub fn draw_batch(rng: &mut ChaCha8Rng, n: usize, sampling: Sampling, batch: &mu
 /// Runs `schedule` on `problem` from the parameters `param`, drawing minibatches from `rng`.
 ///
 /// Evaluates before the first update and after every `eval_every` updates (and after the last).
-/// A non-finite parameter or evaluation ends the run as [`Outcome::Diverged`] at that step,
-/// with only the finite evaluations before it in the log.
+/// A failed update ([`crate::param::StepError`]: non-finite parameters, or a solve that cannot
+/// meet its tolerance) or a non-finite evaluation ends the run as [`Outcome::Diverged`] at that
+/// step, with only the finite evaluations before it in the log (and the update's error in
+/// [`RunLog::failure`]).
 pub fn train(
     param: &mut dyn Parameterization,
     problem: &Problem,
@@ -187,31 +194,32 @@ pub fn train(
         return RunLog {
             rows,
             outcome: Outcome::Diverged { step: 0 },
+            failure: None,
         };
     }
     for step in 1..=schedule.steps {
         draw_batch(rng, train.len(), schedule.sampling, &mut batch);
         minibatch_gradient(train, param.theta(), &batch, &mut g);
-        match param.sgd_step(&g, schedule.lr) {
-            Ok(()) => {}
-            Err(StepError::NonFinite) => {
-                return RunLog {
-                    rows,
-                    outcome: Outcome::Diverged { step },
-                }
-            }
+        if let Err(e) = param.sgd_step(&g, schedule.lr) {
+            return RunLog {
+                rows,
+                outcome: Outcome::Diverged { step },
+                failure: Some(e.to_string()),
+            };
         }
         let due = step % schedule.eval_every == 0 || step == schedule.steps;
         if due && !evaluate(step, param.theta(), &mut rows) {
             return RunLog {
                 rows,
                 outcome: Outcome::Diverged { step },
+                failure: None,
             };
         }
     }
     RunLog {
         rows,
         outcome: Outcome::Finished,
+        failure: None,
     }
 }
 

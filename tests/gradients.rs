@@ -80,7 +80,7 @@ proptest! {
         let (x, y) = problem(k, seed);
         let mut m = implicit_at(&w, &f, eta);
         let (_, g) = loss_and_grad(&x, &y, m.theta());
-        let grad = m.gradient(&g);
+        let grad = m.gradient(&g).expect("solvable");
         let loss = |w: &[f64], f: &[f64]| loss_and_grad(&x, &y, implicit_at(w, f, eta).theta()).0;
         let h = 1e-5;
         let mut fd_w = vec![0.0; k];
@@ -113,7 +113,7 @@ proptest! {
         let (x, y) = problem(k, seed);
         let mut m = implicit_at(&w, &f, eta);
         let (_, g) = loss_and_grad(&x, &y, m.theta());
-        let grad = m.gradient(&g);
+        let grad = m.gradient(&g).expect("solvable");
         let lr = 0.01;
         let w2: Vec<f64> = w.iter().zip(&grad.dw).map(|(a, d)| a - lr * d).collect();
         let f2: Vec<f64> = f.iter().zip(&grad.df).map(|(a, d)| a - lr * d).collect();
@@ -148,7 +148,7 @@ fn precondition(m: &mut Implicit, g: &[f64]) -> Vec<f64> {
     let k = m.k();
     let eta = m.eta();
     let mut u = g.to_vec();
-    m.solve_transpose(&mut u);
+    m.solve_transpose(&mut u).expect("solvable");
     for (kk, uk) in u.iter_mut().enumerate() {
         let s = &m.s()[kk * k..(kk + 1) * k];
         let st = m.s_theta()[kk];
@@ -159,7 +159,7 @@ fn precondition(m: &mut Implicit, g: &[f64]) -> Vec<f64> {
             .sum();
         *uk *= eta * eta * d + 1.0;
     }
-    m.solve(&mut u);
+    m.solve(&mut u).expect("solvable");
     u
 }
 

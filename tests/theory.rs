@@ -144,12 +144,12 @@ fn preconditioner_is_symmetric_positive_definite() {
         // P g by solves.
         let g: Vec<f64> = (0..k).map(|_| rng.random_range(-1.0..1.0)).collect();
         let mut u = g.clone();
-        m.solve_transpose(&mut u);
+        m.solve_transpose(&mut u).expect("solvable");
         let d = theory::softmax_curvature(&m);
         u.iter_mut()
             .zip(&d)
             .for_each(|(x, di)| *x *= eta * eta * di + 1.0);
-        m.solve(&mut u);
+        m.solve(&mut u).expect("solvable");
         let pg: Vec<f64> = p
             .chunks_exact(k)
             .map(|row| row.iter().zip(&g).map(|(a, b)| a * b).sum())

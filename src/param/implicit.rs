@@ -2,7 +2,7 @@
 
 use super::{all_finite, ImplicitInit, Parameterization, StepError};
 use crate::linalg::{
-    matvec, softmax, softmax_rows, Resolvent, ResolventLu, SolveStats, SolverKind,
+    matvec, softmax, softmax_rows, Resolvent, ResolventLu, SolveError, SolveStats, SolverKind,
 };
 use multiversion::multiversion;
 
@@ -45,6 +45,9 @@ impl Implicit {
     }
 
     /// The model with parameters `init`, internal discount `eta`, and the given solver.
+    ///
+    /// If `θ̂ = A⁻¹w` cannot be solved to its tolerance at these parameters (only when `A` is
+    /// singular or nearly so, e.g. `η ≥ 1`), `θ̂` is NaN: a run from it diverges at step 0.
     pub fn with_solver(init: ImplicitInit, eta: f64, kind: SolverKind) -> Self {
         let k = init.k;
         let mut s = vec![0.0; k * k];
@@ -63,7 +66,9 @@ impl Implicit {
             g: vec![0.0; k],
             solver,
         };
-        me.solve_forward();
+        if me.solve_forward().is_err() {
+            me.theta.fill(f64::NAN);
+        }
         me
     }
 
@@ -116,36 +121,40 @@ impl Implicit {
         ResolventLu::new(&self.s, self.k, self.eta)
     }
 
-    /// Overwrites `x` with `A⁻¹x` for the current parameters.
-    pub fn solve(&mut self, x: &mut [f64]) {
-        self.solve_from_zero(x, false);
+    /// Overwrites `x` with `A⁻¹x` for the current parameters (to the relative residual
+    /// [`crate::linalg::REFINE_TOL`], else an error).
+    pub fn solve(&mut self, x: &mut [f64]) -> Result<(), SolveError> {
+        self.solve_from_zero(x, false)
     }
 
-    /// Overwrites `x` with `A⁻ᵀx` for the current parameters.
-    pub fn solve_transpose(&mut self, x: &mut [f64]) {
-        self.solve_from_zero(x, true);
+    /// Overwrites `x` with `A⁻ᵀx` for the current parameters (to the relative residual
+    /// [`crate::linalg::REFINE_TOL`], else an error).
+    pub fn solve_transpose(&mut self, x: &mut [f64]) -> Result<(), SolveError> {
+        self.solve_from_zero(x, true)
     }
 
-    fn solve_from_zero(&mut self, x: &mut [f64], transpose: bool) {
+    fn solve_from_zero(&mut self, x: &mut [f64], transpose: bool) -> Result<(), SolveError> {
         let b = x.to_vec();
         x.fill(0.0);
         let mut sx = vec![0.0; x.len()];
-        self.solver.solve(&self.s, &b, x, &mut sx, transpose);
+        self.solver.solve(&self.s, &b, x, &mut sx, transpose)
     }
 
-    /// Sets new parameters `(w, F)` and recomputes `S` and `θ̂`.
+    /// Sets new parameters `(w, F)` and recomputes `S` and `θ̂` (an error if `θ̂` cannot be
+    /// solved to its tolerance).
     #[track_caller]
-    pub fn set_params(&mut self, w: &[f64], f: &[f64]) {
+    pub fn set_params(&mut self, w: &[f64], f: &[f64]) -> Result<(), SolveError> {
         self.w.copy_from_slice(w);
         self.f.copy_from_slice(f);
-        self.refresh();
+        self.refresh()
     }
 
-    /// `∇_ψ L` for `g = ∇_θ L` at the current `θ̂`, by the implicit function theorem.
-    pub fn gradient(&mut self, g: &[f64]) -> ImplicitGrad {
+    /// `∇_ψ L` for `g = ∇_θ L` at the current `θ̂`, by the implicit function theorem (an error
+    /// if the adjoint `u = A⁻ᵀg` cannot be solved to its tolerance).
+    pub fn gradient(&mut self, g: &[f64]) -> Result<ImplicitGrad, SolveError> {
         let k = self.k;
         let mut u = g.to_vec();
-        self.solve_transpose(&mut u);
+        self.solve_transpose(&mut u)?;
         let mut df = vec![0.0; k * k];
         for (kk, (row, srow)) in df
             .chunks_exact_mut(k)
@@ -158,22 +167,22 @@ impl Implicit {
                 *d = c * skj * (tj - st);
             }
         }
-        ImplicitGrad { dw: u, df }
+        Ok(ImplicitGrad { dw: u, df })
     }
 
     /// After a change of `F` (and `w`): `S = σ(F)`, the solver's update and `θ̂` (warm-started
     /// from the previous `θ̂`).
-    fn refresh(&mut self) {
+    fn refresh(&mut self) -> Result<(), SolveError> {
         softmax_rows(&self.f, self.k, &mut self.s);
         self.solver.update(&self.s);
-        self.solve_forward();
+        self.solve_forward()
     }
 
     /// `θ̂ = A⁻¹w` and `Sθ̂` at the current `S`, warm-started from the current `θ̂`.
-    fn solve_forward(&mut self) {
+    fn solve_forward(&mut self) -> Result<(), SolveError> {
         matvec(&self.s, self.k, &self.theta, &mut self.s_theta);
         self.solver
-            .solve(&self.s, &self.w, &mut self.theta, &mut self.s_theta, false);
+            .solve(&self.s, &self.w, &mut self.theta, &mut self.s_theta, false)
     }
 }
 
@@ -184,6 +193,9 @@ impl Parameterization for Implicit {
 
     /// `w ← w − αu`, `F_kj ← F_kj − α η u_k S_kj (θ̂_j − (Sθ̂)_k)` with `u = A⁻ᵀg`, fused with
     /// the softmax `S = σ(F)` of the new logits in one pass, then `θ̂` at the new parameters.
+    ///
+    /// A solve (adjoint or forward) that cannot meet its tolerance is
+    /// [`StepError::SolveFailed`]; non-finite parameters or `θ̂` are [`StepError::NonFinite`].
     fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
         self.g.copy_from_slice(g);
         // The right-hand side is a new minibatch gradient every step: the previous adjoint is no
@@ -191,7 +203,7 @@ impl Parameterization for Implicit {
         self.u.fill(0.0);
         self.s_u.fill(0.0);
         self.solver
-            .solve(&self.s, &self.g, &mut self.u, &mut self.s_u, true);
+            .solve(&self.s, &self.g, &mut self.u, &mut self.s_u, true)?;
         logit_step(
             &mut self.f,
             &mut self.s,
@@ -208,12 +220,11 @@ impl Parameterization for Implicit {
             return Err(StepError::NonFinite);
         }
         self.solver.update(&self.s);
-        self.solve_forward();
-        if all_finite(&self.theta) {
-            Ok(())
-        } else {
-            Err(StepError::NonFinite)
+        let solved = self.solve_forward();
+        if !all_finite(&self.theta) {
+            return Err(StepError::NonFinite);
         }
+        Ok(solved?)
     }
 }
 

@@ -9,7 +9,7 @@ pub use explicit::{Explicit, ExplicitMatrix};
 pub use implicit::{Implicit, ImplicitGrad};
 pub use init::{draw_implicit_init, ImplicitInit};
 
-use crate::linalg::SolverKind;
+use crate::linalg::{SolveError, SolverKind};
 use serde::{Deserialize, Serialize};
 
 /// Why a parameter update could not be completed.
@@ -18,6 +18,9 @@ pub enum StepError {
     /// The parameters or the value weights `θ` stopped being finite.
     #[error("parameters are no longer finite")]
     NonFinite,
+    /// A solve of the implicit model (`A = I − ηS`) could not meet its tolerance.
+    #[error(transparent)]
+    SolveFailed(#[from] SolveError),
 }
 
 /// A parameterization `θ = θ(ψ)` of the value weights, trained by SGD on `ψ`.

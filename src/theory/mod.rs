@@ -510,7 +510,7 @@ fn mc_steps(
 }
 
 /// The change of `θ̂` over one implicit SGD step with gradient `g` and rate `alpha` from `m`'s
-/// parameters; `None` if the step is not finite.
+/// parameters; `None` if the step fails (non-finite, or a solve that misses its tolerance).
 pub fn implicit_step(m: &Implicit, g: &[f64], alpha: f64) -> Option<Vec<f64>> {
     // The copy keeps `m`'s factorization for the adjoint; the new θ̂ comes from GMRES (k > 32)
     // to a 1e−10 relative residual, warm-started from θ̂.

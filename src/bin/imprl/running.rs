@@ -25,7 +25,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     };
     imprl::export::write_logs_csv(out, &log.rows)?;
     if let Some(step) = log.outcome.diverged_at() {
-        eprintln!("warning: the run diverged after {step} updates; the log stops at its last finite evaluation");
+        let why = log.failure.map(|f| format!(": {f}")).unwrap_or_default();
+        eprintln!("warning: the run diverged after {step} updates{why}; the log stops at its last finite evaluation");
     }
     Ok(())
 }
