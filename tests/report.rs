@@ -9,7 +9,7 @@ use imprl::domain::DomainKind;
 use imprl::plot::{draw_all, Format, PlotOptions, PlotReport};
 use imprl::report::{render, write_report, ReportError, REPORT_FILE};
 use imprl::store::Store;
-use imprl::sweep::{execute, Grid, ProgressMode, SweepOptions};
+use imprl::sweep::{execute, Grid, Silent, SweepOptions};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -35,11 +35,13 @@ struct Results {
 fn sweep_into(dir: &Path) {
     let grid = Grid::from_toml_table(&toml::from_str(GRID).expect("toml")).expect("grid");
     let mut store = Store::open(dir).expect("store");
-    let opts = SweepOptions {
-        progress: ProgressMode::Quiet,
-        ..Default::default()
-    };
-    execute(grid.runs(), &mut store, &opts).expect("sweep");
+    execute(
+        grid.runs(),
+        &mut store,
+        &SweepOptions::default(),
+        &mut Silent,
+    )
+    .expect("sweep");
 }
 
 fn make_results(dir: &Path, format: Format) -> Results {
@@ -55,8 +57,7 @@ fn make_results(dir: &Path, format: Format) -> Results {
     };
     let plot = draw_all(&records, &dir.join("figures"), opts).expect("plot");
 
-    let summary =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chain_summary.csv");
+    let summary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chain_summary.csv");
     let theirs = compare::read_summary_csv(&summary).expect("published chain summary");
     let c = compare::compare(&compare::summarize_ours(&records).0, &theirs);
     let cmp = dir.join("compare");
@@ -73,8 +74,11 @@ fn make_results(dir: &Path, format: Format) -> Results {
         ..Default::default()
     };
     let (run, cfg) = imprl::theory::resolve(&settings, None, Some(100), Some(50)).expect("valid");
-    let report =
-        imprl::theory::analyze(&cfg, &run.domain.problem(run.offset, run.seed), &mut |_| {});
+    let report = imprl::theory::analyze(
+        &cfg,
+        &run.domain_spec().problem(run.offset, run.seed),
+        &mut |_| {},
+    );
     let th = dir.join("theory");
     std::fs::create_dir_all(&th).expect("mkdir");
     imprl::theory::output::write_csv(

@@ -1,11 +1,11 @@
 //! `imprl theory`, `compare` and `plot`: analyses of runs.
 
 use crate::args::{CompareArgs, PlotArgs, ReportArgs, TheoryArgs};
-use std::path::Path;
 use anyhow::Context;
 use imprl::config::ConfigError;
 use imprl::plot::{PlotOptions, PlotReport};
 use std::io::Write;
+use std::path::Path;
 
 pub fn theory(args: &TheoryArgs) -> anyhow::Result<()> {
     let settings = args.settings.settings()?;
