@@ -16,6 +16,7 @@ pub mod published_layout;
 pub mod record;
 pub mod rng;
 pub mod run;
+pub mod stats;
 pub mod store;
 pub mod sweep;
 pub mod theory;

@@ -21,7 +21,7 @@ pub fn plot(c: &Comparison, path: &Path) -> Result<(), CompareError> {
         .map(|r| {
             (
                 r.key.param,
-                r.key.domain,
+                r.key.kind(),
                 r.final_norm.theirs.mean,
                 r.final_norm.ours.mean,
             )

@@ -1,8 +1,8 @@
 //! Comparison of our runs with the published ones (issue 5, SPEC §6–§7).
 //!
 //! Both sides are first reduced to per-configuration statistics ([`SideStats`], keyed by
-//! [`ConfigKey`]: domain, parameterization, η, learning rate, offset, batch size), then matched
-//! and compared ([`compare`]):
+//! [`ConfigKey`]: every run setting but the seed; the published side has the published protocol),
+//! then matched and compared ([`compare`]):
 //!
 //! * per configuration, means and standard deviations over seeds of the final `‖r‖` and of the
 //!   initial `r∥` (`res_ones_norm`) and `‖r⊥‖` (`res_ortho_norm`), their difference in units of
@@ -25,24 +25,20 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 mod figure;
-mod key;
 mod ours;
 mod reference;
 mod report;
 pub mod seed_sets;
 
 pub use figure::plot;
-#[cfg(test)]
-pub(crate) use key::test_key;
-pub use key::ConfigKey;
 pub use ours::{load_ours, per_seed_finals, summarize_ours};
 pub use reference::{
     load_reference, read_summary_csv, reference_runs, summarize_reference, ReferenceRun,
 };
 pub use report::{render_table, write_csv, CSV_HEADER};
 
-/// The number of SGD updates of the published runs.
-pub const PUBLISHED_STEPS: usize = 300;
+use crate::stats::{welch_z, Stat};
+pub use crate::stats::{ConfigKey, PUBLISHED_STEPS};
 
 /// A failure to read or write comparison files.
 #[derive(Debug, thiserror::Error)]
@@ -64,29 +60,6 @@ pub enum CompareError {
     },
 }
 
-/// Mean and standard deviation of one metric over the runs of a configuration.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Moments {
-    /// Number of runs.
-    pub n: usize,
-    /// Mean (NaN without runs).
-    pub mean: f64,
-    /// Sample standard deviation (divisor `n − 1`); `None` when unknown or `n < 2`.
-    pub sd: Option<f64>,
-}
-
-impl Moments {
-    /// Mean and sample standard deviation of `x` (computed by [`crate::plot::Stat`]).
-    pub fn of(x: &[f64]) -> Self {
-        let st = crate::plot::Stat::of(x);
-        Self {
-            n: st.n,
-            mean: st.mean,
-            sd: (st.n >= 2).then_some(st.sd),
-        }
-    }
-}
-
 /// One run reduced to its initial row, its final row if it finished, and its wall time.
 pub(crate) type RunSummary = (Option<EvalRow>, Option<EvalRow>, f64);
 
@@ -100,11 +73,11 @@ pub struct SideStats {
     /// Failed jobs (non-zero exit value or signal), excluded from everything else.
     pub failed: usize,
     /// Final `‖r‖` over the runs that did not diverge.
-    pub final_norm: Moments,
+    pub final_norm: Stat,
     /// Initial `r∥` (`res_ones_norm` at timestep 0).
-    pub init_ones: Moments,
+    pub init_ones: Stat,
     /// Initial `‖r⊥‖` (`res_ortho_norm` at timestep 0).
-    pub init_ortho: Moments,
+    pub init_ortho: Stat,
     /// Mean wall time per run in seconds.
     pub runtime_s: f64,
 }
@@ -119,7 +92,7 @@ impl SideStats {
     /// `diverged` of them having diverged and `failed` failed jobs left out.
     pub(crate) fn from_runs(runs: &[RunSummary], diverged: usize, failed: usize) -> Self {
         let pick = |f: &dyn Fn(&RunSummary) -> Option<f64>| {
-            Moments::of(&runs.iter().filter_map(f).collect::<Vec<_>>())
+            Stat::of(&runs.iter().filter_map(f).collect::<Vec<_>>())
         };
         let runtime = if runs.is_empty() {
             f64::NAN
@@ -142,9 +115,9 @@ impl SideStats {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricComparison {
     /// Our runs.
-    pub ours: Moments,
+    pub ours: Stat,
     /// The published runs.
-    pub theirs: Moments,
+    pub theirs: Stat,
     /// `(ours − theirs) / √(sd₁²/n₁ + sd₂²/n₂)`; `None` when a side has no standard deviation
     /// or mean. Equal means with zero spread give 0, different ones ±∞.
     pub z: Option<f64>,
@@ -153,30 +126,14 @@ pub struct MetricComparison {
 }
 
 /// Welch's difference of `ours` and `theirs` in combined standard errors (see
-/// [`MetricComparison::z`]); an unknown published sd is replaced by ours.
-pub fn welch(ours: Moments, theirs: Moments) -> MetricComparison {
-    let sd_assumed = theirs.sd.is_none() && ours.sd.is_some();
-    let z = match (ours.sd, theirs.sd.or(ours.sd)) {
-        (Some(s1), Some(s2)) if ours.n > 0 && theirs.n > 0 => {
-            let diff = ours.mean - theirs.mean;
-            let se = (s1 * s1 / ours.n as f64 + s2 * s2 / theirs.n as f64).sqrt();
-            if !diff.is_finite() || !se.is_finite() {
-                None
-            } else if se > 0.0 {
-                Some(diff / se)
-            } else if diff == 0.0 {
-                Some(0.0)
-            } else {
-                Some(diff.signum() * f64::INFINITY)
-            }
-        }
-        _ => None,
-    };
+/// [`MetricComparison::z`], computed by [`crate::stats::welch_z`]); an unknown published sd is
+/// replaced by ours.
+pub fn welch(ours: Stat, theirs: Stat) -> MetricComparison {
     MetricComparison {
         ours,
         theirs,
-        z,
-        sd_assumed,
+        z: welch_z(ours, theirs),
+        sd_assumed: theirs.known_sd().is_none() && ours.known_sd().is_some(),
     }
 }
 
@@ -337,7 +294,7 @@ pub fn compare(
     let mut by_group: BTreeMap<(DomainKind, ParamKind), Vec<&ConfigComparison>> = BTreeMap::new();
     for r in &rows {
         by_group
-            .entry((r.key.domain, r.key.param))
+            .entry((r.key.kind(), r.key.param))
             .or_default()
             .push(r);
     }

@@ -39,22 +39,17 @@ pub fn summarize_ours(records: &[RunRecord]) -> (BTreeMap<ConfigKey, SideStats>,
     (map, excluded)
 }
 
-/// The configuration of a record that follows the published protocol (300 updates, sampling
-/// with replacement, published slip, no bias feature); `None` otherwise.
+/// The configuration ([`ConfigKey::of`]) of a record that follows the published protocol (300
+/// updates, sampling with replacement, published slip, no bias feature); `None` otherwise.
+/// Other settings (solver, evaluation period) stay in the key: a configuration run with another
+/// solver is not the published one.
 fn published_key(r: &RunRecord) -> Option<ConfigKey> {
     let c = &r.config;
     let published = c.steps == PUBLISHED_STEPS
         && c.sampling == Sampling::WithReplacement
         && c.domain.slip == Slip::Published
         && !c.domain.bias;
-    published.then_some(ConfigKey {
-        domain: c.domain.kind,
-        param: c.param,
-        eta: c.eta,
-        lr: c.lr,
-        offset: c.offset,
-        batch_size: c.batch_size,
-    })
+    published.then(|| ConfigKey::of(c))
 }
 
 /// Our final `‖r‖` per configuration (published protocol only) and seed, for

@@ -2,10 +2,11 @@
 //! `logs.csv` files) or a per-configuration summary CSV such as `chain_summary.csv`, reduced to
 //! per-configuration statistics (SPEC §7).
 
-use super::{CompareError, ConfigKey, Moments, SideStats};
+use super::{CompareError, ConfigKey, SideStats};
 use crate::domain::DomainKind;
 use crate::param::ParamKind;
 use crate::published_layout::{read_published_all, LayoutError, PublishedData};
+use crate::stats::Stat;
 use crate::train::EvalRow;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -70,14 +71,7 @@ pub fn reference_runs(data: &PublishedData) -> (Vec<ReferenceRun>, usize) {
                 return None;
             };
             Some(ReferenceRun {
-                key: ConfigKey {
-                    domain,
-                    param,
-                    eta: r.eta,
-                    lr: r.lr,
-                    offset: r.offset,
-                    batch_size: r.batch_size,
-                },
+                key: ConfigKey::published(domain, param, r.eta, r.lr, r.offset, r.batch_size),
                 rows: r.rows.clone(),
                 runtime_s: r.runtime_s,
                 failed: r.failed(),
@@ -193,33 +187,22 @@ pub fn read_summary_csv(path: &Path) -> Result<BTreeMap<ConfigKey, SideStats>, C
         let n = n_f as usize;
         let (final_mean, final_sd) = (num(cfn)?, num(cfs)?);
         let diverged = !(final_mean.is_finite() && final_sd.is_finite());
-        let key = ConfigKey {
-            domain,
-            param,
-            eta: req(ce)?,
-            lr: req(cl)?,
-            offset: req(co)?,
-            batch_size,
-        };
+        let key = ConfigKey::published(domain, param, req(ce)?, req(cl)?, req(co)?, batch_size);
         let stats = SideStats {
             runs: n,
             diverged: if diverged { None } else { Some(0) },
             failed: 0,
-            final_norm: Moments {
-                n: if diverged { 0 } else { n },
-                mean: final_mean,
-                sd: (!diverged).then_some(final_sd),
+            final_norm: if diverged {
+                Stat::without_sd(0, final_mean)
+            } else {
+                Stat {
+                    n,
+                    mean: final_mean,
+                    sd: final_sd,
+                }
             },
-            init_ones: Moments {
-                n,
-                mean: req(cio)?,
-                sd: None,
-            },
-            init_ortho: Moments {
-                n,
-                mean: req(cit)?,
-                sd: None,
-            },
+            init_ones: Stat::without_sd(n, req(cio)?),
+            init_ortho: Stat::without_sd(n, req(cit)?),
             runtime_s: num(crt)?,
         };
         if out.insert(key, stats).is_some() {

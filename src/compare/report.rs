@@ -51,7 +51,8 @@ pub const CSV_HEADER: [&str; 35] = [
 ];
 
 /// Writes the full per-configuration table as CSV: configurations on both sides, then those on
-/// one side only (with `note` = `only ours` / `only published`). An unknown published sd
+/// one side only (with `note` = `only ours` / `only published`, followed by the settings that
+/// differ from the published protocol, e.g. `only ours (solver=lu)`). An unknown published sd
 /// (summary CSV) is left empty and the note says our sd stood in for it; `final_norm_z` is
 /// empty when either side diverged. Divergence counts unknown on the published side are `?`.
 pub fn write_csv(c: &Comparison, out: impl std::io::Write) -> csv::Result<()> {
@@ -59,7 +60,7 @@ pub fn write_csv(c: &Comparison, out: impl std::io::Write) -> csv::Result<()> {
     w.write_record(CSV_HEADER)?;
     let key_fields = |k: &ConfigKey| {
         vec![
-            k.domain.name().to_string(),
+            k.domain.kind.name().to_string(),
             k.param.name().to_string(),
             k.eta.to_string(),
             k.lr.to_string(),
@@ -84,10 +85,10 @@ pub fn write_csv(c: &Comparison, out: impl std::io::Write) -> csv::Result<()> {
             f.extend([
                 m.ours.n.to_string(),
                 m.ours.mean.to_string(),
-                opt(m.ours.sd),
+                opt(m.ours.known_sd()),
                 m.theirs.n.to_string(),
                 m.theirs.mean.to_string(),
-                opt(m.theirs.sd),
+                opt(m.theirs.known_sd()),
                 opt(z),
             ]);
         }
@@ -110,7 +111,12 @@ pub fn write_csv(c: &Comparison, out: impl std::io::Write) -> csv::Result<()> {
         for k in keys {
             let mut f = key_fields(k);
             f.resize(CSV_HEADER.len() - 1, String::new());
-            f.push(note.to_string());
+            let other = k.protocol_differences();
+            f.push(if other.is_empty() {
+                note.to_string()
+            } else {
+                format!("{note} ({})", other.join(" "))
+            });
             w.write_record(&f)?;
         }
     }

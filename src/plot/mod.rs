@@ -19,7 +19,8 @@
 pub mod aggregate;
 pub mod draw;
 
-pub use aggregate::{aggregate, choose_lr, BestLr, Cell, Key, Stat, Table};
+pub use crate::stats::{ConfigKey, Protocol, Stat};
+pub use aggregate::{aggregate, choose_lr, split_protocol, BestLr, Cell, Table};
 pub use draw::{Figure, Panel, Series};
 
 use crate::domain::DomainKind;
@@ -203,7 +204,7 @@ fn offset_ticks(offsets: &[f64]) -> Vec<(f64, String)> {
 fn cells_at(cells: &[Cell], d: DomainKind, p: ParamKind, eta: f64, lr: f64) -> Vec<&Cell> {
     cells
         .iter()
-        .filter(|c| c.key.domain == d && c.key.param == p && c.key.eta == eta && c.key.lr == lr)
+        .filter(|c| c.key.kind() == d && c.key.param == p && c.key.eta == eta && c.key.lr == lr)
         .collect()
 }
 
@@ -236,7 +237,7 @@ fn final_row(c: &Cell) -> Vec<String> {
 fn domains_of(cells: &[Cell]) -> Vec<DomainKind> {
     DomainKind::ALL
         .into_iter()
-        .filter(|d| cells.iter().any(|c| c.key.domain == *d))
+        .filter(|d| cells.iter().any(|c| c.key.kind() == *d))
         .collect()
 }
 
@@ -265,7 +266,7 @@ pub fn figure1(
     for d in domains_of(cells) {
         let at_eta: Vec<&Cell> = cells
             .iter()
-            .filter(|c| c.key.domain == d && c.key.eta == FIGURE_ETA && c.initial_norm.n > 0)
+            .filter(|c| c.key.kind() == d && c.key.eta == FIGURE_ETA && c.initial_norm.n > 0)
             .collect();
         if at_eta.is_empty() {
             skipped.push((
@@ -412,7 +413,7 @@ pub fn figure3(
     let p = ParamKind::Implicit;
     for d in domains_of(cells) {
         let etas = distinct(cells, |c| {
-            if c.key.domain == d && c.key.param == p {
+            if c.key.kind() == d && c.key.param == p {
                 c.key.eta
             } else {
                 f64::NAN
@@ -510,7 +511,7 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
         for p in ParamKind::ALL {
             let mine: Vec<&Cell> = cells
                 .iter()
-                .filter(|c| c.key.domain == d && c.key.param == p)
+                .filter(|c| c.key.kind() == d && c.key.param == p)
                 .collect();
             if mine.is_empty() {
                 continue;
@@ -601,7 +602,7 @@ pub fn curves(
         let mut ser = Vec::new();
         let mut alphas: Vec<String> = Vec::new();
         let offsets = distinct(cells, |c| {
-            if c.key.domain == d {
+            if c.key.kind() == d {
                 c.key.offset
             } else {
                 f64::NAN
@@ -620,17 +621,18 @@ pub fn curves(
             };
             let before = ser.len();
             for (j, &o) in shown.iter().enumerate() {
+                let Some(key) = cells.iter().map(|c| c.key).find(|k| {
+                    k.kind() == d
+                        && k.param == p
+                        && k.eta == FIGURE_ETA
+                        && k.lr == lr
+                        && k.offset == o
+                }) else {
+                    continue;
+                };
                 let runs: Vec<&RunRecord> = records
                     .iter()
-                    .filter(|r| {
-                        let k = Key::of(r);
-                        k.domain == d
-                            && k.param == p
-                            && k.eta == FIGURE_ETA
-                            && k.lr == lr
-                            && k.offset == o
-                            && r.final_row().is_some()
-                    })
+                    .filter(|r| ConfigKey::of(&r.config) == key && r.final_row().is_some())
                     .collect();
                 if runs.is_empty() {
                     continue;
@@ -649,13 +651,6 @@ pub fn curves(
                         .map(|x| x.residual_norm)
                         .collect();
                     let s = Stat::of(&v);
-                    let key = Key {
-                        domain: d,
-                        param: p,
-                        eta: FIGURE_ETA,
-                        lr,
-                        offset: o,
-                    };
                     let mut row = key_fields(&key);
                     row.push(t.to_string());
                     row.extend(stat_fields(&s));
@@ -723,7 +718,7 @@ pub fn chosen_lrs(cells: &[Cell], best: BestLr) -> Table {
     };
     let mut seen: Vec<(DomainKind, ParamKind, f64)> = cells
         .iter()
-        .map(|c| (c.key.domain, c.key.param, c.key.eta))
+        .map(|c| (c.key.kind(), c.key.param, c.key.eta))
         .collect();
     seen.dedup();
     for (d, p, eta) in seen {
@@ -740,20 +735,94 @@ pub fn chosen_lrs(cells: &[Cell], best: BestLr) -> Table {
     t
 }
 
-/// Every figure the records support, with its table (nothing is written).
+/// Every figure the records support, with its table (nothing is written). The figures show the
+/// configurations of one protocol only ([`aggregate::figure_protocol`]: the published one when
+/// the records hold it); where a figure would also have shown runs of other settings, `skipped`
+/// says so, with those settings.
 pub fn figures(
     records: &[RunRecord],
     best: BestLr,
     skipped: &mut Vec<(String, String)>,
 ) -> Vec<FigureData> {
-    let cells = aggregate(records);
+    let (cells, others, protocol) = split_protocol(records);
+    let at_eta = |k: &ConfigKey| k.eta == FIGURE_ETA;
+    let pair = |k: &ConfigKey| matches!(k.param, ParamKind::Explicit | ParamKind::Implicit);
     let mut out = Vec::new();
     out.extend(figure1(&cells, best, skipped));
+    not_drawn("figure 1", &others, protocol, at_eta, skipped);
     out.extend(figure2(&cells, best, skipped));
+    not_drawn(
+        "figure 2",
+        &others,
+        protocol,
+        |k| at_eta(k) && pair(k),
+        skipped,
+    );
     out.extend(figure3(&cells, best, skipped));
+    not_drawn(
+        "figure 3",
+        &others,
+        protocol,
+        |k| k.param == ParamKind::Implicit,
+        skipped,
+    );
     out.extend(lr_figures(&cells, best));
+    for d in DomainKind::ALL {
+        for p in ParamKind::ALL {
+            not_drawn(
+                &format!("lr_{}_{}", d.name(), p.name()),
+                &others,
+                protocol,
+                |k| k.kind() == d && k.param == p,
+                skipped,
+            );
+        }
+    }
     out.extend(curves(records, &cells, best, skipped));
+    not_drawn(
+        "learning curves",
+        &others,
+        protocol,
+        |k| at_eta(k) && pair(k),
+        skipped,
+    );
     out
+}
+
+/// Adds to `skipped` the configurations of `others` (settings other than the figures'
+/// `protocol`) that figure `what` would show by its selection `shows`: their number, their runs
+/// and the settings in which they differ from `protocol`.
+fn not_drawn(
+    what: &str,
+    others: &[Cell],
+    protocol: Protocol,
+    shows: impl Fn(&ConfigKey) -> bool,
+    skipped: &mut Vec<(String, String)>,
+) {
+    let hit: Vec<&Cell> = others.iter().filter(|c| shows(&c.key)).collect();
+    if hit.is_empty() {
+        return;
+    }
+    let mut settings: Vec<String> = hit
+        .iter()
+        .map(|c| c.key.protocol().differences_from(&protocol).join(" "))
+        .collect();
+    settings.sort();
+    settings.dedup();
+    skipped.push((
+        what.to_string(),
+        format!(
+            "{} configurations ({} runs) with settings other than those drawn{} not drawn: {}",
+            hit.len(),
+            hit.iter().map(|c| c.runs).sum::<usize>(),
+            if protocol == Protocol::PUBLISHED {
+                " (the published protocol)"
+            } else {
+                ""
+            },
+            settings.join("; ")
+        ),
+    ));
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> PlotError {
@@ -807,7 +876,7 @@ pub fn draw_all(
         });
     }
     let lrs = out.join("best_lr.csv");
-    chosen_lrs(&aggregate(records), opts.best)
+    chosen_lrs(&split_protocol(records).0, opts.best)
         .write_csv(&lrs)
         .map_err(|e| io_err(&lrs, e))?;
     report.extra.push(lrs);

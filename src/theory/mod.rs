@@ -38,8 +38,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 
-/// Two-sided 95% normal quantile.
-pub const Z95: f64 = 1.959_963_984_540_054;
+pub use crate::stats::{Estimate, Z95};
 
 fn norm2(x: &[f64]) -> f64 {
     dot(x, x)
@@ -294,33 +293,6 @@ pub fn distinct_one_hot(data: &Dataset) -> bool {
         seen[hot[0]] = true;
     }
     true
-}
-
-/// A Monte-Carlo estimate with a 95% confidence interval `estimate ± ci`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Estimate {
-    /// Point estimate.
-    pub estimate: f64,
-    /// Half-width of the 95% confidence interval.
-    pub ci: f64,
-}
-
-impl Estimate {
-    /// True when `x` lies in `estimate ± widen·ci`.
-    pub fn covers(&self, x: f64, widen: f64) -> bool {
-        (x - self.estimate).abs() <= widen * self.ci
-    }
-}
-
-/// The sample mean of `x` with a 95% normal confidence interval.
-pub fn mean_estimate(x: &[f64]) -> Estimate {
-    let m = x.len() as f64;
-    let mean = x.iter().sum::<f64>() / m;
-    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1.0);
-    Estimate {
-        estimate: mean,
-        ci: Z95 * (var / m).sqrt(),
-    }
 }
 
 /// Monte-Carlo estimate of `R = E‖Δ‖² / ‖EΔ‖²` from `m` i.i.d. samples `Δ_j` (row-major
@@ -617,10 +589,7 @@ pub fn checkpoint(
         Some(e.theta().iter().zip(theta_e).map(|(a, b)| a - b).collect())
     };
     let imp_step = |g: &[f64]| implicit_step(imp, g, alpha);
-    let nan = Estimate {
-        estimate: f64::NAN,
-        ci: f64::NAN,
-    };
+    let nan = Estimate::NAN;
     let mut est = |f: &(dyn Fn(&[f64]) -> Option<Vec<f64>> + Sync), th: &[f64], s: Sampling| {
         if s == Wor && b > n {
             return (nan, Vec::new());
@@ -641,7 +610,7 @@ pub fn checkpoint(
         .map(|dt| dot(&col_sum, dt) / nf)
         .collect();
     let measured = if dpar.len() > 1 {
-        mean_estimate(&dpar)
+        Estimate::mean_of(&dpar)
     } else {
         nan
     };
@@ -965,7 +934,7 @@ mod tests {
         let e = ratio_estimate(&samples, 2);
         assert!((e.estimate - 1.25).abs() < 1e-3, "{e:?}");
         assert!(e.ci > 0.0 && e.ci < 0.02);
-        let m = mean_estimate(&[1.0, 3.0, 1.0, 3.0]);
+        let m = Estimate::mean_of(&[1.0, 3.0, 1.0, 3.0]);
         assert_eq!(m.estimate, 2.0);
         assert!(m.covers(2.5, 1.0) && !m.covers(5.0, 1.0));
     }
