@@ -8,6 +8,7 @@ pub mod data;
 pub mod domain;
 pub mod export;
 pub mod features;
+pub mod figure;
 pub mod linalg;
 pub mod param;
 pub mod plot;

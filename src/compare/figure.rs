@@ -1,36 +1,29 @@
 //! The comparison's figure: our final mean `‖r‖` against the published one.
 
 use super::{CompareError, Comparison};
-use crate::domain::DomainKind;
+use crate::figure::{param_color, Figure, Format, Panel, Point, Series, BLACK};
 use crate::param::ParamKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Draws our final mean `‖r‖` against the published one, one point per configuration where
-/// neither side diverged (log–log, colour per parameterization, the diagonal drawn). The format
-/// follows the extension: `.svg` or a bitmap (`.png`).
-pub fn plot(c: &Comparison, path: &Path) -> Result<(), CompareError> {
-    use plotters::prelude::*;
-    let err = |e: String| CompareError::Plot {
-        path: path.to_path_buf(),
-        message: e,
-    };
-    let pts: Vec<(ParamKind, DomainKind, f64, f64)> = c
+/// The figure of [`plot`]: one point per configuration where neither side diverged (log–log,
+/// colour per parameterization, the diagonal `ours = published` drawn).
+pub fn figure(c: &Comparison) -> Figure {
+    let pts: Vec<(ParamKind, f64, f64)> = c
         .rows
         .iter()
         .filter(|r| !r.either_diverged())
         .map(|r| {
             (
                 r.key.param,
-                r.key.kind(),
                 r.final_norm.theirs.mean,
                 r.final_norm.ours.mean,
             )
         })
-        .filter(|p| p.2 > 0.0 && p.3 > 0.0 && p.2.is_finite() && p.3.is_finite())
+        .filter(|p| p.1 > 0.0 && p.2 > 0.0 && p.1.is_finite() && p.2.is_finite())
         .collect();
     let (lo, hi) = pts
         .iter()
-        .flat_map(|p| [p.2, p.3])
+        .flat_map(|p| [p.1, p.2])
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
         });
@@ -39,82 +32,52 @@ pub fn plot(c: &Comparison, path: &Path) -> Result<(), CompareError> {
     } else {
         (0.1, 10.0)
     };
-    fn draw<DB: DrawingBackend>(
-        root: DrawingArea<DB, plotters::coord::Shift>,
-        pts: &[(ParamKind, DomainKind, f64, f64)],
-        lo: f64,
-        hi: f64,
-    ) -> Result<(), String>
-    where
-        DB::ErrorType: 'static,
-    {
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "final ‖r‖, mean over seeds: ours vs published",
-                ("sans-serif", 20),
-            )
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("published")
-            .y_desc("ours")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.5)))
-            .map_err(|e| e.to_string())?;
-        let colours = [
-            (ParamKind::Explicit, BLUE),
-            (ParamKind::Implicit, RED),
-            (ParamKind::ExplicitMatrix, GREEN),
-        ];
-        for (param, colour) in colours {
-            let mine: Vec<_> = pts.iter().filter(|p| p.0 == param).collect();
-            if mine.is_empty() {
-                continue;
-            }
-            chart
-                .draw_series(
-                    mine.iter()
-                        .map(|p| Circle::new((p.2, p.3), 3, colour.mix(0.6).filled())),
-                )
-                .map_err(|e| e.to_string())?
-                .label(param.name())
-                .legend(move |(x, y)| Circle::new((x, y), 4, colour.filled()));
+    let mut series = vec![Series {
+        markers: false,
+        width: 1,
+        ..Series::line(
+            "ours = published",
+            BLACK,
+            vec![Point::at(lo, lo), Point::at(hi, hi)],
+        )
+    }];
+    for param in ParamKind::ALL {
+        let mine: Vec<Point> = pts
+            .iter()
+            .filter(|p| p.0 == param)
+            .map(|p| Point::at(p.1, p.2))
+            .collect();
+        if !mine.is_empty() {
+            series.push(Series {
+                line: false,
+                ..Series::line(param.name(), param_color(param), mine)
+            });
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-        Ok(())
     }
-    let svg = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-    if svg {
-        draw(
-            SVGBackend::new(path, (800, 800)).into_drawing_area(),
-            &pts,
-            lo,
-            hi,
-        )
-        .map_err(err)
-    } else {
-        draw(
-            BitMapBackend::new(path, (800, 800)).into_drawing_area(),
-            &pts,
-            lo,
-            hi,
-        )
-        .map_err(err)
-    }
+    let mut fig = Figure::new(
+        "final ‖r‖, mean over seeds: ours vs published",
+        vec![Panel {
+            title: String::new(),
+            x_label: "published".into(),
+            y_label: "ours".into(),
+            log_x: true,
+            log_y: true,
+            series,
+            ..Default::default()
+        }],
+    );
+    fig.panel_size = (640, 600);
+    fig.legend_width = 200;
+    fig
+}
+
+/// Draws our final mean `‖r‖` against the published one ([`figure`]) as SVG and PNG: to
+/// `path` with its extension set to `svg` and to `png`. Returns the files written.
+pub fn plot(c: &Comparison, path: &Path) -> Result<Vec<PathBuf>, CompareError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "comparison".into());
+    Ok(figure(c).save_as(dir, &stem, Format::Both)?)
 }

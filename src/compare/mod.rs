@@ -22,7 +22,6 @@ use crate::domain::DomainKind;
 use crate::param::ParamKind;
 use crate::train::EvalRow;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 mod figure;
 mod ours;
@@ -30,7 +29,7 @@ mod reference;
 mod report;
 pub mod seed_sets;
 
-pub use figure::plot;
+pub use figure::{figure, plot};
 pub use ours::{load_ours, per_seed_finals, summarize_ours};
 pub use reference::{
     load_reference, read_summary_csv, reference_runs, summarize_reference, ReferenceRun,
@@ -50,14 +49,9 @@ pub enum CompareError {
     /// Our results store cannot be read.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    /// The figure cannot be drawn.
-    #[error("{path}: cannot draw the figure: {message}")]
-    Plot {
-        /// The figure file.
-        path: PathBuf,
-        /// The drawing error.
-        message: String,
-    },
+    /// The figure cannot be drawn or written.
+    #[error(transparent)]
+    Figure(#[from] crate::figure::FigureError),
 }
 
 /// One run reduced to its initial row, its final row if it finished, and its wall time.

@@ -17,17 +17,16 @@
 //! final-metric statistics and counted in the tables' `diverged` column.
 
 pub mod aggregate;
-pub mod draw;
 
+pub use crate::figure::{Figure, Format, Panel, Series};
 pub use crate::stats::{ConfigKey, Protocol, Stat};
 pub use aggregate::{aggregate, choose_lr, split_protocol, BestLr, Cell, Table};
-pub use draw::{Figure, Panel, Series};
 
 use crate::domain::DomainKind;
+use crate::figure::{nice_ticks, number_label, param_color, FigureError, Point, Spread, OKABE_ITO};
 use crate::param::ParamKind;
 use crate::record::RunRecord;
 use aggregate::{distinct, key_fields, stat_fields};
-use draw::OKABE_ITO;
 use plotters::style::colors::colormaps::{ColorMap, ViridisRGB};
 use plotters::style::RGBColor;
 use std::path::{Path, PathBuf};
@@ -46,26 +45,9 @@ pub enum PlotError {
         /// What went wrong.
         message: String,
     },
-    /// The drawing library failed (e.g. no usable font for PNG text).
-    #[error("drawing {path}: {message}")]
-    Draw {
-        /// The file being drawn.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
-}
-
-/// Which image formats to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
-    /// SVG only.
-    Svg,
-    /// PNG only.
-    Png,
-    /// Both SVG and PNG.
-    #[default]
-    Both,
+    /// A figure cannot be drawn or written.
+    #[error(transparent)]
+    Figure(#[from] FigureError),
 }
 
 /// Options of [`draw_all`].
@@ -142,7 +124,7 @@ impl FigureData {
         }
         Some(FigureData {
             name: name.into(),
-            figure: Figure { title, panels },
+            figure: Figure::new(title, panels),
             table,
         })
     }
@@ -166,7 +148,7 @@ pub fn lr_label(lr: f64) -> String {
             .collect();
         format!("2{sup}")
     } else {
-        draw::number_label(lr)
+        number_label(lr)
     }
 }
 
@@ -184,20 +166,12 @@ fn alpha_title(d: DomainKind, alphas: &[String]) -> String {
     format!("{} (α = {})", domain_title(d), alphas.join(", "))
 }
 
-fn param_color(p: ParamKind) -> RGBColor {
-    match p {
-        ParamKind::Explicit => OKABE_ITO[0],
-        ParamKind::Implicit => OKABE_ITO[1],
-        ParamKind::ExplicitMatrix => OKABE_ITO[2],
-    }
-}
-
 fn offset_ticks(offsets: &[f64]) -> Vec<(f64, String)> {
     let step = offsets.len().div_ceil(6).max(1);
     offsets
         .iter()
         .step_by(step)
-        .map(|&o| (o, draw::number_label(o)))
+        .map(|&o| (o, number_label(o)))
         .collect()
 }
 
@@ -208,15 +182,18 @@ fn cells_at(cells: &[Cell], d: DomainKind, p: ParamKind, eta: f64, lr: f64) -> V
         .collect()
 }
 
+/// The points `mean ± sd` of statistics at their `x` (empty samples left out).
+fn stat_points(points: &[(f64, Stat)]) -> Vec<Point> {
+    points
+        .iter()
+        .filter_map(|(x, s)| Point::of_stat(*x, s))
+        .collect()
+}
+
 fn series(label: String, color: RGBColor, points: Vec<(f64, Stat)>) -> Series {
     Series {
-        label,
-        color,
-        dashed: false,
-        markers: true,
-        width: 2,
-        band: true,
-        points,
+        spread: Spread::Band,
+        ..Series::line(label, color, stat_points(&points))
     }
 }
 
@@ -311,6 +288,7 @@ pub fn figure1(
             x_label: "reward offset c".into(),
             y_label: "initial residual norm".into(),
             x_ticks: offset_ticks(&offsets),
+            log_x: false,
             log_y: false,
             series: vec![
                 series(
@@ -383,6 +361,7 @@ pub fn figure2(
             x_label: "reward offset c".into(),
             y_label: "final ‖r‖₂".into(),
             x_ticks: offset_ticks(&offsets),
+            log_x: false,
             log_y: false,
             series: ser,
             vlines: vec![],
@@ -454,16 +433,18 @@ pub fn figure3(
                 0.0
             };
             ser.push(Series {
-                label: format!("c = {}", draw::number_label(o)),
+                label: format!("c = {}", number_label(o)),
                 color: ViridisRGB.get_color(h * 0.9),
+                line: true,
                 dashed: false,
                 markers: true,
                 width: 2,
-                band: false,
-                points: pts
-                    .iter()
-                    .map(|c| (logit(c.key.eta), c.final_norm))
-                    .collect(),
+                spread: Spread::None,
+                points: stat_points(
+                    &pts.iter()
+                        .map(|c| (logit(c.key.eta), c.final_norm))
+                        .collect::<Vec<_>>(),
+                ),
             });
         }
         let mut sorted = chosen.clone();
@@ -484,10 +465,8 @@ pub fn figure3(
             title: domain_title(d).to_string(),
             x_label: "internal discount η (logit scale)".into(),
             y_label: "final ‖r‖₂ (implicit)".into(),
-            x_ticks: used
-                .iter()
-                .map(|&e| (logit(e), draw::number_label(e)))
-                .collect(),
+            x_ticks: used.iter().map(|&e| (logit(e), number_label(e))).collect(),
+            log_x: false,
             log_y: false,
             series: ser,
             vlines: vec![(logit(d.gamma()), format!("γ = {}", d.gamma()))],
@@ -554,8 +533,13 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
                         dashed: false,
                         markers: true,
                         width: if is_best { 4 } else { 1 },
-                        band: false,
-                        points: sel.iter().map(|c| (c.key.offset, c.final_norm)).collect(),
+                        line: true,
+                        spread: Spread::None,
+                        points: stat_points(
+                            &sel.iter()
+                                .map(|c| (c.key.offset, c.final_norm))
+                                .collect::<Vec<_>>(),
+                        ),
                     });
                 }
                 panels.push(Panel {
@@ -563,6 +547,7 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
                     x_label: "reward offset c".into(),
                     y_label: "final ‖r‖₂ (log scale)".into(),
                     x_ticks: offset_ticks(&offsets),
+                    log_x: false,
                     log_y: true,
                     series: ser,
                     vlines: vec![],
@@ -570,14 +555,14 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
             }
             out.push(FigureData {
                 name: format!("lr_{}_{}", d.name(), p.name()),
-                figure: Figure {
-                    title: format!(
+                figure: Figure::new(
+                    format!(
                         "{}, {}: final ‖r‖₂ for every learning rate α",
                         domain_title(d),
                         p.name()
                     ),
                     panels,
-                },
+                ),
                 table,
             });
         }
@@ -658,13 +643,14 @@ pub fn curves(
                     pts.push((t as f64, s));
                 }
                 ser.push(Series {
-                    label: format!("{}, c = {}", p.name(), draw::number_label(o)),
+                    label: format!("{}, c = {}", p.name(), number_label(o)),
                     color: param_color(p),
+                    line: true,
                     dashed: j == 1,
                     markers: false,
                     width: 2,
-                    band: true,
-                    points: pts,
+                    spread: Spread::Band,
+                    points: stat_points(&pts),
                 });
             }
             if ser.len() > before {
@@ -680,17 +666,18 @@ pub fn curves(
         }
         let tmax = ser
             .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.0))
+            .flat_map(|s| s.points.iter().map(|p| p.x))
             .fold(0.0, f64::max);
-        let ticks = draw::nice_ticks(0.0, tmax, 5)
+        let ticks = nice_ticks(0.0, tmax, 5)
             .into_iter()
-            .map(|t| (t, draw::number_label(t)))
+            .map(|t| (t, number_label(t)))
             .collect();
         panels.push(Panel {
             title: alpha_title(d, &alphas),
             x_label: "update step".into(),
             y_label: "‖r‖₂".into(),
             x_ticks: ticks,
+            log_x: false,
             log_y: false,
             series: ser,
             vlines: vec![],
@@ -851,23 +838,7 @@ pub fn draw_all(
     for f in figs {
         let table = out.join(format!("{}.csv", f.name));
         f.table.write_csv(&table).map_err(|e| io_err(&table, e))?;
-        let mut images = Vec::new();
-        if matches!(opts.format, Format::Svg | Format::Both) {
-            let p = out.join(format!("{}.svg", f.name));
-            draw::render_svg(&f.figure, &p).map_err(|message| PlotError::Draw {
-                path: p.display().to_string(),
-                message,
-            })?;
-            images.push(p);
-        }
-        if matches!(opts.format, Format::Png | Format::Both) {
-            let p = out.join(format!("{}.png", f.name));
-            draw::render_png(&f.figure, &p).map_err(|message| PlotError::Draw {
-                path: p.display().to_string(),
-                message,
-            })?;
-            images.push(p);
-        }
+        let images = f.figure.save_as(out, &f.name, opts.format)?;
         report.figures.push(DrawnFigure {
             name: f.name,
             images,
@@ -894,7 +865,7 @@ mod tests {
         assert_eq!(lr_label(0.3), "0.3");
         assert!((logit(0.5)).abs() < 1e-15);
         assert!((logit(0.9) - 9f64.ln()).abs() < 1e-12);
-        assert_eq!(draw::number_label(0.975), "0.975");
-        assert_eq!(draw::number_label(12.345), "12.3");
+        assert_eq!(number_label(0.975), "0.975");
+        assert_eq!(number_label(12.345), "12.3");
     }
 }
