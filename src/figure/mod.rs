@@ -5,6 +5,9 @@
 //!
 //! Files are written atomically: each image is rendered to a temporary file in its directory
 //! and renamed into place, so an interrupted run never leaves a truncated image.
+//!
+//! Text is set in DejaVu Sans, embedded in the binary (`assets/fonts/`, Bitstream Vera licence)
+//! and rasterized by `ab_glyph`: no system font or font library is needed.
 
 mod axis;
 mod render;
@@ -44,9 +47,29 @@ pub fn param_color(p: crate::param::ParamKind) -> RGBColor {
     }
 }
 
+/// The embedded font (DejaVu Sans).
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// Registers the embedded font as plotters' `sans-serif` (once per process).
+fn register_font() -> Result<(), FigureError> {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(render::FONT, plotters::style::FontStyle::Normal, FONT_BYTES)
+            .is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(FigureError::Font)
+    }
+}
+
 /// A failure to draw or write a figure.
 #[derive(Debug, thiserror::Error)]
 pub enum FigureError {
+    /// The embedded font cannot be parsed.
+    #[error("the embedded font cannot be loaded")]
+    Font,
     /// The drawing library failed.
     #[error("drawing {path}: {message}")]
     Draw {
@@ -225,6 +248,7 @@ impl Figure {
     /// Renders the figure to `path`, as SVG when its extension is `svg`, else as PNG, through a
     /// temporary file in the same directory renamed into place.
     pub fn save(&self, path: &Path) -> Result<(), FigureError> {
+        register_font()?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = path
             .file_name()

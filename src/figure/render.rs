@@ -7,7 +7,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
-const FONT: &str = "sans-serif";
+/// The font family of all text (the embedded font is registered under this name).
+pub(super) const FONT: &str = "sans-serif";
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
