@@ -35,7 +35,7 @@ pub fn aggregate(records: &[RunRecord]) -> Vec<Cell> {
         .iter()
         .map(|r| (ConfigKey::of(&r.config), r))
         .collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    sorted.sort_by_key(|a| a.0);
     let mut cells = Vec::new();
     for group in sorted.chunk_by(|a, b| a.0 == b.0) {
         let initial: Vec<_> = group.iter().filter_map(|r| r.1.initial()).collect();

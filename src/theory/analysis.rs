@@ -10,7 +10,7 @@ use super::theorem5::{
     corollary3_bound, distinct_one_hot, explicit_rows, mc_steps, ones_rows, preconditioned_rows,
     ratio_estimate, residuals, second_moment_ratio,
 };
-use super::{frob, norm2, CheckpointRow, TheoryConfig, TheoryReport};
+use super::{frob, mul, norm2, CheckpointRow, TheoryConfig, TheoryReport};
 use crate::config::{ConfigError, RunConfig, RunSettings};
 use crate::data::Problem;
 use crate::param::{draw_implicit_init, Explicit, Implicit, ParamKind, Parameterization};
@@ -68,7 +68,7 @@ pub fn checkpoint(
 
     // Theorem 4.
     let col_sum = ones_direction(data);
-    let thm4 = theorem4(data, &col_sum, &p, &gbar, alpha, r_par, cv, eta);
+    let thm4 = theorem4(data, &col_sum, &mul(&p, &gbar), alpha, r_par, cv, eta);
 
     // Theorem 5: closed forms.
     let a_exp = explicit_rows(data, theta_e);

@@ -2,7 +2,6 @@
 //! under the implicit update: its exact first-order value, the theorem's asymptotic form, and
 //! the mean change measured over minibatches.
 
-use super::mul;
 use crate::data::{dot, Dataset};
 use crate::stats::Estimate;
 
@@ -28,13 +27,12 @@ pub fn ones_direction(data: &Dataset) -> Vec<f64> {
 }
 
 /// Theorem 4's first-order and asymptotic one-step change of `r∥` for the implicit step at rate
-/// `alpha` from training residual mean `r_par`, with `P` (row-major), the full-batch gradient
-/// `gbar`, `col_sum` = [`ones_direction`], `cv = vᵀ(η²D+I)v` and internal discount `eta`.
+/// `alpha` from training residual mean `r_par`, with `pg = Pḡ` (the preconditioned full-batch
+/// gradient), `col_sum` = [`ones_direction`], `cv = vᵀ(η²D+I)v` and internal discount `eta`.
 pub fn theorem4(
     data: &Dataset,
     col_sum: &[f64],
-    p: &[f64],
-    gbar: &[f64],
+    pg: &[f64],
     alpha: f64,
     r_par: f64,
     cv: f64,
@@ -42,7 +40,7 @@ pub fn theorem4(
 ) -> Theorem4 {
     let n = data.len();
     let nf = n as f64;
-    let first_order = -alpha / nf * dot(col_sum, &mul(p, gbar));
+    let first_order = -alpha / nf * dot(col_sum, pg);
     let z2: f64 = (0..n)
         .map(|i| data.row(i).iter().sum::<f64>().powi(2))
         .sum();
