@@ -155,7 +155,8 @@ pub enum Spread {
 /// One series of a panel.
 #[derive(Debug, Clone)]
 pub struct Series {
-    /// Legend entry (series with the same label share one legend line).
+    /// Legend entry (series with the same label share one legend line, drawn at the thinnest
+    /// of their widths).
     pub label: String,
     /// Colour.
     pub color: RGBColor,

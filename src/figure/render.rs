@@ -39,8 +39,10 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
     let mut entries: Vec<LegendEntry> = Vec::new();
     for (area, panel) in areas.iter().zip(&fig.panels) {
         for e in draw_panel(area, panel)? {
-            if !entries.iter().any(|x| x.label == e.label) {
-                entries.push(e);
+            match entries.iter_mut().find(|x| x.label == e.label) {
+                // One legend line per label, at the thinnest width it is drawn with.
+                Some(x) => x.style.stroke_width = x.style.stroke_width.min(e.style.stroke_width),
+                None => entries.push(e),
             }
         }
     }

@@ -4,7 +4,10 @@
 use super::*;
 
 /// Per domain and parameterization: final `‖r‖₂` against the offset for every learning rate
-/// (log y axis), one panel per `η`, the chosen learning rate drawn thicker.
+/// (log y axis), one panel per `η`, one colour per learning rate in every panel, the chosen
+/// learning rate drawn thicker. Means beyond 1000 times the panel's median are not drawn (they
+/// would set the log axis) and are listed under the legend, as are learning rates with
+/// diverged runs; the CSV holds every cell.
 pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
     let mut out = Vec::new();
     for d in DomainKind::ALL {
@@ -27,14 +30,15 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
             lrs.dedup();
             let offsets = distinct(cells, |c| c.key.offset);
             let mut panels = Vec::new();
+            let mut off_scale = Vec::new();
+            let mut diverged = Vec::new();
             for &eta in &etas {
                 let chosen = choose_lr(cells, best, d, p, eta);
+                let at_eta: Vec<&&Cell> = mine.iter().filter(|c| c.key.eta == eta).collect();
+                let limit = off_scale_limit(&at_eta);
                 let mut ser = Vec::new();
                 for (i, &lr) in lrs.iter().enumerate() {
-                    let sel: Vec<&&Cell> = mine
-                        .iter()
-                        .filter(|c| c.key.eta == eta && c.key.lr == lr)
-                        .collect();
+                    let sel: Vec<&&&Cell> = at_eta.iter().filter(|c| c.key.lr == lr).collect();
                     if sel.is_empty() {
                         continue;
                     }
@@ -44,12 +48,30 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
                         r.push(is_best.to_string());
                         table.rows.push(r);
                     }
-                    ser.push(Series {
-                        label: format!(
-                            "α = {}{}",
+                    let huge: Vec<f64> = sel
+                        .iter()
+                        .map(|c| c.final_norm.mean)
+                        .filter(|m| *m > limit)
+                        .collect();
+                    if !huge.is_empty() {
+                        off_scale.push(format!(
+                            "η = {eta}, α = {}: {} (up to {})",
                             lr_label(lr),
-                            if is_best { " (best)" } else { "" }
-                        ),
+                            plural(huge.len(), "offset"),
+                            number_label(huge.iter().copied().fold(0.0, f64::max))
+                        ));
+                    }
+                    let (runs, div) = sel
+                        .iter()
+                        .fold((0, 0), |(r, v), c| (r + c.runs, v + c.diverged));
+                    if div > 0 {
+                        diverged.push(format!(
+                            "η = {eta}, α = {}: {div} of {runs} runs",
+                            lr_label(lr)
+                        ));
+                    }
+                    ser.push(Series {
+                        label: format!("α = {}", lr_label(lr)),
                         color: OKABE_ITO[i % OKABE_ITO.len()],
                         dashed: false,
                         markers: true,
@@ -58,6 +80,7 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
                         spread: Spread::None,
                         points: stat_points(
                             &sel.iter()
+                                .filter(|c| c.final_norm.mean <= limit)
                                 .map(|c| (c.key.offset, c.final_norm))
                                 .collect::<Vec<_>>(),
                         ),
@@ -74,21 +97,61 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
                     vlines: vec![],
                 });
             }
+            let mut notes = vec!["thick line: the chosen α".to_string()];
+            for (title, lines) in [
+                ("off scale, not drawn:", off_scale),
+                ("diverged (left out):", diverged),
+            ] {
+                if !lines.is_empty() {
+                    notes.push(title.to_string());
+                    notes.extend(lines.iter().take(NOTE_LINES).cloned());
+                    if lines.len() > NOTE_LINES {
+                        notes.push(format!("… {} more (see the CSV)", lines.len() - NOTE_LINES));
+                    }
+                }
+            }
             out.push(FigureData {
                 name: format!("lr_{}_{}", d.name(), p.name()),
-                figure: Figure::new(
-                    format!(
-                        "{}, {}: final ‖r‖₂ for every learning rate α",
-                        domain_title(d),
-                        p.name()
-                    ),
-                    panels,
-                ),
+                figure: Figure {
+                    notes,
+                    legend_width: 320,
+                    ..Figure::new(
+                        format!(
+                            "{}, {}: final ‖r‖₂ for every learning rate α",
+                            domain_title(d),
+                            p.name()
+                        ),
+                        panels,
+                    )
+                },
                 table,
             });
         }
     }
     out
+}
+
+/// Lines of notes listed per kind under the legend of a learning-rate figure.
+const NOTE_LINES: usize = 3;
+
+/// `n` and a noun, plural when `n ≠ 1`.
+fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The largest mean final `‖r‖₂` a learning-rate panel draws: 1000 times the median of its
+/// cells' finite means, so that runs that blew up (to 1e135, say) do not set its log axis.
+fn off_scale_limit(cells: &[&&Cell]) -> f64 {
+    let mut means: Vec<f64> = cells
+        .iter()
+        .map(|c| c.final_norm.mean)
+        .filter(|m| m.is_finite() && *m > 0.0)
+        .collect();
+    if means.is_empty() {
+        return f64::INFINITY;
+    }
+    means.sort_by(f64::total_cmp);
+    1e3 * means[means.len() / 2]
 }
 
 /// Learning curves: `‖r‖₂` against the update step at η = 0.95 with the chosen learning
