@@ -12,7 +12,7 @@
 //!   3 standard errors and the worst ones; configurations where either side diverged are counted
 //!   apart for the final `‖r‖`.
 //!
-//! Sources: our side from [`RunRecord`]s ([`summarize_ours`]); the published side from published
+//! Sources: our side from [`crate::record::RunRecord`]s ([`summarize_ours`]); the published side from published
 //! runs reduced to [`ReferenceRun`]s ([`summarize_reference`]) or from a per-configuration
 //! summary CSV such as `chain_summary.csv` ([`read_summary_csv`]), which has no standard
 //! deviations of the initial components: for those our standard deviation stands for both sides

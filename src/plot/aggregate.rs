@@ -86,7 +86,7 @@ pub fn figure_protocol(cells: &[Cell]) -> Option<Protocol> {
     runs.into_iter().find(|r| r.1 == most).map(|r| r.0)
 }
 
-/// [`aggregate`]d cells split into those of the [`figure_protocol`] and the others, which the
+/// [`aggregate()`]d cells split into those of the [`figure_protocol`] and the others, which the
 /// paper's figures do not draw; with the protocol drawn.
 pub fn split_protocol(records: &[RunRecord]) -> (Vec<Cell>, Vec<Cell>, Protocol) {
     let cells = aggregate(records);

@@ -1,5 +1,6 @@
-//! The paper's figures (SPEC §6) from run records: an aggregation layer ([`aggregate`]) of pure
-//! functions from records to tables, then drawing ([`draw`]) of those tables with `plotters`.
+//! The paper's figures (SPEC §6) from run records: an aggregation layer ([`mod@aggregate`]) of
+//! pure functions from records to tables, then drawing of those tables with the shared plotting
+//! layer ([`crate::figure`]).
 //!
 //! [`draw_all`] writes, for every figure the records support, `<name>.svg` and/or `<name>.png`
 //! and, beside it, `<name>.csv`, the numbers the figure shows. Figures (or panels) the records

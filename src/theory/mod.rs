@@ -70,7 +70,7 @@ pub struct TheoryConfig {
     /// Learning rate of the explicit run.
     pub lr_explicit: f64,
     /// Run seed (data, init and minibatches as in `imprl run`; Monte Carlo from
-    /// [`Stream::Theory`]).
+    /// [`crate::rng::Stream::Theory`]).
     pub seed: u64,
     /// SGD updates of each run.
     pub steps: usize,
