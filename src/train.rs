@@ -120,8 +120,9 @@ pub struct RunLog {
 pub trait Observer {
     /// Called after each evaluation.
     fn on_eval(&mut self, _row: &EvalRow) {}
-    /// Called after each update with the step number (1-based), the minibatch gradient
-    /// `g = ∇_θ L_B` that drove it, and the parameterization after the update.
+    /// Called after each update that left the parameters finite, before that step's
+    /// evaluation, with the step number (1-based), the minibatch gradient `g = ∇_θ L_B` that
+    /// drove it, and the parameterization after the update.
     fn on_step(&mut self, _step: usize, _g: &[f64], _param: &dyn Parameterization) {}
 }
 
@@ -179,7 +180,11 @@ pub fn train(
     let mut batch = vec![0usize; schedule.batch_size];
     let mut residuals = vec![0.0; test.len()];
     let mut rows = Vec::with_capacity(schedule.steps / schedule.eval_every.max(1) + 2);
-    let mut evaluate = |step: usize, theta: &[f64], rows: &mut Vec<EvalRow>| -> bool {
+    let mut evaluate = |step: usize,
+                        theta: &[f64],
+                        rows: &mut Vec<EvalRow>,
+                        observer: &mut dyn Observer|
+     -> bool {
         test.residuals_into(theta, &mut residuals);
         let row = EvalRow::from_residuals(step, &residuals);
         if row.is_finite() {
@@ -190,7 +195,7 @@ pub fn train(
             false
         }
     };
-    if !evaluate(0, param.theta(), &mut rows) {
+    if !evaluate(0, param.theta(), &mut rows, observer) {
         return RunLog {
             rows,
             outcome: Outcome::Diverged { step: 0 },
@@ -207,8 +212,9 @@ pub fn train(
                 failure: Some(e.to_string()),
             };
         }
+        observer.on_step(step, &g, &*param);
         let due = step % schedule.eval_every == 0 || step == schedule.steps;
-        if due && !evaluate(step, param.theta(), &mut rows) {
+        if due && !evaluate(step, param.theta(), &mut rows, observer) {
             return RunLog {
                 rows,
                 outcome: Outcome::Diverged { step },

@@ -88,7 +88,7 @@ fn chain_reproduction_meets_the_agreement_target() {
         let zs: Vec<f64> = c
             .rows
             .iter()
-            .filter(|r| (r.key.domain, r.key.param) == (g.domain, g.param))
+            .filter(|r| (r.key.kind(), r.key.param) == (g.domain, g.param))
             .filter_map(|r| r.final_z())
             .collect();
         let mean = zs.iter().sum::<f64>() / zs.len() as f64;

@@ -46,14 +46,7 @@ fn reads_the_published_sample() {
     let (runs, skipped) = reference_runs(&data);
     assert_eq!((runs.len(), skipped), (12, 0));
     let stats = summarize_reference(&runs);
-    let key = ConfigKey {
-        domain: DomainKind::Chain,
-        param: ParamKind::Explicit,
-        eta: 0.8,
-        lr: 0.25,
-        offset: 0.8,
-        batch_size: 25,
-    };
+    let key = ConfigKey::published(DomainKind::Chain, ParamKind::Explicit, 0.8, 0.25, 0.8, 25);
     let s = &stats[&key];
     assert_eq!((s.runs, s.failed, s.diverged), (1, 0, Some(0)));
     assert_eq!(s.final_norm.mean, r3.rows[30].residual_norm);
@@ -95,14 +88,7 @@ fn failed_jobs_are_excluded_and_counted() {
     std::fs::remove_dir_all(run_dir.join("6")).unwrap();
     let (stats, skipped) = load_reference(tmp.path()).expect("reads");
     assert_eq!(skipped, 0);
-    let key = ConfigKey {
-        domain: DomainKind::Chain,
-        param: ParamKind::Explicit,
-        eta: 0.95,
-        lr: 1.0,
-        offset: 0.1,
-        batch_size: 25,
-    };
+    let key = ConfigKey::published(DomainKind::Chain, ParamKind::Explicit, 0.95, 1.0, 0.1, 25);
     let s = &stats[&key];
     assert_eq!((s.runs, s.failed), (0, 1));
     assert_eq!(stats.values().map(|s| s.runs).sum::<usize>(), 5);

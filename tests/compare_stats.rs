@@ -1,13 +1,13 @@
 //! The comparison statistics on synthetic data with known answers.
 
 use imprl::compare::{
-    compare, summarize_ours, summarize_reference, welch, ConfigKey, Moments, ReferenceRun,
-    SideStats,
+    compare, summarize_ours, summarize_reference, welch, ConfigKey, ReferenceRun, SideStats,
 };
 use imprl::config::RunSettings;
 use imprl::domain::DomainKind;
 use imprl::param::ParamKind;
 use imprl::record::RunRecord;
+use imprl::stats::Stat;
 use imprl::train::{EvalRow, Outcome};
 use std::collections::BTreeMap;
 
@@ -17,67 +17,52 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn moments_are_mean_and_sample_sd() {
-    let m = Moments::of(&[1.0, 2.0, 3.0, 4.0]);
+    let m = Stat::of(&[1.0, 2.0, 3.0, 4.0]);
     assert_eq!(m.n, 4);
     assert!(close(m.mean, 2.5));
     // Σ(x − 2.5)² = 5, divided by n − 1 = 3.
-    assert!(close(m.sd.unwrap(), (5.0f64 / 3.0).sqrt()));
-    assert_eq!(Moments::of(&[7.0]).sd, None);
-    assert_eq!(Moments::of(&[]).n, 0);
+    assert!(close(m.known_sd().unwrap(), (5.0f64 / 3.0).sqrt()));
+    assert_eq!(Stat::of(&[7.0]).known_sd(), None);
+    assert_eq!(Stat::of(&[]).n, 0);
 }
 
 #[test]
 fn welch_z_has_the_known_value() {
     // Means 10 and 8; sds 2 and 4; n 4 and 16: se = √(4/4 + 16/16) = √2.
-    let a = Moments {
+    let a = Stat {
         n: 4,
         mean: 10.0,
-        sd: Some(2.0),
+        sd: 2.0,
     };
-    let b = Moments {
+    let b = Stat {
         n: 16,
         mean: 8.0,
-        sd: Some(4.0),
+        sd: 4.0,
     };
     let c = welch(a, b);
     assert!(close(c.z.unwrap(), 2.0 / 2f64.sqrt()));
     assert!(!c.sd_assumed);
     assert!(close(welch(b, a).z.unwrap(), -2.0 / 2f64.sqrt()));
     // Unknown published sd: ours stands in. se = √(4/4 + 4/16) = √1.25.
-    let u = Moments {
-        n: 16,
-        mean: 8.0,
-        sd: None,
-    };
+    let u = Stat::without_sd(16, 8.0);
     let c = welch(a, u);
     assert!(c.sd_assumed);
     assert!(close(c.z.unwrap(), 2.0 / 1.25f64.sqrt()));
     // Zero spread: equal means agree exactly, different ones infinitely far apart.
-    let z0 = Moments {
+    let z0 = Stat {
         n: 3,
         mean: 1.0,
-        sd: Some(0.0),
+        sd: 0.0,
     };
     assert_eq!(welch(z0, z0).z, Some(0.0));
-    let z1 = Moments {
+    let z1 = Stat {
         n: 3,
         mean: 2.0,
-        sd: Some(0.0),
+        sd: 0.0,
     };
     assert_eq!(welch(z1, z0).z, Some(f64::INFINITY));
     // No sd on our side and none published: no z.
-    assert_eq!(
-        welch(
-            Moments {
-                n: 1,
-                mean: 1.0,
-                sd: None
-            },
-            u
-        )
-        .z,
-        None
-    );
+    assert_eq!(welch(Stat::without_sd(1, 1.0), u).z, None);
 }
 
 fn row(t: usize, ones: f64, ortho: f64) -> EvalRow {
@@ -91,14 +76,14 @@ fn row(t: usize, ones: f64, ortho: f64) -> EvalRow {
 }
 
 fn key(offset: f64) -> ConfigKey {
-    ConfigKey {
-        domain: DomainKind::Chain,
-        param: ParamKind::Implicit,
-        eta: 0.9,
-        lr: 0.0625,
+    ConfigKey::published(
+        DomainKind::Chain,
+        ParamKind::Implicit,
+        0.9,
+        0.0625,
         offset,
-        batch_size: 25,
-    }
+        25,
+    )
 }
 
 fn record(offset: f64, seed: u64, init: (f64, f64), fin: Option<f64>) -> RunRecord {
@@ -145,7 +130,7 @@ fn sides_are_summarized_and_matched() {
     assert_eq!((o.runs, o.diverged, o.failed), (4, Some(1), 0));
     assert_eq!(o.final_norm.n, 3);
     assert!(close(o.final_norm.mean, 4.0));
-    assert!(close(o.final_norm.sd.unwrap(), 2.0));
+    assert!(close(o.final_norm.known_sd().unwrap(), 2.0));
     assert!(close(o.init_ones.mean, 2.5));
     assert!(close(o.runtime_s, 0.5));
 
@@ -175,7 +160,7 @@ fn sides_are_summarized_and_matched() {
     let t = &theirs[&key(0.5)];
     assert_eq!((t.runs, t.diverged, t.failed), (2, Some(0), 1));
     assert!(close(t.final_norm.mean, 4.0));
-    assert!(close(t.final_norm.sd.unwrap(), 2f64.sqrt()));
+    assert!(close(t.final_norm.known_sd().unwrap(), 2f64.sqrt()));
 
     let c = compare(&ours, &theirs);
     assert_eq!(c.rows.len(), 1);
@@ -211,11 +196,7 @@ fn group_shares_count_configurations_within_2_and_3_se() {
     let mut theirs = BTreeMap::new();
     for i in 0..10 {
         let k = key(i as f64 / 10.0);
-        let m = |mean: f64, sd: f64| Moments {
-            n: 2,
-            mean,
-            sd: Some(sd),
-        };
+        let m = |mean: f64, sd: f64| Stat { n: 2, mean, sd };
         let side = |mean: f64, sd: f64| SideStats {
             runs: 2,
             diverged: Some(0),

@@ -294,3 +294,51 @@ fn auto_best_and_partial_grids() {
     let rep = draw_all(&[], dir.path(), PlotOptions::default()).expect("ok");
     assert!(rep.figures.is_empty() && rep.skipped.len() == 1);
 }
+
+/// Runs of other settings (here fewer updates, another solver) are not pooled into the cells
+/// of the figures: the tables are those of the store without them, and the report lists them
+/// per figure with the settings that differ.
+#[test]
+fn other_settings_are_reported_not_pooled() {
+    let recs = tiny_sweep();
+    let mut mixed = recs.clone();
+    for r in recs.iter().take(6) {
+        let mut short = r.clone();
+        short.config.steps = 20;
+        short.rows.truncate(3);
+        mixed.push(short);
+        let mut lu = r.clone();
+        lu.config.solver = imprl::linalg::SolverKind::Lu;
+        lu.rows.last_mut().expect("rows").residual_norm *= 10.0;
+        mixed.push(lu);
+    }
+    let opts = PlotOptions {
+        format: Format::Svg,
+        best: BestLr::Published,
+    };
+    let (a, b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let alone = draw_all(&recs, a.path(), opts).expect("draws");
+    let with = draw_all(&mixed, b.path(), opts).expect("draws");
+    for f in &alone.figures {
+        let name = format!("{}.csv", f.name);
+        assert_eq!(
+            std::fs::read(a.path().join(&name)).expect("csv"),
+            std::fs::read(b.path().join(&name)).expect("csv"),
+            "{name}"
+        );
+    }
+    assert!(alone.skipped.is_empty(), "{:?}", alone.skipped);
+    let lr = with
+        .skipped
+        .iter()
+        .find(|s| s.0 == "lr_chain_explicit")
+        .expect("lr figure notes the other runs");
+    assert!(
+        lr.1.contains("steps=20") && lr.1.contains("solver=lu"),
+        "{}",
+        lr.1
+    );
+}

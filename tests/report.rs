@@ -86,7 +86,16 @@ fn make_results(dir: &Path, format: Format) -> Results {
         &report,
     )
     .expect("theory.csv");
-    let theory_figures = imprl::theory::output::write_figures(&th, &report).expect("figures");
+    // One SVG (and its PNG) per theory figure: the page shows the SVG.
+    let theory_figures: Vec<PathBuf> = imprl::theory::output::write_figures(&th, &report)
+        .expect("figures")
+        .into_iter()
+        .filter_map(|files| {
+            files
+                .into_iter()
+                .find(|f| f.extension().is_some_and(|e| e == "svg"))
+        })
+        .collect();
     Results {
         dir: dir.to_path_buf(),
         plot,

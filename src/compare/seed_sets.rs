@@ -16,10 +16,10 @@
 //! seeds shows: a seed-set effect, not a difference of implementation. Only configurations where
 //! no run diverged on either side take part (the final `‖r‖` of a diverged run does not exist).
 
-use super::{welch, ConfigKey, Moments, SideStats};
+use super::{welch, ConfigKey, SideStats};
 use crate::domain::DomainKind;
 use crate::param::ParamKind;
-use crate::plot::Stat;
+use crate::stats::Stat;
 use std::collections::BTreeMap;
 
 /// The seed-set check of one domain × parameterization on the final `‖r‖`.
@@ -70,8 +70,8 @@ pub fn check(ours: &PerSeed, theirs: &BTreeMap<ConfigKey, SideStats>) -> Vec<See
         let Some(t) = theirs.get(key) else { continue };
         let finals: Option<Vec<f64>> = seeds.values().copied().collect();
         match finals {
-            Some(v) if !t.any_diverged() && t.final_norm.sd.is_some() => groups
-                .entry((key.domain, key.param))
+            Some(v) if !t.any_diverged() && t.final_norm.known_sd().is_some() => groups
+                .entry((key.kind(), key.param))
                 .or_default()
                 .push((v, t)),
             _ => {}
@@ -95,14 +95,14 @@ pub fn check(ours: &PerSeed, theirs: &BTreeMap<ConfigKey, SideStats>) -> Vec<See
                             .filter(|(i, _)| !range.contains(i))
                             .map(|(_, &x)| x)
                             .collect();
-                        shift(Moments::of(&v[range]), Moments::of(&rest))
+                        shift(Stat::of(&v[range]), Stat::of(&rest))
                     }))
                 })
                 .collect();
             let published = mean(
                 configs
                     .iter()
-                    .map(|(v, t)| shift(t.final_norm, Moments::of(v))),
+                    .map(|(v, t)| shift(t.final_norm, Stat::of(v))),
             );
             Some(SeedSetCheck {
                 domain,
@@ -118,7 +118,7 @@ pub fn check(ours: &PerSeed, theirs: &BTreeMap<ConfigKey, SideStats>) -> Vec<See
 
 /// `(mean_a − mean_b)/√(sd_a²/n_a + sd_b²/n_b)` ([`welch`]'s z; 0 when both are constant and
 /// equal).
-fn shift(a: Moments, b: Moments) -> f64 {
+fn shift(a: Stat, b: Stat) -> f64 {
     welch(a, b).z.unwrap_or(f64::NAN)
 }
 
@@ -182,14 +182,14 @@ fn mean(x: impl Iterator<Item = f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::test_key as key;
+    use crate::stats::ConfigKey;
+
+    fn key(lr: f64) -> ConfigKey {
+        ConfigKey::published(DomainKind::Chain, ParamKind::Explicit, 0.8, lr, 0.3, 25)
+    }
 
     fn side(mean: f64, sd: f64, n: usize) -> SideStats {
-        let m = Moments {
-            n,
-            mean,
-            sd: Some(sd),
-        };
+        let m = Stat { n, mean, sd };
         SideStats {
             runs: n,
             diverged: Some(0),
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(c.len(), 1);
         let c = &c[0];
         assert_eq!((c.set_size, c.configs), (2, 1));
-        let z = |a: &[f64], b: &[f64]| shift(Moments::of(a), Moments::of(b));
+        let z = |a: &[f64], b: &[f64]| shift(Stat::of(a), Stat::of(b));
         let expect = [
             z(&[1.0, 3.0], &[2.0, 2.0, 5.0, 7.0]),
             z(&[2.0, 2.0], &[1.0, 3.0, 5.0, 7.0]),

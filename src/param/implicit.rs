@@ -191,6 +191,10 @@ impl Parameterization for Implicit {
         &self.theta
     }
 
+    fn as_implicit(&self) -> Option<&Implicit> {
+        Some(self)
+    }
+
     /// `w ← w − αu`, `F_kj ← F_kj − α η u_k S_kj (θ̂_j − (Sθ̂)_k)` with `u = A⁻ᵀg`, fused with
     /// the softmax `S = σ(F)` of the new logits in one pass, then `θ̂` at the new parameters.
     ///

@@ -31,6 +31,12 @@ pub trait Parameterization: Send {
     /// One plain SGD step `ψ ← ψ − α ∇_ψ L` given `g = ∇_θ L` at the current `θ`, after which
     /// [`Parameterization::theta`] returns `θ` at the new `ψ`.
     fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError>;
+
+    /// The implicit model (SPEC §1) behind this parameterization, if it is one: what an
+    /// [`crate::train::Observer`] analyzing the model (the theory checks, SPEC §2) needs.
+    fn as_implicit(&self) -> Option<&Implicit> {
+        None
+    }
 }
 
 /// The parameterizations offered on the command line.

@@ -5,85 +5,14 @@ use crate::domain::DomainKind;
 use crate::param::ParamKind;
 use crate::published;
 use crate::record::RunRecord;
-use std::cmp::Ordering;
+pub use crate::stats::{ConfigKey, Protocol, Stat};
 use std::path::Path;
-
-/// Mean and sample standard deviation of a sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stat {
-    /// Sample size.
-    pub n: usize,
-    /// Mean (`NaN` for an empty sample).
-    pub mean: f64,
-    /// Sample standard deviation with `n − 1` in the denominator (`0` for `n ≤ 1`, `NaN` for
-    /// `n = 0`).
-    pub sd: f64,
-}
-
-impl Stat {
-    /// The statistics of `xs`.
-    pub fn of(xs: &[f64]) -> Stat {
-        let n = xs.len();
-        if n == 0 {
-            return Stat {
-                n,
-                mean: f64::NAN,
-                sd: f64::NAN,
-            };
-        }
-        let mean = xs.iter().sum::<f64>() / n as f64;
-        let sd = if n > 1 {
-            let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
-            (ss / (n - 1) as f64).sqrt()
-        } else {
-            0.0
-        };
-        Stat { n, mean, sd }
-    }
-}
-
-/// One configuration of the grid, without the seed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Key {
-    /// Domain.
-    pub domain: DomainKind,
-    /// Parameterization.
-    pub param: ParamKind,
-    /// Internal discount `η`.
-    pub eta: f64,
-    /// Learning rate.
-    pub lr: f64,
-    /// Reward offset.
-    pub offset: f64,
-}
-
-impl Key {
-    /// The key of a record.
-    pub fn of(r: &RunRecord) -> Key {
-        Key {
-            domain: r.config.domain,
-            param: r.config.param,
-            eta: r.config.eta,
-            lr: r.config.lr,
-            offset: r.config.offset,
-        }
-    }
-
-    fn cmp(&self, o: &Key) -> Ordering {
-        self.domain
-            .cmp(&o.domain)
-            .then(self.param.cmp(&o.param))
-            .then(self.eta.total_cmp(&o.eta))
-            .then(self.lr.total_cmp(&o.lr))
-            .then(self.offset.total_cmp(&o.offset))
-    }
-}
 
 /// The statistics over seeds of one configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
-    /// The configuration.
-    pub key: Key,
+    /// The configuration: every setting but the seed.
+    pub key: ConfigKey,
     /// Number of runs (seeds).
     pub runs: usize,
     /// Number of runs that diverged; they are excluded from the final-metric statistics.
@@ -98,30 +27,32 @@ pub struct Cell {
     pub final_norm: Stat,
 }
 
-/// Groups records by [`Key`] (domain kind, parameterization, `η`, learning rate, offset) and
-/// computes the statistics over seeds of each group, in a fixed order (domain, parameterization,
-/// then increasing `η`, learning rate and offset). Other settings (slip, bias, batch size, steps)
-/// are not part of the key: a store is expected to hold one protocol.
+/// Groups records by [`ConfigKey`] (every setting but the seed) and computes the statistics
+/// over seeds of each group, in the key's order (domain, parameterization, then increasing `η`,
+/// learning rate, offset, batch size, then the other settings).
 pub fn aggregate(records: &[RunRecord]) -> Vec<Cell> {
-    let mut sorted: Vec<&RunRecord> = records.iter().collect();
-    sorted.sort_by(|a, b| Key::of(a).cmp(&Key::of(b)));
+    let mut sorted: Vec<(ConfigKey, &RunRecord)> = records
+        .iter()
+        .map(|r| (ConfigKey::of(&r.config), r))
+        .collect();
+    sorted.sort_by_key(|a| a.0);
     let mut cells = Vec::new();
-    for group in sorted.chunk_by(|a, b| Key::of(a).cmp(&Key::of(b)) == Ordering::Equal) {
-        let initial: Vec<_> = group.iter().filter_map(|r| r.initial()).collect();
+    for group in sorted.chunk_by(|a, b| a.0 == b.0) {
+        let initial: Vec<_> = group.iter().filter_map(|r| r.1.initial()).collect();
         let finals: Vec<f64> = group
             .iter()
-            .filter_map(|r| r.final_row())
+            .filter_map(|r| r.1.final_row())
             .map(|row| row.residual_norm)
             .collect();
         let diverged = group
             .iter()
-            .filter(|r| r.outcome.diverged_at().is_some())
+            .filter(|r| r.1.outcome.diverged_at().is_some())
             .count();
         let of = |f: fn(&crate::train::EvalRow) -> f64| {
             Stat::of(&initial.iter().map(|&r| f(r)).collect::<Vec<_>>())
         };
         cells.push(Cell {
-            key: Key::of(group[0]),
+            key: group[0].0,
             runs: group.len(),
             diverged,
             initial_ones: of(|r| r.res_ones_norm),
@@ -133,10 +64,43 @@ pub fn aggregate(records: &[RunRecord]) -> Vec<Cell> {
     cells
 }
 
+/// The protocol the figures draw: the published one (SPEC §6, [`Protocol::published`]) when
+/// some cell follows it, else the one with the most runs (the first in key order on a tie);
+/// `None` without cells.
+pub fn figure_protocol(cells: &[Cell]) -> Option<Protocol> {
+    if cells
+        .iter()
+        .any(|c| c.key.protocol() == Protocol::published())
+    {
+        return Some(Protocol::published());
+    }
+    let mut runs: Vec<(Protocol, usize)> = Vec::new();
+    for c in cells {
+        let p = c.key.protocol();
+        match runs.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, n)) => *n += c.runs,
+            None => runs.push((p, c.runs)),
+        }
+    }
+    let most = runs.iter().map(|r| r.1).max()?;
+    runs.into_iter().find(|r| r.1 == most).map(|r| r.0)
+}
+
+/// [`aggregate()`]d cells split into those of the [`figure_protocol`] and the others, which the
+/// paper's figures do not draw; with the protocol drawn.
+pub fn split_protocol(records: &[RunRecord]) -> (Vec<Cell>, Vec<Cell>, Protocol) {
+    let cells = aggregate(records);
+    let protocol = figure_protocol(&cells).unwrap_or(Protocol::published());
+    let (drawn, others) = cells
+        .into_iter()
+        .partition(|c| c.key.protocol() == protocol);
+    (drawn, others, protocol)
+}
+
 /// How the figures choose the learning rate of each (domain, parameterization, `η`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum BestLr {
-    /// The paper's best learning rates (docs/protocol.md, [`published::best_lr`]).
+    /// The paper's best learning rates (SPEC §6, [`published::best_lr`]).
     #[default]
     Published,
     /// The learning rate with the lowest final `‖r‖₂`, averaged over seeds and then over
@@ -166,7 +130,7 @@ pub fn choose_lr(
         BestLr::Auto => {
             let mine: Vec<&Cell> = cells
                 .iter()
-                .filter(|c| c.key.domain == domain && c.key.param == param && c.key.eta == eta)
+                .filter(|c| c.key.kind() == domain && c.key.param == param && c.key.eta == eta)
                 .collect();
             let mut lrs: Vec<f64> = mine.iter().map(|c| c.key.lr).collect();
             lrs.sort_by(f64::total_cmp);
@@ -223,7 +187,7 @@ impl Table {
 }
 
 /// The CSV columns describing a key: `domain,param,eta,lr,offset`.
-pub(crate) fn key_fields(k: &Key) -> Vec<String> {
+pub(crate) fn key_fields(k: &ConfigKey) -> Vec<String> {
     vec![
         k.domain.name().to_string(),
         k.param.name().to_string(),
@@ -279,15 +243,6 @@ mod tests {
     }
 
     #[test]
-    fn stats_use_the_sample_sd() {
-        let s = Stat::of(&[1.0, 2.0, 3.0, 4.0]);
-        assert_eq!((s.n, s.mean), (4, 2.5));
-        assert!((s.sd - (5.0f64 / 3.0).sqrt()).abs() < 1e-15);
-        assert_eq!(Stat::of(&[2.0]).sd, 0.0);
-        assert!(Stat::of(&[]).mean.is_nan());
-    }
-
-    #[test]
     fn groups_count_and_exclude_diverged_runs() {
         let recs = vec![
             record(0.5, 0.0, 0, Some(1.0)),
@@ -304,6 +259,32 @@ mod tests {
         assert_eq!(c.initial_norm.n, 3);
         assert_eq!(c.initial_norm.mean, 2.0);
         assert_eq!(c.initial_ones.mean, 1.0);
+    }
+
+    #[test]
+    fn other_settings_are_other_cells_and_not_the_figures() {
+        let mut short = record(0.5, 0.0, 1, Some(5.0));
+        short.config.steps = 100;
+        let mut lu = record(0.5, 0.0, 2, Some(6.0));
+        lu.config.solver = crate::linalg::SolverKind::Lu;
+        let recs = vec![record(0.5, 0.0, 0, Some(1.0)), short, lu];
+        let cells = aggregate(&recs);
+        assert_eq!(cells.len(), 3);
+        assert!(cells.iter().all(|c| c.runs == 1));
+        let (drawn, others, protocol) = split_protocol(&recs);
+        assert_eq!(protocol, Protocol::published());
+        assert_eq!(drawn.len(), 1);
+        assert_eq!(drawn[0].final_norm.mean, 1.0);
+        let diffs: Vec<Vec<String>> = others
+            .iter()
+            .map(|c| c.key.protocol().differences_from(&protocol))
+            .collect();
+        assert!(diffs.contains(&vec!["steps=100".to_string()]));
+        assert!(diffs.contains(&vec!["solver=lu".to_string()]));
+        // Without published runs, the protocol of the most runs is drawn.
+        let (drawn, others, protocol) = split_protocol(&recs[1..]);
+        assert_eq!((drawn.len(), others.len()), (1, 1));
+        assert_eq!(protocol.get("steps"), Some("100"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The paper's figures (SPEC §6) from run records: an aggregation layer ([`aggregate`]) of pure
-//! functions from records to tables, then drawing ([`draw`]) of those tables with `plotters`.
+//! The paper's figures (SPEC §6) from run records: an aggregation layer ([`mod@aggregate`]) of
+//! pure functions from records to tables, then drawing of those tables with the shared plotting
+//! layer ([`crate::figure`]).
 //!
 //! [`draw_all`] writes, for every figure the records support, `<name>.svg` and/or `<name>.png`
 //! and, beside it, `<name>.csv`, the numbers the figure shows. Figures (or panels) the records
@@ -17,16 +18,21 @@
 //! final-metric statistics and counted in the tables' `diverged` column.
 
 pub mod aggregate;
-pub mod draw;
+mod lr_curves;
+mod paper;
 
-pub use aggregate::{aggregate, choose_lr, BestLr, Cell, Key, Stat, Table};
-pub use draw::{Figure, Panel, Series};
+pub use lr_curves::{curves, lr_figures};
+pub use paper::{figure1, figure2, figure3};
+
+pub use crate::figure::{Figure, Format, Panel, Series};
+pub use crate::stats::{ConfigKey, Protocol, Stat};
+pub use aggregate::{aggregate, choose_lr, split_protocol, BestLr, Cell, Table};
 
 use crate::domain::DomainKind;
+use crate::figure::{nice_ticks, number_label, param_color, FigureError, Point, Spread, OKABE_ITO};
 use crate::param::ParamKind;
 use crate::record::RunRecord;
 use aggregate::{distinct, key_fields, stat_fields};
-use draw::OKABE_ITO;
 use plotters::style::colors::colormaps::{ColorMap, ViridisRGB};
 use plotters::style::RGBColor;
 use std::path::{Path, PathBuf};
@@ -45,26 +51,9 @@ pub enum PlotError {
         /// What went wrong.
         message: String,
     },
-    /// The drawing library failed (e.g. no usable font for PNG text).
-    #[error("drawing {path}: {message}")]
-    Draw {
-        /// The file being drawn.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
-}
-
-/// Which image formats to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
-    /// SVG only.
-    Svg,
-    /// PNG only.
-    Png,
-    /// Both SVG and PNG.
-    #[default]
-    Both,
+    /// A figure cannot be drawn or written.
+    #[error(transparent)]
+    Figure(#[from] FigureError),
 }
 
 /// Options of [`draw_all`].
@@ -141,7 +130,7 @@ impl FigureData {
         }
         Some(FigureData {
             name: name.into(),
-            figure: Figure { title, panels },
+            figure: Figure::new(title, panels),
             table,
         })
     }
@@ -165,7 +154,7 @@ pub fn lr_label(lr: f64) -> String {
             .collect();
         format!("2{sup}")
     } else {
-        draw::number_label(lr)
+        number_label(lr)
     }
 }
 
@@ -183,39 +172,34 @@ fn alpha_title(d: DomainKind, alphas: &[String]) -> String {
     format!("{} (α = {})", domain_title(d), alphas.join(", "))
 }
 
-fn param_color(p: ParamKind) -> RGBColor {
-    match p {
-        ParamKind::Explicit => OKABE_ITO[0],
-        ParamKind::Implicit => OKABE_ITO[1],
-        ParamKind::ExplicitMatrix => OKABE_ITO[2],
-    }
-}
-
 fn offset_ticks(offsets: &[f64]) -> Vec<(f64, String)> {
     let step = offsets.len().div_ceil(6).max(1);
     offsets
         .iter()
         .step_by(step)
-        .map(|&o| (o, draw::number_label(o)))
+        .map(|&o| (o, number_label(o)))
         .collect()
 }
 
 fn cells_at(cells: &[Cell], d: DomainKind, p: ParamKind, eta: f64, lr: f64) -> Vec<&Cell> {
     cells
         .iter()
-        .filter(|c| c.key.domain == d && c.key.param == p && c.key.eta == eta && c.key.lr == lr)
+        .filter(|c| c.key.kind() == d && c.key.param == p && c.key.eta == eta && c.key.lr == lr)
+        .collect()
+}
+
+/// The points `mean ± sd` of statistics at their `x` (empty samples left out).
+fn stat_points(points: &[(f64, Stat)]) -> Vec<Point> {
+    points
+        .iter()
+        .filter_map(|(x, s)| Point::of_stat(*x, s))
         .collect()
 }
 
 fn series(label: String, color: RGBColor, points: Vec<(f64, Stat)>) -> Series {
     Series {
-        label,
-        color,
-        dashed: false,
-        markers: true,
-        width: 2,
-        band: true,
-        points,
+        spread: Spread::Band,
+        ..Series::line(label, color, stat_points(&points))
     }
 }
 
@@ -236,482 +220,8 @@ fn final_row(c: &Cell) -> Vec<String> {
 fn domains_of(cells: &[Cell]) -> Vec<DomainKind> {
     DomainKind::ALL
         .into_iter()
-        .filter(|d| cells.iter().any(|c| c.key.domain == *d))
+        .filter(|d| cells.iter().any(|c| c.key.kind() == *d))
         .collect()
-}
-
-/// Figure 1: initial `‖r∥‖₂` and `‖r⊥‖₂` against the offset at η = 0.95, per domain. The
-/// initial residual does not depend on the learning rate or the parameterization (all start
-/// from the same `θ̂`), so each panel uses the implicit runs at the chosen learning rate when
-/// present, else the (param, lr) with the most runs.
-pub fn figure1(
-    cells: &[Cell],
-    best: BestLr,
-    skipped: &mut Vec<(String, String)>,
-) -> Option<FigureData> {
-    let mut table = Table::new(&[
-        "domain",
-        "param",
-        "eta",
-        "lr",
-        "offset",
-        "n",
-        "ones_mean",
-        "ones_sd",
-        "ortho_mean",
-        "ortho_sd",
-    ]);
-    let mut panels = Vec::new();
-    for d in domains_of(cells) {
-        let at_eta: Vec<&Cell> = cells
-            .iter()
-            .filter(|c| c.key.domain == d && c.key.eta == FIGURE_ETA && c.initial_norm.n > 0)
-            .collect();
-        if at_eta.is_empty() {
-            skipped.push((
-                format!("figure 1, {}", d.name()),
-                format!("no runs at η = {FIGURE_ETA}"),
-            ));
-            continue;
-        }
-        let preferred = choose_lr(cells, best, d, ParamKind::Implicit, FIGURE_ETA)
-            .filter(|&lr| {
-                at_eta
-                    .iter()
-                    .any(|c| c.key.param == ParamKind::Implicit && c.key.lr == lr)
-            })
-            .map(|lr| (ParamKind::Implicit, lr));
-        let (p, lr) = preferred.unwrap_or_else(|| {
-            let best = at_eta
-                .iter()
-                .max_by_key(|c| {
-                    at_eta
-                        .iter()
-                        .filter(|o| o.key.param == c.key.param && o.key.lr == c.key.lr)
-                        .map(|o| o.runs)
-                        .sum::<usize>()
-                })
-                .map(|c| (c.key.param, c.key.lr));
-            best.unwrap_or((ParamKind::Implicit, 0.0))
-        });
-        let sel = cells_at(cells, d, p, FIGURE_ETA, lr);
-        for c in &sel {
-            let mut r = key_fields(&c.key);
-            r.push(c.initial_norm.n.to_string());
-            for s in [c.initial_ones, c.initial_ortho] {
-                r.push(s.mean.to_string());
-                r.push(s.sd.to_string());
-            }
-            table.rows.push(r);
-        }
-        let offsets: Vec<f64> = sel.iter().map(|c| c.key.offset).collect();
-        panels.push(Panel {
-            title: domain_title(d).to_string(),
-            x_label: "reward offset c".into(),
-            y_label: "initial residual norm".into(),
-            x_ticks: offset_ticks(&offsets),
-            log_y: false,
-            series: vec![
-                series(
-                    "‖r∥‖₂ (along 1)".into(),
-                    OKABE_ITO[3],
-                    sel.iter().map(|c| (c.key.offset, c.initial_ones)).collect(),
-                ),
-                series(
-                    "‖r⊥‖₂ (orthogonal)".into(),
-                    OKABE_ITO[0],
-                    sel.iter()
-                        .map(|c| (c.key.offset, c.initial_ortho))
-                        .collect(),
-                ),
-            ],
-            vlines: vec![],
-        });
-    }
-    FigureData::unless_empty(
-        "fig1_initial_residual",
-        format!("Initial residual components, η = {FIGURE_ETA} (mean ± sd)"),
-        panels,
-        table,
-        skipped,
-        ("figure 1", format!("no runs at η = {FIGURE_ETA}")),
-    )
-}
-
-/// Figure 2: final `‖r‖₂` against the offset, explicit vs implicit at η = 0.95 with the chosen
-/// learning rates, per domain.
-pub fn figure2(
-    cells: &[Cell],
-    best: BestLr,
-    skipped: &mut Vec<(String, String)>,
-) -> Option<FigureData> {
-    let mut table = Table::new(&final_header());
-    let mut panels = Vec::new();
-    for d in domains_of(cells) {
-        let mut ser = Vec::new();
-        let mut alphas: Vec<String> = Vec::new();
-        for p in [ParamKind::Explicit, ParamKind::Implicit] {
-            let lr = choose_lr(cells, best, d, p, FIGURE_ETA);
-            let sel = lr
-                .map(|lr| cells_at(cells, d, p, FIGURE_ETA, lr))
-                .unwrap_or_default();
-            if !sel.iter().any(|c| c.final_norm.n > 0) {
-                skipped.push((
-                    format!("figure 2, {} {}", d.name(), p.name()),
-                    match lr {
-                        Some(lr) => format!("no finished runs at η = {FIGURE_ETA}, lr = {lr}"),
-                        None => format!("no finished runs at η = {FIGURE_ETA}"),
-                    },
-                ));
-                continue;
-            }
-            table.rows.extend(sel.iter().map(|c| final_row(c)));
-            alphas.push(format!("{} {}", lr_label(sel[0].key.lr), p.name()));
-            ser.push(series(
-                p.name().to_string(),
-                param_color(p),
-                sel.iter().map(|c| (c.key.offset, c.final_norm)).collect(),
-            ));
-        }
-        if ser.is_empty() {
-            continue;
-        }
-        let offsets = distinct(cells, |c| c.key.offset);
-        panels.push(Panel {
-            title: alpha_title(d, &alphas),
-            x_label: "reward offset c".into(),
-            y_label: "final ‖r‖₂".into(),
-            x_ticks: offset_ticks(&offsets),
-            log_y: false,
-            series: ser,
-            vlines: vec![],
-        });
-    }
-    FigureData::unless_empty(
-        "fig2_final_vs_offset",
-        format!("Final ‖r‖₂, explicit vs implicit, η = {FIGURE_ETA} (mean ± sd)"),
-        panels,
-        table,
-        skipped,
-        (
-            "figure 2",
-            format!("no finished runs at η = {FIGURE_ETA} with the chosen learning rates"),
-        ),
-    )
-}
-
-/// Figure 3: final `‖r‖₂` of the implicit parameterization (chosen learning rates) against
-/// `η` on a logit axis, one line per offset (viridis), dashed line at the domain's `γ`.
-pub fn figure3(
-    cells: &[Cell],
-    best: BestLr,
-    skipped: &mut Vec<(String, String)>,
-) -> Option<FigureData> {
-    let mut table = Table::new(&final_header());
-    let mut panels = Vec::new();
-    let p = ParamKind::Implicit;
-    for d in domains_of(cells) {
-        let etas = distinct(cells, |c| {
-            if c.key.domain == d && c.key.param == p {
-                c.key.eta
-            } else {
-                f64::NAN
-            }
-        })
-        .into_iter()
-        .filter(|e| !e.is_nan())
-        .collect::<Vec<_>>();
-        let mut chosen: Vec<&Cell> = Vec::new();
-        for &eta in &etas {
-            if let Some(lr) = choose_lr(cells, best, d, p, eta) {
-                chosen.extend(
-                    cells_at(cells, d, p, eta, lr)
-                        .into_iter()
-                        .filter(|c| c.final_norm.n > 0),
-                );
-            }
-        }
-        if chosen.is_empty() {
-            skipped.push((
-                format!("figure 3, {}", d.name()),
-                "no finished implicit runs at the chosen learning rates".into(),
-            ));
-            continue;
-        }
-        let offsets = distinct(cells, |c| c.key.offset);
-        let (omin, omax) = (offsets[0], offsets[offsets.len() - 1]);
-        let mut ser = Vec::new();
-        for &o in &offsets {
-            let mut pts: Vec<&&Cell> = chosen.iter().filter(|c| c.key.offset == o).collect();
-            if pts.is_empty() {
-                continue;
-            }
-            pts.sort_by(|a, b| a.key.eta.total_cmp(&b.key.eta));
-            let h = if omax > omin {
-                ((o - omin) / (omax - omin)) as f32
-            } else {
-                0.0
-            };
-            ser.push(Series {
-                label: format!("c = {}", draw::number_label(o)),
-                color: ViridisRGB.get_color(h * 0.9),
-                dashed: false,
-                markers: true,
-                width: 2,
-                band: false,
-                points: pts
-                    .iter()
-                    .map(|c| (logit(c.key.eta), c.final_norm))
-                    .collect(),
-            });
-        }
-        let mut sorted = chosen.clone();
-        sorted.sort_by(|a, b| {
-            a.key
-                .offset
-                .total_cmp(&b.key.offset)
-                .then(a.key.eta.total_cmp(&b.key.eta))
-        });
-        table.rows.extend(sorted.iter().map(|c| final_row(c)));
-        let used: Vec<f64> = {
-            let mut v: Vec<f64> = chosen.iter().map(|c| c.key.eta).collect();
-            v.sort_by(f64::total_cmp);
-            v.dedup();
-            v
-        };
-        panels.push(Panel {
-            title: domain_title(d).to_string(),
-            x_label: "internal discount η (logit scale)".into(),
-            y_label: "final ‖r‖₂ (implicit)".into(),
-            x_ticks: used
-                .iter()
-                .map(|&e| (logit(e), draw::number_label(e)))
-                .collect(),
-            log_y: false,
-            series: ser,
-            vlines: vec![(logit(d.gamma()), format!("γ = {}", d.gamma()))],
-        });
-    }
-    FigureData::unless_empty(
-        "fig3_final_vs_eta",
-        "Final ‖r‖₂ of the implicit parameterization against η".into(),
-        panels,
-        table,
-        skipped,
-        ("figure 3", "no finished implicit runs".into()),
-    )
-}
-
-/// Per domain and parameterization: final `‖r‖₂` against the offset for every learning rate
-/// (log y axis), one panel per `η`, the chosen learning rate drawn thicker.
-pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
-    let mut out = Vec::new();
-    for d in DomainKind::ALL {
-        for p in ParamKind::ALL {
-            let mine: Vec<&Cell> = cells
-                .iter()
-                .filter(|c| c.key.domain == d && c.key.param == p)
-                .collect();
-            if mine.is_empty() {
-                continue;
-            }
-            let mut header = final_header();
-            header.push("best");
-            let mut table = Table::new(&header);
-            let mut etas: Vec<f64> = mine.iter().map(|c| c.key.eta).collect();
-            etas.sort_by(f64::total_cmp);
-            etas.dedup();
-            let mut lrs: Vec<f64> = mine.iter().map(|c| c.key.lr).collect();
-            lrs.sort_by(|a, b| b.total_cmp(a));
-            lrs.dedup();
-            let offsets = distinct(cells, |c| c.key.offset);
-            let mut panels = Vec::new();
-            for &eta in &etas {
-                let chosen = choose_lr(cells, best, d, p, eta);
-                let mut ser = Vec::new();
-                for (i, &lr) in lrs.iter().enumerate() {
-                    let sel: Vec<&&Cell> = mine
-                        .iter()
-                        .filter(|c| c.key.eta == eta && c.key.lr == lr)
-                        .collect();
-                    if sel.is_empty() {
-                        continue;
-                    }
-                    let is_best = chosen == Some(lr);
-                    for c in &sel {
-                        let mut r = final_row(c);
-                        r.push(is_best.to_string());
-                        table.rows.push(r);
-                    }
-                    ser.push(Series {
-                        label: format!(
-                            "α = {}{}",
-                            lr_label(lr),
-                            if is_best { " (best)" } else { "" }
-                        ),
-                        color: OKABE_ITO[i % OKABE_ITO.len()],
-                        dashed: false,
-                        markers: true,
-                        width: if is_best { 4 } else { 1 },
-                        band: false,
-                        points: sel.iter().map(|c| (c.key.offset, c.final_norm)).collect(),
-                    });
-                }
-                panels.push(Panel {
-                    title: format!("η = {eta}"),
-                    x_label: "reward offset c".into(),
-                    y_label: "final ‖r‖₂ (log scale)".into(),
-                    x_ticks: offset_ticks(&offsets),
-                    log_y: true,
-                    series: ser,
-                    vlines: vec![],
-                });
-            }
-            out.push(FigureData {
-                name: format!("lr_{}_{}", d.name(), p.name()),
-                figure: Figure {
-                    title: format!(
-                        "{}, {}: final ‖r‖₂ for every learning rate α",
-                        domain_title(d),
-                        p.name()
-                    ),
-                    panels,
-                },
-                table,
-            });
-        }
-    }
-    out
-}
-
-/// Learning curves: `‖r‖₂` against the update step at η = 0.95 with the chosen learning
-/// rates, explicit vs implicit, for the smallest (solid) and largest (dashed) offset; mean ± sd
-/// over the runs that finished.
-pub fn curves(
-    records: &[RunRecord],
-    cells: &[Cell],
-    best: BestLr,
-    skipped: &mut Vec<(String, String)>,
-) -> Option<FigureData> {
-    let mut table = Table::new(&[
-        "domain", "param", "eta", "lr", "offset", "timestep", "n", "mean", "sd",
-    ]);
-    let mut panels = Vec::new();
-    for d in domains_of(cells) {
-        let mut ser = Vec::new();
-        let mut alphas: Vec<String> = Vec::new();
-        let offsets = distinct(cells, |c| {
-            if c.key.domain == d {
-                c.key.offset
-            } else {
-                f64::NAN
-            }
-        })
-        .into_iter()
-        .filter(|o| !o.is_nan())
-        .collect::<Vec<_>>();
-        let mut shown = vec![offsets[0]];
-        if offsets.len() > 1 {
-            shown.push(offsets[offsets.len() - 1]);
-        }
-        for p in [ParamKind::Explicit, ParamKind::Implicit] {
-            let Some(lr) = choose_lr(cells, best, d, p, FIGURE_ETA) else {
-                continue;
-            };
-            let before = ser.len();
-            for (j, &o) in shown.iter().enumerate() {
-                let runs: Vec<&RunRecord> = records
-                    .iter()
-                    .filter(|r| {
-                        let k = Key::of(r);
-                        k.domain == d
-                            && k.param == p
-                            && k.eta == FIGURE_ETA
-                            && k.lr == lr
-                            && k.offset == o
-                            && r.final_row().is_some()
-                    })
-                    .collect();
-                if runs.is_empty() {
-                    continue;
-                }
-                let mut steps: Vec<usize> = runs
-                    .iter()
-                    .flat_map(|r| r.rows.iter().map(|x| x.timestep))
-                    .collect();
-                steps.sort_unstable();
-                steps.dedup();
-                let mut pts = Vec::new();
-                for t in steps {
-                    let v: Vec<f64> = runs
-                        .iter()
-                        .filter_map(|r| r.rows.iter().find(|x| x.timestep == t))
-                        .map(|x| x.residual_norm)
-                        .collect();
-                    let s = Stat::of(&v);
-                    let key = Key {
-                        domain: d,
-                        param: p,
-                        eta: FIGURE_ETA,
-                        lr,
-                        offset: o,
-                    };
-                    let mut row = key_fields(&key);
-                    row.push(t.to_string());
-                    row.extend(stat_fields(&s));
-                    table.rows.push(row);
-                    pts.push((t as f64, s));
-                }
-                ser.push(Series {
-                    label: format!("{}, c = {}", p.name(), draw::number_label(o)),
-                    color: param_color(p),
-                    dashed: j == 1,
-                    markers: false,
-                    width: 2,
-                    band: true,
-                    points: pts,
-                });
-            }
-            if ser.len() > before {
-                alphas.push(format!("{} {}", lr_label(lr), p.name()));
-            }
-        }
-        if ser.is_empty() {
-            skipped.push((
-                format!("learning curves, {}", d.name()),
-                format!("no finished runs at η = {FIGURE_ETA} with the chosen learning rates"),
-            ));
-            continue;
-        }
-        let tmax = ser
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.0))
-            .fold(0.0, f64::max);
-        let ticks = draw::nice_ticks(0.0, tmax, 5)
-            .into_iter()
-            .map(|t| (t, draw::number_label(t)))
-            .collect();
-        panels.push(Panel {
-            title: alpha_title(d, &alphas),
-            x_label: "update step".into(),
-            y_label: "‖r‖₂".into(),
-            x_ticks: ticks,
-            log_y: false,
-            series: ser,
-            vlines: vec![],
-        });
-    }
-    FigureData::unless_empty(
-        "curves_best",
-        format!("‖r‖₂ during training, η = {FIGURE_ETA} (mean ± sd)"),
-        panels,
-        table,
-        skipped,
-        (
-            "learning curves",
-            format!("no finished runs at η = {FIGURE_ETA}"),
-        ),
-    )
 }
 
 /// The table of the learning rates chosen for each (domain, parameterization, `η`) present.
@@ -723,7 +233,7 @@ pub fn chosen_lrs(cells: &[Cell], best: BestLr) -> Table {
     };
     let mut seen: Vec<(DomainKind, ParamKind, f64)> = cells
         .iter()
-        .map(|c| (c.key.domain, c.key.param, c.key.eta))
+        .map(|c| (c.key.kind(), c.key.param, c.key.eta))
         .collect();
     seen.dedup();
     for (d, p, eta) in seen {
@@ -740,20 +250,94 @@ pub fn chosen_lrs(cells: &[Cell], best: BestLr) -> Table {
     t
 }
 
-/// Every figure the records support, with its table (nothing is written).
+/// Every figure the records support, with its table (nothing is written). The figures show the
+/// configurations of one protocol only ([`aggregate::figure_protocol`]: the published one when
+/// the records hold it); where a figure would also have shown runs of other settings, `skipped`
+/// says so, with those settings.
 pub fn figures(
     records: &[RunRecord],
     best: BestLr,
     skipped: &mut Vec<(String, String)>,
 ) -> Vec<FigureData> {
-    let cells = aggregate(records);
+    let (cells, others, protocol) = split_protocol(records);
+    let at_eta = |k: &ConfigKey| k.eta == FIGURE_ETA;
+    let pair = |k: &ConfigKey| matches!(k.param, ParamKind::Explicit | ParamKind::Implicit);
     let mut out = Vec::new();
     out.extend(figure1(&cells, best, skipped));
+    not_drawn("figure 1", &others, protocol, at_eta, skipped);
     out.extend(figure2(&cells, best, skipped));
+    not_drawn(
+        "figure 2",
+        &others,
+        protocol,
+        |k| at_eta(k) && pair(k),
+        skipped,
+    );
     out.extend(figure3(&cells, best, skipped));
+    not_drawn(
+        "figure 3",
+        &others,
+        protocol,
+        |k| k.param == ParamKind::Implicit,
+        skipped,
+    );
     out.extend(lr_figures(&cells, best));
+    for d in DomainKind::ALL {
+        for p in ParamKind::ALL {
+            not_drawn(
+                &format!("lr_{}_{}", d.name(), p.name()),
+                &others,
+                protocol,
+                |k| k.kind() == d && k.param == p,
+                skipped,
+            );
+        }
+    }
     out.extend(curves(records, &cells, best, skipped));
+    not_drawn(
+        "learning curves",
+        &others,
+        protocol,
+        |k| at_eta(k) && pair(k),
+        skipped,
+    );
     out
+}
+
+/// Adds to `skipped` the configurations of `others` (settings other than the figures'
+/// `protocol`) that figure `what` would show by its selection `shows`: their number, their runs
+/// and the settings in which they differ from `protocol`.
+fn not_drawn(
+    what: &str,
+    others: &[Cell],
+    protocol: Protocol,
+    shows: impl Fn(&ConfigKey) -> bool,
+    skipped: &mut Vec<(String, String)>,
+) {
+    let hit: Vec<&Cell> = others.iter().filter(|c| shows(&c.key)).collect();
+    if hit.is_empty() {
+        return;
+    }
+    let mut settings: Vec<String> = hit
+        .iter()
+        .map(|c| c.key.protocol().differences_from(&protocol).join(" "))
+        .collect();
+    settings.sort();
+    settings.dedup();
+    skipped.push((
+        what.to_string(),
+        format!(
+            "{} configurations ({} runs) with settings other than those drawn{} not drawn: {}",
+            hit.len(),
+            hit.iter().map(|c| c.runs).sum::<usize>(),
+            if protocol == Protocol::published() {
+                " (the published protocol)"
+            } else {
+                ""
+            },
+            settings.join("; ")
+        ),
+    ));
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> PlotError {
@@ -782,23 +366,7 @@ pub fn draw_all(
     for f in figs {
         let table = out.join(format!("{}.csv", f.name));
         f.table.write_csv(&table).map_err(|e| io_err(&table, e))?;
-        let mut images = Vec::new();
-        if matches!(opts.format, Format::Svg | Format::Both) {
-            let p = out.join(format!("{}.svg", f.name));
-            draw::render_svg(&f.figure, &p).map_err(|message| PlotError::Draw {
-                path: p.display().to_string(),
-                message,
-            })?;
-            images.push(p);
-        }
-        if matches!(opts.format, Format::Png | Format::Both) {
-            let p = out.join(format!("{}.png", f.name));
-            draw::render_png(&f.figure, &p).map_err(|message| PlotError::Draw {
-                path: p.display().to_string(),
-                message,
-            })?;
-            images.push(p);
-        }
+        let images = f.figure.save_as(out, &f.name, opts.format)?;
         report.figures.push(DrawnFigure {
             name: f.name,
             images,
@@ -807,7 +375,7 @@ pub fn draw_all(
         });
     }
     let lrs = out.join("best_lr.csv");
-    chosen_lrs(&aggregate(records), opts.best)
+    chosen_lrs(&split_protocol(records).0, opts.best)
         .write_csv(&lrs)
         .map_err(|e| io_err(&lrs, e))?;
     report.extra.push(lrs);
@@ -825,7 +393,7 @@ mod tests {
         assert_eq!(lr_label(0.3), "0.3");
         assert!((logit(0.5)).abs() < 1e-15);
         assert!((logit(0.9) - 9f64.ln()).abs() < 1e-12);
-        assert_eq!(draw::number_label(0.975), "0.975");
-        assert_eq!(draw::number_label(12.345), "12.3");
+        assert_eq!(number_label(0.975), "0.975");
+        assert_eq!(number_label(12.345), "12.3");
     }
 }

@@ -1,15 +1,15 @@
-//! The theory analysis written out: a terminal report, the full CSV and SVG figures.
+//! The theory analysis written out: a terminal report, the full CSV and figures (SVG and PNG).
 
 use super::{CheckpointRow, TheoryReport};
-use anyhow::Context;
-use plotters::prelude::*;
+use crate::figure::{Figure, FigureError, Format, Panel, Point, Series, Spread, BLACK, OKABE_ITO};
+use plotters::style::RGBColor;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Writes every checkpoint's numbers as CSV (one row per checkpoint, a column per quantity of
 /// [`CheckpointRow`]).
-pub fn write_csv(out: impl Write, report: &TheoryReport) -> anyhow::Result<()> {
+pub fn write_csv(out: impl Write, report: &TheoryReport) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     for row in &report.rows {
         w.serialize(row)?;
@@ -267,119 +267,6 @@ pub fn render_text(report: &TheoryReport, title: &str) -> String {
     s
 }
 
-/// One line of a figure.
-struct Series<'a> {
-    name: &'a str,
-    points: Vec<(f64, f64)>,
-    /// Optional symmetric error bars (95% CI half-widths), one per point.
-    ci: Option<Vec<f64>>,
-    color: RGBColor,
-}
-
-impl<'a> Series<'a> {
-    /// A line without error bars.
-    fn line(name: &'a str, points: Vec<(f64, f64)>, color: RGBColor) -> Self {
-        Series {
-            name,
-            points,
-            ci: None,
-            color,
-        }
-    }
-}
-
-fn line_chart(
-    path: &Path,
-    title: &str,
-    y_label: &str,
-    series: &[Series<'_>],
-) -> anyhow::Result<()> {
-    let finite = |v: f64| v.is_finite();
-    let all: Vec<(f64, f64, f64)> = series
-        .iter()
-        .flat_map(|s| {
-            s.points.iter().enumerate().map(move |(i, &(x, y))| {
-                let e = s.ci.as_ref().map_or(0.0, |c| c[i]);
-                (x, y, if e.is_finite() { e } else { 0.0 })
-            })
-        })
-        .filter(|(x, y, _)| finite(*x) && finite(*y))
-        .collect();
-    let (mut x0, mut x1) = all
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.0), b.max(p.0))
-        });
-    let (mut y0, mut y1) = all
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.1 - p.2), b.max(p.1 + p.2))
-        });
-    if !(x0.is_finite() && x1.is_finite()) {
-        (x0, x1) = (0.0, 1.0);
-    }
-    if !(y0.is_finite() && y1.is_finite()) {
-        (y0, y1) = (0.0, 1.0);
-    }
-    if x1 <= x0 {
-        x1 = x0 + 1.0;
-    }
-    let pad = if y1 > y0 { 0.05 * (y1 - y0) } else { 0.5 };
-    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    chart
-        .configure_mesh()
-        .x_desc("SGD step")
-        .y_desc(y_label)
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for s in series {
-        let pts: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .copied()
-            .filter(|(x, y)| finite(*x) && finite(*y))
-            .collect();
-        let color = s.color;
-        chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .label(s.name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        if let Some(ci) = &s.ci {
-            let bars = s
-                .points
-                .iter()
-                .zip(ci)
-                .filter(|((x, y), e)| finite(*x) && finite(*y) && e.is_finite())
-                .map(|(&(x, y), &e)| ErrorBar::new_vertical(x, y - e, y, y + e, color, 6));
-            chart
-                .draw_series(bars)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(())
-}
-
 fn log10(x: f64) -> f64 {
     if x > 0.0 {
         x.log10()
@@ -388,128 +275,164 @@ fn log10(x: f64) -> f64 {
     }
 }
 
-/// Writes the figures (predicted against measured over training) as SVG files into `dir`, and
-/// returns their paths: Theorem 1 (step error and spectrum of `P`), the Perron split, Theorem 4
-/// and Theorem 5 (both samplings).
-pub fn write_figures(dir: &Path, report: &TheoryReport) -> anyhow::Result<Vec<PathBuf>> {
+/// A line of a theory figure over the checkpoints.
+fn line(name: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
+    Series::line(
+        name,
+        color,
+        points.into_iter().map(|(x, y)| Point::at(x, y)).collect(),
+    )
+}
+
+/// One theory figure: a single panel over the SGD steps.
+fn chart(title: &str, y_label: &str, series: Vec<Series>) -> Figure {
+    let mut fig = Figure::new(
+        title,
+        vec![Panel {
+            title: String::new(),
+            x_label: "SGD step".into(),
+            y_label: y_label.into(),
+            series,
+            ..Default::default()
+        }],
+    );
+    fig.panel_size = (560, 460);
+    fig.legend_width = 300;
+    fig
+}
+
+/// The figures (predicted against measured over training), each with its file stem: Theorem 1
+/// (step error and spectrum of `P`), the Perron split, Theorem 4 and Theorem 5 (both
+/// samplings).
+pub fn figures(report: &TheoryReport) -> Vec<(&'static str, Figure)> {
     let rows = &report.rows;
     let st = |f: &dyn Fn(&CheckpointRow) -> f64| -> Vec<(f64, f64)> {
         rows.iter().map(|r| (r.step as f64, f(r))).collect()
     };
-    let ci = |f: &dyn Fn(&CheckpointRow) -> f64| -> Option<Vec<f64>> {
-        Some(rows.iter().map(f).collect())
-    };
-    let (red, blue, green, black, orange) = (
-        RGBColor(200, 30, 30),
-        RGBColor(30, 80, 200),
-        RGBColor(20, 150, 60),
-        RGBColor(0, 0, 0),
-        RGBColor(230, 140, 0),
-    );
-    let mut out = Vec::new();
-    let mut fig =
-        |name: &str, title: &str, y: &str, series: Vec<Series<'_>>| -> anyhow::Result<()> {
-            let path = dir.join(name);
-            line_chart(&path, title, y, &series)
-                .with_context(|| format!("cannot draw {}", path.display()))?;
-            out.push(path);
-            Ok(())
-        };
-    fig(
-        "theorem1.svg",
-        "Theorem 1: one full-batch step vs -αPḡ (relative error)",
-        "log10 relative error",
-        vec![
-            Series::line("at α", st(&|r| log10(r.thm1_rel_error)), red),
-            Series::line("at α/4", st(&|r| log10(r.thm1_rel_error_quarter)), blue),
-        ],
-    )?;
-    fig(
-        "spectrum.svg",
-        "Spectrum of P (Corollary 1: λ_min > 0)",
-        "log10 eigenvalue",
-        vec![
-            Series::line("λ_max", st(&|r| log10(r.p_lambda_max)), red),
-            Series::line("λ_min", st(&|r| log10(r.p_lambda_min)), blue),
-        ],
-    )?;
-    fig(
-        "perron.svg",
-        "Perron split: ‖A⁻¹ − 1vᵀ/(1−η)‖ / ‖1vᵀ/(1−η)‖",
-        "relative error",
-        vec![
-            Series::line("measured", st(&|r| r.perron_rel_error), red),
-            Series::line(
-                "predicted (1−η)‖H‖/‖1vᵀ‖",
-                st(&|r| r.perron_predicted_rel_error),
-                blue,
+    let [blue, vermillion, green, orange, ..] = OKABE_ITO;
+    let mut out = vec![
+        (
+            "theorem1",
+            chart(
+                "Theorem 1: one full-batch step vs -αPḡ (relative error)",
+                "log10 relative error",
+                vec![
+                    line("at α", vermillion, st(&|r| log10(r.thm1_rel_error))),
+                    line("at α/4", blue, st(&|r| log10(r.thm1_rel_error_quarter))),
+                ],
             ),
-        ],
-    )?;
-    fig(
-        "theorem4.svg",
-        "Theorem 4: expected one-step change of r∥",
-        "Δr∥",
-        vec![
-            Series {
-                name: "measured (95% CI)",
-                points: st(&|r| r.thm4_measured),
-                ci: ci(&|r| r.thm4_measured_ci),
-                color: red,
-            },
-            Series::line(
-                "first order −(α/n)(Xᵀ1)ᵀPḡ",
-                st(&|r| r.thm4_first_order),
-                blue,
+        ),
+        (
+            "spectrum",
+            chart(
+                "Spectrum of P (Corollary 1: λ_min > 0)",
+                "log10 eigenvalue",
+                vec![
+                    line("λ_max", vermillion, st(&|r| log10(r.p_lambda_max))),
+                    line("λ_min", blue, st(&|r| log10(r.p_lambda_min))),
+                ],
             ),
-            Series::line("asymptotic (Theorem 4)", st(&|r| r.thm4_asymptotic), green),
-        ],
-    )?;
+        ),
+        (
+            "perron",
+            chart(
+                "Perron split: ‖A⁻¹ − 1vᵀ/(1−η)‖ / ‖1vᵀ/(1−η)‖",
+                "relative error",
+                vec![
+                    line("measured", vermillion, st(&|r| r.perron_rel_error)),
+                    line(
+                        "predicted (1−η)‖H‖/‖1vᵀ‖",
+                        blue,
+                        st(&|r| r.perron_predicted_rel_error),
+                    ),
+                ],
+            ),
+        ),
+        (
+            "theorem4",
+            chart(
+                "Theorem 4: expected one-step change of r∥",
+                "Δr∥",
+                vec![
+                    Series {
+                        spread: Spread::Bars,
+                        ..Series::line(
+                            "measured (95% CI)",
+                            vermillion,
+                            rows.iter()
+                                .map(|r| Point {
+                                    x: r.step as f64,
+                                    y: r.thm4_measured,
+                                    spread: r.thm4_measured_ci,
+                                })
+                                .collect(),
+                        )
+                    },
+                    line(
+                        "first order −(α/n)(Xᵀ1)ᵀPḡ",
+                        blue,
+                        st(&|r| r.thm4_first_order),
+                    ),
+                    line("asymptotic (Theorem 4)", green, st(&|r| r.thm4_asymptotic)),
+                ],
+            ),
+        ),
+    ];
     for (name, title, wr) in [
         (
-            "theorem5_with.svg",
+            "theorem5_with",
             "Theorem 5: E‖Δ‖²/‖EΔ‖², batches with replacement",
             true,
         ),
         (
-            "theorem5_without.svg",
+            "theorem5_without",
             "Theorem 5: E‖Δ‖²/‖EΔ‖², batches without replacement",
             false,
         ),
     ] {
         let pick = |a: f64, b: f64| if wr { a } else { b };
-        fig(
+        out.push((
             name,
-            title,
-            "log10 ratio",
-            vec![
-                Series::line(
-                    "explicit, closed form",
-                    st(&|r| log10(pick(r.t5_exp_closed_wr, r.t5_exp_closed_wor))),
-                    black,
-                ),
-                Series::line(
-                    "explicit, Monte Carlo",
-                    st(&|r| log10(pick(r.t5_exp_mc_wr, r.t5_exp_mc_wor))),
-                    orange,
-                ),
-                Series::line(
-                    "implicit, linearized closed form",
-                    st(&|r| log10(pick(r.t5_imp_linear_wr, r.t5_imp_linear_wor))),
-                    blue,
-                ),
-                Series::line(
-                    "implicit, Theorem 5 (asymptotic)",
-                    st(&|r| log10(pick(r.t5_imp_asym_wr, r.t5_imp_asym_wor))),
-                    green,
-                ),
-                Series::line(
-                    "implicit, Monte Carlo (real step)",
-                    st(&|r| log10(pick(r.t5_imp_mc_wr, r.t5_imp_mc_wor))),
-                    red,
-                ),
-            ],
-        )?;
+            chart(
+                title,
+                "log10 ratio",
+                vec![
+                    line(
+                        "explicit, closed form",
+                        BLACK,
+                        st(&|r| log10(pick(r.t5_exp_closed_wr, r.t5_exp_closed_wor))),
+                    ),
+                    line(
+                        "explicit, Monte Carlo",
+                        orange,
+                        st(&|r| log10(pick(r.t5_exp_mc_wr, r.t5_exp_mc_wor))),
+                    ),
+                    line(
+                        "implicit, linearized closed form",
+                        blue,
+                        st(&|r| log10(pick(r.t5_imp_linear_wr, r.t5_imp_linear_wor))),
+                    ),
+                    line(
+                        "implicit, Theorem 5 (asymptotic)",
+                        green,
+                        st(&|r| log10(pick(r.t5_imp_asym_wr, r.t5_imp_asym_wor))),
+                    ),
+                    line(
+                        "implicit, Monte Carlo (real step)",
+                        vermillion,
+                        st(&|r| log10(pick(r.t5_imp_mc_wr, r.t5_imp_mc_wor))),
+                    ),
+                ],
+            ),
+        ));
     }
-    Ok(out)
+    out
+}
+
+/// Writes the [`figures`] into `dir` as SVG and PNG and returns, per figure, the files written.
+pub fn write_figures(dir: &Path, report: &TheoryReport) -> Result<Vec<Vec<PathBuf>>, FigureError> {
+    figures(report)
+        .iter()
+        .map(|(stem, fig)| fig.save_as(dir, stem, Format::Both))
+        .collect()
 }
