@@ -86,8 +86,9 @@ fn huge_and_inconsistent_batches_are_refused_before_any_run() {
     );
 }
 
-/// A sweep of four-rooms implicit runs (about 25 ms each), long enough to be interrupted.
-const SLOW_GRID: &str = "domain = 'four-rooms'\nparam = 'implicit'\neta = [0.8, 0.9]\noffset = [0.0, 0.5, 1.0]\nseed = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]\nsteps = 100\n";
+/// A sweep of 240 four-rooms implicit runs (about 25 ms each: 6 s on one worker), long enough
+/// to be interrupted twice.
+const SLOW_GRID: &str = "domain = 'four-rooms'\nparam = 'implicit'\neta = [0.8, 0.9, 0.95, 0.975]\noffset = [0.0, 0.5, 1.0]\nseed = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]\n";
 
 #[test]
 fn a_signal_stops_a_sweep_cleanly_and_the_same_command_resumes_it() {
@@ -103,7 +104,7 @@ fn a_signal_stops_a_sweep_cleanly_and_the_same_command_resumes_it() {
         .success();
     let results = dir.path().join("res");
     for (signal, code) in [("INT", 130), ("TERM", 143)] {
-        let child = std::process::Command::new(bin())
+        let mut child = std::process::Command::new(bin())
             .args(["sweep", "--progress", "lines", "--jobs", "1", "--config"])
             .arg(&grid)
             .arg("--out")
@@ -112,14 +113,20 @@ fn a_signal_stops_a_sweep_cleanly_and_the_same_command_resumes_it() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(Duration::from_millis(700));
+        // Once the sweep has started (its first line), let it store some runs.
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut first = [0u8; 1];
+        std::io::Read::read_exact(&mut stdout, &mut first).expect("the sweep starts");
+        std::thread::sleep(Duration::from_millis(500));
         let status = std::process::Command::new("kill")
             .args([format!("-{signal}"), child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut rest).expect("stdout");
         let out = child.wait_with_output().expect("wait");
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stdout = String::from_utf8_lossy(&rest);
         assert_eq!(
             out.status.code(),
             Some(code),
