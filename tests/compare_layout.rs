@@ -1,6 +1,6 @@
-//! The published-layout reader as `imprl compare` uses it: the real sample in
-//! `tests/data/published_layout_sample/` (job logs whose quoted Stdout/Stderr fields hold
-//! newlines), failed jobs, and errors that name the file.
+//! The published-layout reader as `imprl compare` uses it: the synthetic sample in
+//! `tests/data/published_layout_sample/` (job logs in the published format whose quoted
+//! Stdout/Stderr fields hold newlines), failed jobs, and errors that name the file.
 
 use imprl::compare::{load_reference, reference_runs, summarize_reference, ConfigKey};
 use imprl::domain::DomainKind;
@@ -15,7 +15,7 @@ fn sample() -> PathBuf {
 #[test]
 fn reads_the_published_sample() {
     let data = read_published_all(&sample()).expect("sample reads");
-    // 6 jobs per job log, each record spanning three physical lines.
+    // 6 jobs per job log, each record spanning four or five physical lines.
     assert_eq!(data.runs.len(), 12);
     assert!(data.failed.is_empty());
     let explicit: Vec<_> = data
@@ -28,14 +28,14 @@ fn reads_the_published_sample() {
         .runs
         .iter()
         .all(|r| r.domain == Some(DomainKind::Chain)));
-    // Seq 3 of the explicit log: LEARNING_RATE=.25000000000000000000, η 0.8, offset 0.8.
+    // Seq 3 of the explicit log: LEARNING_RATE=.25000000000000000000, η 0.8, offset 0.3.
     let r3 = explicit.iter().find(|r| r.seq == 3).expect("seq 3");
     assert_eq!(
         (r3.lr, r3.eta, r3.offset, r3.batch_size),
-        (0.25, 0.8, 0.8, 25)
+        (0.25, 0.8, 0.3, 25)
     );
-    assert_eq!(r3.seed, 2289609983);
-    assert!((r3.runtime_s - 15.522).abs() < 1e-12);
+    assert_eq!(r3.seed, 103);
+    assert!((r3.runtime_s - 2.861).abs() < 1e-12);
     // 31 evaluations: timesteps 0, 10, …, 300.
     assert_eq!(r3.rows.len(), 31);
     assert_eq!(r3.rows.last().map(|r| r.timestep), Some(300));
@@ -46,7 +46,7 @@ fn reads_the_published_sample() {
     let (runs, skipped) = reference_runs(&data);
     assert_eq!((runs.len(), skipped), (12, 0));
     let stats = summarize_reference(&runs);
-    let key = ConfigKey::published(DomainKind::Chain, ParamKind::Explicit, 0.8, 0.25, 0.8, 25);
+    let key = ConfigKey::published(DomainKind::Chain, ParamKind::Explicit, 0.8, 0.25, 0.3, 25);
     let s = &stats[&key];
     assert_eq!((s.runs, s.failed, s.diverged), (1, 0, Some(0)));
     assert_eq!(s.final_norm.mean, r3.rows[30].residual_norm);
@@ -72,23 +72,23 @@ fn copy_tree(from: &Path, to: &Path) {
 #[test]
 fn failed_jobs_are_excluded_and_counted() {
     let tmp = tempfile::tempdir().unwrap();
-    let run_dir = tmp.path().join("chain_rollout/explicit/202106021905");
+    let run_dir = tmp.path().join("chain_rollout/explicit/000000000001");
     copy_tree(
-        &sample().join("chain_rollout/explicit/202106021905"),
+        &sample().join("chain_rollout/explicit/000000000001"),
         &run_dir,
     );
-    // Job 6 (η 0.95, lr 1, offset 0.1) killed by signal 9, its log gone.
+    // Job 6 (η 0.9, lr 1, offset 0.4) killed by signal 9, its log gone.
     let p = run_dir.join("results.csv");
     let text = std::fs::read_to_string(&p).unwrap();
     let text = text.replace(
-        "6,:,1622675135.691,15.838,0,215,0,0,",
-        "6,:,1622675135.691,15.838,0,215,0,9,",
+        "6,:,1600000000.019,2.958,0,199,0,0,",
+        "6,:,1600000000.019,2.958,0,199,0,9,",
     );
     std::fs::write(&p, text).unwrap();
     std::fs::remove_dir_all(run_dir.join("6")).unwrap();
     let (stats, skipped) = load_reference(tmp.path()).expect("reads");
     assert_eq!(skipped, 0);
-    let key = ConfigKey::published(DomainKind::Chain, ParamKind::Explicit, 0.95, 1.0, 0.1, 25);
+    let key = ConfigKey::published(DomainKind::Chain, ParamKind::Explicit, 0.9, 1.0, 0.4, 25);
     let s = &stats[&key];
     assert_eq!((s.runs, s.failed), (0, 1));
     assert_eq!(stats.values().map(|s| s.runs).sum::<usize>(), 5);
@@ -97,9 +97,9 @@ fn failed_jobs_are_excluded_and_counted() {
 #[test]
 fn missing_and_malformed_files_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let run_dir = tmp.path().join("chain_rollout/implicit/202106021949");
+    let run_dir = tmp.path().join("chain_rollout/implicit/000000000002");
     copy_tree(
-        &sample().join("chain_rollout/implicit/202106021949"),
+        &sample().join("chain_rollout/implicit/000000000002"),
         &run_dir,
     );
     // A successful job without its log.
