@@ -1,0 +1,30 @@
+//! The checksum that every stored run carries and every read verifies.
+
+use crate::record::RunRecord;
+use crate::train::Outcome;
+
+/// The checksum of a run as stored: BLAKE3 of its key, outcome, runtime and every evaluation's
+/// bits (first 16 bytes, hexadecimal).
+pub fn checksum(rec: &RunRecord) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(rec.config.key().as_bytes());
+    let (status, at) = status_of(rec.outcome);
+    h.update(status.as_bytes());
+    h.update(&at.unwrap_or(-1).to_le_bytes());
+    h.update(&rec.runtime_s.to_bits().to_le_bytes());
+    for r in &rec.rows {
+        h.update(&(r.timestep as u64).to_le_bytes());
+        for x in [r.mse, r.res_ones_norm, r.res_ortho_norm, r.residual_norm] {
+            // SQLite stores an integral REAL as an integer: -0.0 reads back as 0.0.
+            h.update(&(x + 0.0).to_bits().to_le_bytes());
+        }
+    }
+    h.finalize().to_hex()[..32].to_string()
+}
+
+pub(super) fn status_of(o: Outcome) -> (&'static str, Option<i64>) {
+    match o {
+        Outcome::Finished => ("finished", None),
+        Outcome::Diverged { step } => ("diverged", Some(step as i64)),
+    }
+}

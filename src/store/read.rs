@@ -1,0 +1,156 @@
+//! Reading runs back: by column name, in the settings' order, each verified against its
+//! checksum.
+
+use super::{checksum, Store, StoreError};
+use crate::config::{RunConfig, SETTINGS};
+use crate::record::RunRecord;
+use crate::train::{EvalRow, Outcome};
+use rusqlite::types::Value as SqlValue;
+use std::collections::HashMap;
+
+impl Store {
+    /// Calls `f` on every stored run, in the deterministic order of their settings
+    /// (declaration order of [`SETTINGS`]), holding one run in memory at a time. Every run is
+    /// checked against its checksum; damaged runs are not passed to `f` and make the call end
+    /// with [`StoreError::Damaged`] naming them.
+    pub fn for_each(
+        &self,
+        mut f: impl FnMut(RunRecord) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let order: Vec<String> = SETTINGS
+            .iter()
+            .filter(|s| self.columns.contains(s.name))
+            .map(|s| format!("r.{}", s.name))
+            .collect();
+        let has_checksum = self.columns.contains("checksum");
+        let query = format!(
+            "SELECT r.*, e.timestep AS e_timestep, e.mse AS e_mse, e.res_ones_norm AS e_ones,
+                    e.res_ortho_norm AS e_ortho, e.residual_norm AS e_norm
+             FROM runs r LEFT JOIN evals e ON e.run_id = r.id
+             ORDER BY {}, r.id, e.timestep",
+            order.join(", ")
+        );
+        let mut st = self.conn.prepare(&query).map_err(|e| self.sql(e))?;
+        let index: HashMap<String, usize> = st
+            .column_names()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), i))
+            .collect();
+        let col = |name: &str| -> Result<usize, StoreError> {
+            index.get(name).copied().ok_or_else(|| StoreError::Format {
+                path: self.path.clone(),
+                message: format!("no column `{name}`"),
+            })
+        };
+        let (c_id, c_status, c_div, c_rt) = (
+            col("id")?,
+            col("status")?,
+            col("diverged_at")?,
+            col("runtime_s")?,
+        );
+        let c_sum = index.get("checksum").copied();
+        let c_eval = [
+            col("e_timestep")?,
+            col("e_mse")?,
+            col("e_ones")?,
+            col("e_ortho")?,
+            col("e_norm")?,
+        ];
+        let mut rows = st.query([]).map_err(|e| self.sql(e))?;
+        let c_key = col("key")?;
+        let mut damaged: Vec<(i64, String)> = Vec::new();
+        type Current = Option<(i64, RunRecord, Option<String>, String)>;
+        let mut current: Current = None;
+        let mut finish =
+            |cur: Current, damaged: &mut Vec<(i64, String)>| -> Result<(), StoreError> {
+                if let Some((id, rec, sum, key)) = cur {
+                    let ok = match sum {
+                        Some(s) => s == checksum(&rec),
+                        None => !has_checksum,
+                    };
+                    if ok {
+                        f(rec)?;
+                    } else {
+                        damaged.push((id, key));
+                    }
+                }
+                Ok(())
+            };
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let id: i64 = row.get(c_id).map_err(|e| self.sql(e))?;
+            if current.as_ref().map(|c| c.0) != Some(id) {
+                finish(current.take(), &mut damaged)?;
+                let config = RunConfig::from_sql_columns(|name| match index.get(name) {
+                    Some(&i) => row.get::<_, SqlValue>(i).ok(),
+                    None => crate::config::setting(name).and_then(|s| (s.default_sql)()),
+                })
+                .map_err(|(name, v)| StoreError::Format {
+                    path: self.path.clone(),
+                    message: format!("run {id}: bad or missing `{name}` ({v})"),
+                })?;
+                let status: String = row.get(c_status).map_err(|e| self.sql(e))?;
+                let diverged_at: Option<i64> = row.get(c_div).map_err(|e| self.sql(e))?;
+                let outcome = match (status.as_str(), diverged_at) {
+                    ("finished", _) => Outcome::Finished,
+                    ("diverged", Some(step)) if step >= 0 => Outcome::Diverged {
+                        step: step as usize,
+                    },
+                    _ => {
+                        return Err(StoreError::Format {
+                            path: self.path.clone(),
+                            message: format!("run {id}: unknown status `{status}`"),
+                        })
+                    }
+                };
+                let sum: Option<String> = match c_sum {
+                    Some(i) => row.get(i).map_err(|e| self.sql(e))?,
+                    None => None,
+                };
+                let rec = RunRecord {
+                    config,
+                    outcome,
+                    runtime_s: row.get(c_rt).map_err(|e| self.sql(e))?,
+                    rows: Vec::new(),
+                };
+                let key: String = row.get(c_key).unwrap_or_else(|_| format!("run id {id}"));
+                current = Some((id, rec, sum, key));
+            }
+            let ts: Option<i64> = row.get(c_eval[0]).map_err(|e| self.sql(e))?;
+            if let (Some(ts), Some((_, rec, ..))) = (ts, current.as_mut()) {
+                let g = |i: usize| row.get::<_, f64>(c_eval[i]);
+                let eval = (|| {
+                    Ok::<_, rusqlite::Error>(EvalRow {
+                        timestep: usize::try_from(ts).unwrap_or(usize::MAX),
+                        mse: g(1)?,
+                        res_ones_norm: g(2)?,
+                        res_ortho_norm: g(3)?,
+                        residual_norm: g(4)?,
+                    })
+                })()
+                .map_err(|e| self.sql(e))?;
+                rec.rows.push(eval);
+            }
+        }
+        finish(current.take(), &mut damaged)?;
+        if damaged.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Damaged {
+                path: self.path.clone(),
+                keys: damaged.iter().map(|(_, k)| k.clone()).collect(),
+                ids: damaged.into_iter().map(|(id, _)| id).collect(),
+            })
+        }
+    }
+
+    /// All stored runs, in the deterministic order of their settings (see [`Store::for_each`]).
+    pub fn load_all(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each(|r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
