@@ -1,6 +1,8 @@
 //! The comparison written out: the per-configuration CSV and the terminal summary.
 
 use super::{Agreement, Comparison, ConfigKey};
+use crate::domain::DomainKind;
+use crate::param::ParamKind;
 use std::fmt::Write as _;
 
 fn opt(x: Option<f64>) -> String {
@@ -152,7 +154,7 @@ pub fn render_table(c: &Comparison) -> String {
     for g in &c.groups {
         let _ = writeln!(
             s,
-            "{:<13} {:<15} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>15} {:>8.3}/{:<8.2}",
+            "{:<13} {:<15} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>15} {:>8}/{:<8}",
             g.domain.name(),
             g.param.name(),
             g.configs,
@@ -164,8 +166,8 @@ pub fn render_table(c: &Comparison) -> String {
             pct(&g.init_ortho, g.init_ortho.within2),
             pct(&g.init_ortho, g.init_ortho.within3),
             if g.meets_target() { "met" } else { "NOT met" },
-            g.runtime_ours_s,
-            g.runtime_theirs_s,
+            seconds(g.runtime_ours_s),
+            seconds(g.runtime_theirs_s),
         );
     }
     let _ = writeln!(
@@ -189,10 +191,47 @@ pub fn render_table(c: &Comparison) -> String {
             let _ = writeln!(s, "  {k}: {metric} z = {z:+.2}");
         }
     }
-    for (keys, side) in [
-        (&c.only_ours, "only ours"),
-        (&c.only_theirs, "only published"),
+    for (keys, other, side, elsewhere) in [
+        (
+            &c.only_ours,
+            &c.only_theirs,
+            "only ours",
+            "not in the reference",
+        ),
+        (
+            &c.only_theirs,
+            &c.only_ours,
+            "only published",
+            "not in our store",
+        ),
     ] {
+        // A (domain, parameterization) the other side does not have at all: one line for it.
+        let covered = |k: &ConfigKey, side: &[ConfigKey]| {
+            side.iter()
+                .any(|o| (o.domain, o.param) == (k.domain, k.param))
+                || c.rows
+                    .iter()
+                    .any(|r| (r.key.domain, r.key.param) == (k.domain, k.param))
+        };
+        let mut absent: Vec<(DomainKind, ParamKind, usize)> = Vec::new();
+        for k in keys.iter().filter(|k| !covered(k, other)) {
+            match absent
+                .iter_mut()
+                .find(|(d, p, _)| (*d, *p) == (k.domain, k.param))
+            {
+                Some((_, _, n)) => *n += 1,
+                None => absent.push((k.domain, k.param, 1)),
+            }
+        }
+        for (d, p, n) in &absent {
+            let _ = writeln!(
+                s,
+                "{} {}: {n} configurations, {elsewhere}",
+                d.name(),
+                p.name()
+            );
+        }
+        let keys: Vec<&ConfigKey> = keys.iter().filter(|k| covered(k, other)).collect();
         if !keys.is_empty() {
             let _ = writeln!(s, "{} configurations {side}:", keys.len());
             for k in keys.iter().take(20) {
@@ -210,4 +249,15 @@ pub fn render_table(c: &Comparison) -> String {
         );
     }
     s
+}
+
+/// A mean wall time per run: in ms below 1 s (chain runs take a fraction of a millisecond).
+fn seconds(x: f64) -> String {
+    if !x.is_finite() {
+        "-".into()
+    } else if x < 1.0 {
+        format!("{:.2}ms", 1e3 * x)
+    } else {
+        format!("{x:.2}s")
+    }
 }
