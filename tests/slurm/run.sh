@@ -22,7 +22,7 @@ die() {
 }
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${IMPRL_BIN:-$repo/target/release/imprl}
+bin=${IMPRL_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/imprl}
 readme=$repo/README.md
 shards=4
 timeout_s=${SLURM_TEST_TIMEOUT:-600}
