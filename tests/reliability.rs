@@ -2,39 +2,12 @@
 //! sweeps stopped by signals and resumed, two sweeps creating one store at once, a damaged
 //! store detected and repaired, and fuzzed configuration files (exit 0 or 2, never a panic).
 
-use assert_cmd::Command;
+mod common;
+
+use common::{bin, export_csv as export, imprl, write};
 use proptest::prelude::*;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn imprl() -> Command {
-    Command::cargo_bin("imprl").expect("binary")
-}
-
-fn bin() -> std::path::PathBuf {
-    assert_cmd::cargo::cargo_bin("imprl")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write");
-    p
-}
-
-fn export(results: &Path) -> String {
-    let out = imprl()
-        .args(["export", "--results"])
-        .arg(results)
-        .output()
-        .expect("export");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 #[test]
 fn huge_and_inconsistent_batches_are_refused_before_any_run() {
@@ -260,29 +233,23 @@ fn a_damaged_store_is_named_and_repaired() {
 fn value() -> impl Strategy<Value = String> {
     let scalar = prop_oneof![
         any::<i64>().prop_map(|i| i.to_string()),
-        prop_oneof![
-            Just("0.0".to_string()),
-            Just("-0.0".to_string()),
-            Just("1e-300".to_string()),
-            Just("1e308".to_string()),
-            Just("nan".to_string()),
-            Just("inf".to_string()),
-            Just("-inf".to_string()),
-            Just("0.95".to_string()),
-            Just("0.999999".to_string()),
-        ],
+        prop::sample::select(vec![
+            "0.0", "-0.0", "1e-300", "1e308", "nan", "inf", "-inf", "0.95", "0.999999"
+        ])
+        .prop_map(str::to_string),
         any::<f64>().prop_map(|x| format!("{x:e}")),
         any::<bool>().prop_map(|b| b.to_string()),
         "[a-z\\-]{0,14}".prop_map(|s| format!("'{s}'")),
-        prop_oneof![
-            Just("'chain'".to_string()),
-            Just("'four-rooms'".to_string()),
-            Just("'mountain-car'".to_string()),
-            Just("'implicit'".to_string()),
-            Just("'explicit-matrix'".to_string()),
-            Just("'without-replacement'".to_string()),
-            Just("'lu'".to_string()),
-        ],
+        prop::sample::select(vec![
+            "'chain'",
+            "'four-rooms'",
+            "'mountain-car'",
+            "'implicit'",
+            "'explicit-matrix'",
+            "'without-replacement'",
+            "'lu'",
+        ])
+        .prop_map(str::to_string),
     ];
     prop_oneof![
         4 => scalar.clone(),

@@ -1,35 +1,13 @@
 //! Sweeps end to end through the CLI: grid refusal, kill-and-resume, shards and merge, and the
 //! published layout read back by our own reader.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{export_csv, imprl, write};
 use imprl::published_layout::read_published_all;
 use imprl::store::Store;
 use std::path::Path;
 use std::time::Duration;
-
-fn imprl() -> Command {
-    Command::cargo_bin("imprl").expect("binary")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write");
-    p
-}
-
-fn export_csv(results: &Path) -> String {
-    let out = imprl()
-        .args(["export", "--format", "csv", "--results"])
-        .arg(results)
-        .output()
-        .expect("export");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf8")
-}
 
 #[test]
 fn sweep_refuses_bad_grids_before_running() {

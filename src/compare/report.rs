@@ -60,16 +60,7 @@ pub const CSV_HEADER: [&str; 35] = [
 pub fn write_csv(c: &Comparison, out: impl std::io::Write) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_HEADER)?;
-    let key_fields = |k: &ConfigKey| {
-        vec![
-            k.domain.name().to_string(),
-            k.param.name().to_string(),
-            k.eta.to_string(),
-            k.lr.to_string(),
-            k.offset.to_string(),
-            k.batch_size.to_string(),
-        ]
-    };
+    let key_fields = |k: &ConfigKey| k.grid_fields().to_vec();
     for r in &c.rows {
         let mut f = key_fields(&r.key);
         f.extend([

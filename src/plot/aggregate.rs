@@ -188,13 +188,7 @@ impl Table {
 
 /// The CSV columns describing a key: `domain,param,eta,lr,offset`.
 pub(crate) fn key_fields(k: &ConfigKey) -> Vec<String> {
-    vec![
-        k.domain.name().to_string(),
-        k.param.name().to_string(),
-        k.eta.to_string(),
-        k.lr.to_string(),
-        k.offset.to_string(),
-    ]
+    k.grid_fields()[..5].to_vec()
 }
 
 /// The CSV columns of a statistic: `n,mean,sd`.

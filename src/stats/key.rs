@@ -177,6 +177,18 @@ impl ConfigKey {
         self.protocol == Protocol::published()
     }
 
+    /// The grid's settings as CSV fields: `domain, param, eta, lr, offset, batch_size`.
+    pub fn grid_fields(&self) -> [String; 6] {
+        [
+            self.domain.name().to_string(),
+            self.param.name().to_string(),
+            self.eta.to_string(),
+            self.lr.to_string(),
+            self.offset.to_string(),
+            self.batch_size.to_string(),
+        ]
+    }
+
     fn floats(&self) -> [f64; 3] {
         [canon(self.eta), canon(self.lr), canon(self.offset)]
     }

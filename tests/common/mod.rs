@@ -1,0 +1,37 @@
+//! Helpers of the command-line tests: the binary, files, and a store's tidy export.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+/// The `imprl` binary of this build.
+pub fn imprl() -> Command {
+    Command::cargo_bin("imprl").expect("binary")
+}
+
+/// The path of the `imprl` binary (for processes the test signals or runs concurrently).
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("imprl")
+}
+
+/// Writes `text` to `dir/name`.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+/// `imprl export --format csv` of the store in `results`; the export must succeed.
+pub fn export_csv(results: &Path) -> String {
+    let out = imprl()
+        .args(["export", "--format", "csv", "--results"])
+        .arg(results)
+        .output()
+        .expect("export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
