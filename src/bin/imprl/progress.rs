@@ -26,6 +26,9 @@ enum View {
 pub struct Terminal {
     view: View,
     signal: Arc<AtomicUsize>,
+    /// The handlers installed for the sweep (removed when it ends: a signal after the sweep, e.g.
+    /// while figures are drawn, ends the program as usual).
+    handlers: Vec<signal_hook::SigId>,
 }
 
 impl Terminal {
@@ -57,13 +60,26 @@ impl Terminal {
         };
         let signal = Arc::new(AtomicUsize::new(0));
         let stop_now = Arc::new(AtomicBool::new(false));
+        let mut handlers = Vec::new();
         for sig in [SIGINT, SIGTERM] {
             // A second signal ends the program at once.
-            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop_now.clone())?;
-            signal_hook::flag::register(sig, stop_now.clone())?;
-            signal_hook::flag::register_usize(sig, signal.clone(), sig as usize)?;
+            handlers.push(signal_hook::flag::register_conditional_shutdown(
+                sig,
+                128 + sig,
+                stop_now.clone(),
+            )?);
+            handlers.push(signal_hook::flag::register(sig, stop_now.clone())?);
+            handlers.push(signal_hook::flag::register_usize(
+                sig,
+                signal.clone(),
+                sig as usize,
+            )?);
         }
-        Ok(Terminal { view, signal })
+        Ok(Terminal {
+            view,
+            signal,
+            handlers,
+        })
     }
 
     /// The signal that stopped the sweep, if any.
@@ -71,6 +87,20 @@ impl Terminal {
         match self.signal.load(Ordering::Relaxed) {
             0 => None,
             s => Some(s as i32),
+        }
+    }
+}
+
+impl Drop for Terminal {
+    /// After the sweep, a signal ends the program at once with `128 + signal`, as by default
+    /// (removing a handler would leave the signal ignored).
+    fn drop(&mut self) {
+        for id in self.handlers.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+        let now = Arc::new(AtomicBool::new(true));
+        for sig in [SIGINT, SIGTERM] {
+            let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, now.clone());
         }
     }
 }
