@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bin, export_csv as export, imprl, write};
+use common::{bin, export_csv as export, imprl, sweep, write};
 use proptest::prelude::*;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -40,11 +40,7 @@ fn huge_and_inconsistent_batches_are_refused_before_any_run() {
         "grid.toml",
         "domain = 'chain'\nparam = 'explicit'\nseed = [0, 1]\nbatch_size = [25, 60]\nsampling = 'without-replacement'\n",
     );
-    let out = imprl()
-        .args(["sweep", "--progress", "quiet", "--config"])
-        .arg(&grid)
-        .arg("--out")
-        .arg(dir.path().join("res"))
+    let out = sweep(&grid, &dir.path().join("res"))
         .output()
         .expect("runs");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -68,13 +64,7 @@ fn a_signal_stops_a_sweep_cleanly_and_the_same_command_resumes_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let grid = write(dir.path(), "grid.toml", SLOW_GRID);
     let reference = dir.path().join("reference");
-    imprl()
-        .args(["sweep", "--progress", "quiet", "--config"])
-        .arg(&grid)
-        .arg("--out")
-        .arg(&reference)
-        .assert()
-        .success();
+    sweep(&grid, &reference).assert().success();
     let results = dir.path().join("res");
     for (signal, code) in [("INT", 130), ("TERM", 143)] {
         let mut child = std::process::Command::new(bin())
@@ -114,13 +104,7 @@ fn a_signal_stops_a_sweep_cleanly_and_the_same_command_resumes_it() {
             assert!(line.chars().count() <= 100, "long line: {line}");
         }
     }
-    imprl()
-        .args(["sweep", "--progress", "quiet", "--config"])
-        .arg(&grid)
-        .arg("--out")
-        .arg(&results)
-        .assert()
-        .success();
+    sweep(&grid, &results).assert().success();
     assert_eq!(export(&results), export(&reference));
 }
 
@@ -181,17 +165,8 @@ fn a_damaged_store_is_named_and_repaired() {
         "domain = 'chain'\nparam = 'implicit'\nseed = [0, 1, 2]\n",
     );
     let results = dir.path().join("res");
-    let sweep = |extra: &[&str]| {
-        imprl()
-            .args(["sweep", "--progress", "quiet", "--config"])
-            .arg(&grid)
-            .arg("--out")
-            .arg(&results)
-            .args(extra)
-            .output()
-            .expect("sweep")
-    };
-    assert!(sweep(&[]).status.success());
+    let run_sweep = |extra: &[&str]| sweep(&grid, &results).args(extra).output().expect("sweep");
+    assert!(run_sweep(&[]).status.success());
     let clean = export(&results);
     // A changed number, as a flipped bit in a data page would leave it.
     let db = rusqlite::Connection::open(results.join("results.sqlite")).expect("open");
@@ -213,13 +188,13 @@ fn a_damaged_store_is_named_and_repaired() {
         "{err}"
     );
     assert!(out.stdout.is_empty(), "no partial export");
-    let out = sweep(&[]);
+    let out = run_sweep(&[]);
     assert_eq!(
         out.status.code(),
         Some(1),
         "a sweep must not count a damaged run as stored"
     );
-    let out = sweep(&["--repair"]);
+    let out = run_sweep(&["--repair"]);
     assert!(
         out.status.success(),
         "{}",

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{export_csv, imprl, write};
+use common::{export_csv, imprl, sweep, write};
 use imprl::published_layout::read_published_all;
 use imprl::store::Store;
 use std::path::Path;
@@ -77,13 +77,7 @@ fn sweep_killed_and_resumed_equals_uninterrupted() {
     let grid = write(dir.path(), "grid.toml", KILL_GRID);
     let whole = dir.path().join("whole");
     let resumed = dir.path().join("resumed");
-    imprl()
-        .args(["sweep", "--progress", "quiet", "--config"])
-        .arg(&grid)
-        .arg("--out")
-        .arg(&whole)
-        .assert()
-        .success();
+    sweep(&grid, &whole).assert().success();
     let n_total = Store::open(&whole).expect("store").len().expect("len");
     assert_eq!(n_total, 400);
 
@@ -215,13 +209,7 @@ fn sweep_published_layout_round_trips() {
         "domain = 'chain'\nparam = ['explicit', 'implicit']\neta = [0.9, 0.975]\noffset = [0.0, 1.0]\nseed = [0, 1]\n[lr]\n\"chain.explicit\" = [0.5]\n\"chain.implicit\" = [0.125, 0.015625]\n",
     );
     let results = dir.path().join("res");
-    imprl()
-        .args(["sweep", "--progress", "quiet", "--config"])
-        .arg(&grid)
-        .arg("--out")
-        .arg(&results)
-        .assert()
-        .success();
+    sweep(&grid, &results).assert().success();
     let published = dir.path().join("pub");
     imprl()
         .args(["export", "--format", "published", "--results"])

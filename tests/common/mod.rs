@@ -14,6 +14,17 @@ pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("imprl")
 }
 
+/// `imprl sweep --progress quiet --config GRID --out OUT`, for the caller to add options to and
+/// run.
+pub fn sweep(grid: &Path, out: &Path) -> Command {
+    let mut cmd = imprl();
+    cmd.args(["sweep", "--progress", "quiet", "--config"])
+        .arg(grid)
+        .arg("--out")
+        .arg(out);
+    cmd
+}
+
 /// Writes `text` to `dir/name`.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
