@@ -34,7 +34,7 @@ pub use ours::{load_ours, per_seed_finals, summarize_ours};
 pub use reference::{
     load_reference, read_summary_csv, reference_runs, summarize_reference, ReferenceRun,
 };
-pub use report::{render_table, write_csv, CSV_HEADER};
+pub use report::{csv_header, render_table, write_csv};
 
 pub use crate::stats::ConfigKey;
 use crate::stats::{welch_z, Stat};

@@ -3,6 +3,7 @@
 use super::{Agreement, Comparison, ConfigKey};
 use crate::domain::DomainKind;
 use crate::param::ParamKind;
+use crate::stats::KEY_COLUMNS;
 use std::fmt::Write as _;
 
 fn opt(x: Option<f64>) -> String {
@@ -13,14 +14,8 @@ fn count(x: Option<usize>) -> String {
     x.map_or("?".to_string(), |v| v.to_string())
 }
 
-/// The per-configuration CSV header (see [`write_csv`]).
-pub const CSV_HEADER: [&str; 35] = [
-    "domain",
-    "param",
-    "eta",
-    "lr",
-    "offset",
-    "batch_size",
+/// The per-configuration CSV header (see [`write_csv`]): the key's columns, then these.
+const RESULT_COLUMNS: [&str; 29] = [
     "ours_runs",
     "ours_diverged",
     "theirs_runs",
@@ -52,6 +47,11 @@ pub const CSV_HEADER: [&str; 35] = [
     "note",
 ];
 
+/// The per-configuration CSV header (see [`write_csv`]).
+pub fn csv_header() -> Vec<&'static str> {
+    KEY_COLUMNS.iter().chain(&RESULT_COLUMNS).copied().collect()
+}
+
 /// Writes the full per-configuration table as CSV: configurations on both sides, then those on
 /// one side only (with `note` = `only ours` / `only published`, followed by the settings that
 /// differ from the published protocol, e.g. `only ours (solver=lu)`). An unknown published sd
@@ -59,7 +59,8 @@ pub const CSV_HEADER: [&str; 35] = [
 /// empty when either side diverged. Divergence counts unknown on the published side are `?`.
 pub fn write_csv(c: &Comparison, out: impl std::io::Write) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(CSV_HEADER)?;
+    let header = csv_header();
+    w.write_record(&header)?;
     let key_fields = |k: &ConfigKey| k.grid_fields().to_vec();
     for r in &c.rows {
         let mut f = key_fields(&r.key);
@@ -103,7 +104,7 @@ pub fn write_csv(c: &Comparison, out: impl std::io::Write) -> csv::Result<()> {
     ] {
         for k in keys {
             let mut f = key_fields(k);
-            f.resize(CSV_HEADER.len() - 1, String::new());
+            f.resize(header.len() - 1, String::new());
             let other = k.protocol_differences();
             f.push(if other.is_empty() {
                 note.to_string()

@@ -186,7 +186,7 @@ impl Table {
     }
 }
 
-/// The CSV columns describing a key: `domain,param,eta,lr,offset`.
+/// The CSV fields describing a key: the first five of [`crate::stats::KEY_COLUMNS`].
 pub(crate) fn key_fields(k: &ConfigKey) -> Vec<String> {
     k.grid_fields()[..5].to_vec()
 }

@@ -163,9 +163,7 @@ pub fn curves(
     best: BestLr,
     skipped: &mut Vec<(String, String)>,
 ) -> Option<FigureData> {
-    let mut table = Table::new(&[
-        "domain", "param", "eta", "lr", "offset", "timestep", "n", "mean", "sd",
-    ]);
+    let mut table = Table::new(&key_header(&["timestep", "n", "mean", "sd"]));
     let mut panels = Vec::new();
     for d in domains_of(cells) {
         let mut ser = Vec::new();

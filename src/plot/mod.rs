@@ -204,9 +204,16 @@ fn series(label: String, color: RGBColor, points: Vec<(f64, Stat)>) -> Series {
 }
 
 fn final_header() -> Vec<&'static str> {
-    vec![
-        "domain", "param", "eta", "lr", "offset", "runs", "diverged", "n", "mean", "sd",
-    ]
+    key_header(&["runs", "diverged", "n", "mean", "sd"])
+}
+
+/// A figure table's header: the key's columns ([`aggregate::key_fields`]), then `rest`.
+fn key_header(rest: &[&'static str]) -> Vec<&'static str> {
+    crate::stats::KEY_COLUMNS[..5]
+        .iter()
+        .chain(rest)
+        .copied()
+        .collect()
 }
 
 fn final_row(c: &Cell) -> Vec<String> {

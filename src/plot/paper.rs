@@ -11,18 +11,13 @@ pub fn figure1(
     best: BestLr,
     skipped: &mut Vec<(String, String)>,
 ) -> Option<FigureData> {
-    let mut table = Table::new(&[
-        "domain",
-        "param",
-        "eta",
-        "lr",
-        "offset",
+    let mut table = Table::new(&key_header(&[
         "n",
         "ones_mean",
         "ones_sd",
         "ortho_mean",
         "ortho_sd",
-    ]);
+    ]));
     let mut panels = Vec::new();
     for d in domains_of(cells) {
         let at_eta: Vec<&Cell> = cells

@@ -18,17 +18,15 @@ fn canon(x: f64) -> f64 {
     format!("{y:.9e}").parse().unwrap_or(y)
 }
 
+/// The CSV columns of a key's grid settings ([`ConfigKey::grid_fields`]); the figures' tables
+/// use the first five (they are drawn at the published batch size).
+pub const KEY_COLUMNS: [&str; 6] = ["domain", "param", "eta", "lr", "offset", "batch_size"];
+
 /// The settings that make the published grid's axes: fields of [`ConfigKey`] (and the seed,
 /// which is no part of it).
-const GRID: [&str; 7] = [
-    "domain",
-    "param",
-    "eta",
-    "lr",
-    "offset",
-    "batch_size",
-    "seed",
-];
+fn is_grid(name: &str) -> bool {
+    name == "seed" || KEY_COLUMNS.contains(&name)
+}
 
 /// `text` as a `&'static str`, stored once per distinct text (a store holds few protocols), so
 /// that keys stay `Copy`.
@@ -59,7 +57,7 @@ impl Protocol {
         let words: Vec<String> = c
             .texts()
             .into_iter()
-            .filter(|(n, _)| !GRID.contains(n))
+            .filter(|(n, _)| !is_grid(n))
             .map(|(n, v)| format!("{n}={v}"))
             .collect();
         Protocol(intern(words.join(" ")))
@@ -71,7 +69,7 @@ impl Protocol {
     pub fn published() -> Protocol {
         let defaults: Vec<String> = SETTINGS
             .iter()
-            .filter(|s| !GRID.contains(&s.name))
+            .filter(|s| !is_grid(s.name))
             .map(|s| format!("{}={}", s.name, (s.default_text)().unwrap_or_default()))
             .collect();
         Protocol(intern(defaults.join(" ")))
@@ -177,7 +175,7 @@ impl ConfigKey {
         self.protocol == Protocol::published()
     }
 
-    /// The grid's settings as CSV fields: `domain, param, eta, lr, offset, batch_size`.
+    /// The grid's settings as CSV fields, in the order of [`KEY_COLUMNS`].
     pub fn grid_fields(&self) -> [String; 6] {
         [
             self.domain.name().to_string(),

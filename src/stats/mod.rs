@@ -8,7 +8,7 @@
 
 mod key;
 
-pub use key::{ConfigKey, Protocol};
+pub use key::{ConfigKey, Protocol, KEY_COLUMNS};
 
 /// Two-sided 95% normal quantile.
 pub const Z95: f64 = 1.959_963_984_540_054;
