@@ -198,23 +198,17 @@ pub fn execute(
             })
         });
         loop {
+            if !interrupted && observer.cancelled() {
+                interrupted = true;
+                stop.store(true, Ordering::Relaxed);
+            }
             let msg = match rx.recv_timeout(POLL) {
                 Ok(msg) => msg,
-                Err(RecvTimeoutError::Timeout) => {
-                    if !interrupted && observer.cancelled() {
-                        interrupted = true;
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    continue;
-                }
+                Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             if failure.is_some() {
                 continue; // drain so that workers finish
-            }
-            if !interrupted && observer.cancelled() {
-                interrupted = true;
-                stop.store(true, Ordering::Relaxed);
             }
             let res = msg.map_err(SweepError::from).and_then(|rec| {
                 store
