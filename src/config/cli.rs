@@ -93,7 +93,7 @@ impl<S: FlagSet> clap::Args for SettingFlags<S> {
                 .action(ArgAction::Set)
                 .allow_negative_numbers(s.numeric)
                 .help_heading("Run settings");
-            if s.value_name == <bool as super::SettingType>::VALUE_NAME {
+            if s.boolean {
                 // `--bias` alone means true.
                 arg = arg
                     .num_args(0..=1)

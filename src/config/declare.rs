@@ -52,6 +52,7 @@ macro_rules! declare_settings {
                 value_name: <$ty as SettingType>::VALUE_NAME,
                 sql_type: <$ty as SettingType>::SQL_TYPE,
                 numeric: <$ty as SettingType>::NUMERIC,
+                boolean: <$ty as SettingType>::BOOLEAN,
                 allowed: || if $allowed.is_empty() { <$ty as SettingType>::kind() } else { $allowed.to_string() },
                 names: <$ty as SettingType>::names,
                 default_text: || match $default {
@@ -73,7 +74,7 @@ macro_rules! declare_settings {
                 match name {
                     $(stringify!($name) => {
                         self.$name = Some(<$ty as SettingType>::parse(raw).ok_or_else(|| {
-                            ConfigError::invalid(name, raw, &setting(name).map_or_else(String::new, |s| (s.allowed)()))
+                            ConfigError::invalid(name, raw, &allowed(name))
                         })?.canonical());
                     })+
                     _ => return Err(ConfigError::unknown(name)),
@@ -105,7 +106,7 @@ macro_rules! declare_settings {
                         (None, $crate::config::declare::DefaultValue::<$ty>::Value(v)) => v,
                         (None, $crate::config::declare::DefaultValue::Required) => {
                             return Err(ConfigError::invalid(
-                                stringify!($name), "(missing)", &(SETTINGS[index_of(stringify!($name))].allowed)()))
+                                stringify!($name), "(missing)", &allowed(stringify!($name))))
                         }
                         (None, $crate::config::declare::DefaultValue::Derived(..)) => Placeholder::placeholder(),
                     },
@@ -118,7 +119,7 @@ macro_rules! declare_settings {
                     let check: fn(&$ty) -> bool = $check;
                     if !check(&c.$name) {
                         return Err(ConfigError::invalid(
-                            stringify!($name), c.$name.text(), &(SETTINGS[index_of(stringify!($name))].allowed)()));
+                            stringify!($name), c.$name.text(), &allowed(stringify!($name))));
                     }
                 )+
                 Ok(c)

@@ -119,6 +119,8 @@ pub struct Setting {
     pub sql_type: &'static str,
     /// True for numbers (flags accept a leading minus).
     pub numeric: bool,
+    /// True for booleans (a flag alone means `true`).
+    pub boolean: bool,
     /// The allowed values, in words.
     pub allowed: fn() -> String,
     /// The names of an enumeration's members (empty otherwise).
@@ -151,9 +153,9 @@ pub fn setting(name: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.name == name)
 }
 
-/// The position of setting `name` in [`SETTINGS`] (a name from the declaration itself).
-fn index_of(name: &str) -> usize {
-    SETTINGS.iter().position(|s| s.name == name).unwrap_or(0)
+/// The allowed values of setting `name`, in words (empty for an unknown name).
+fn allowed(name: &str) -> String {
+    setting(name).map_or_else(String::new, |s| (s.allowed)())
 }
 
 /// The settings table of the README (Markdown): name, flag, default, allowed values, doc.

@@ -10,7 +10,7 @@
 use super::declare::DefaultValue::{Derived, Required, Value};
 use super::declare::Placeholder;
 use super::value::{Raw, SettingType};
-use super::{index_of, setting, ConfigError, Setting};
+use super::{allowed, ConfigError, Setting};
 use crate::domain::{DomainKind, Slip};
 use crate::linalg::SolverKind;
 use crate::param::ParamKind;

@@ -33,6 +33,8 @@ pub trait SettingType: Sized + Clone + Copy + PartialEq + std::fmt::Debug {
     const SQL_TYPE: &'static str;
     /// True for numbers: flags accept a leading minus sign.
     const NUMERIC: bool = false;
+    /// True for booleans: a flag alone means `true`.
+    const BOOLEAN: bool = false;
     /// The values of this type, in words (`a number`, or the list of names).
     fn kind() -> String;
     /// Parses a raw value; `None` when it is not of this type.
@@ -100,10 +102,10 @@ impl SettingType for f64 {
     }
 }
 
-/// Unsigned integers are stored in SQLite's signed 64-bit integers: settings of these types
-/// are at most `i64::MAX` (their checks say so).
+/// Unsigned integers in SQLite's signed 64-bit integers: `to_sql`/`from_sql` give the
+/// conversion (a `u64` by its bits, as stores have always held seeds; a `usize` by value).
 macro_rules! unsigned_setting {
-    ($t:ty) => {
+    ($t:ty, $to_sql:expr, $from_sql:expr) => {
         impl SettingType for $t {
             const VALUE_NAME: &'static str = "INTEGER";
             const SQL_TYPE: &'static str = "INTEGER";
@@ -121,23 +123,28 @@ macro_rules! unsigned_setting {
                 self.to_string()
             }
             fn to_sql(&self) -> SqlValue {
-                SqlValue::Integer(i64::try_from(*self).unwrap_or(i64::MAX))
+                let to: fn($t) -> i64 = $to_sql;
+                SqlValue::Integer(to(*self))
             }
             fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+                let from: fn(i64) -> Option<$t> = $from_sql;
                 match v {
-                    ValueRef::Integer(i) => <$t>::try_from(i).ok(),
+                    ValueRef::Integer(i) => from(i),
                     _ => None,
                 }
             }
         }
     };
 }
-unsigned_setting!(u64);
-unsigned_setting!(usize);
+unsigned_setting!(u64, |x| x as i64, |i| Some(i as u64));
+unsigned_setting!(usize, |x| i64::try_from(x).unwrap_or(i64::MAX), |i| {
+    usize::try_from(i).ok()
+});
 
 impl SettingType for bool {
     const VALUE_NAME: &'static str = "BOOL";
     const SQL_TYPE: &'static str = "INTEGER";
+    const BOOLEAN: bool = true;
     fn kind() -> String {
         "true, false".into()
     }

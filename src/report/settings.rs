@@ -145,7 +145,7 @@ pub fn summarize(records: &[RunRecord]) -> Result<StoreSummary, ReportError> {
     let mut sets: Vec<BTreeSet<Scalar>> = vec![BTreeSet::new(); SETTINGS.len()];
     for rec in records {
         for ((set, v), s) in sets.iter_mut().zip(rec.config.sql_values()).zip(SETTINGS) {
-            set.insert(scalar(v, s.value_name == "BOOL"));
+            set.insert(scalar(v, s.boolean));
         }
     }
     let diverged = records
