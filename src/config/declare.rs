@@ -11,7 +11,8 @@ pub enum DefaultValue<T: 'static> {
     Required,
     /// A constant.
     Value(T),
-    /// Computed from the other (resolved) settings; the text says how, for help and docs.
+    /// Computed from the other settings; the text says how, for help and docs. It may read only
+    /// settings declared before it (those are resolved and checked when it is computed).
     Derived(fn(&super::RunConfig) -> T, &'static str),
 }
 
@@ -157,11 +158,6 @@ macro_rules! declare_settings {
                             .ok_or_else(|| (stringify!($name), format!("{v:?}")))?
                     },
                 )+})
-            }
-
-            /// These settings as a [`RunSettings`] with every field given.
-            pub fn to_settings(&self) -> RunSettings {
-                RunSettings { $($name: Some(self.$name),)+ }
             }
         }
     };

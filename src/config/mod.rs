@@ -204,22 +204,14 @@ impl RunConfig {
     /// The canonical identity of a run: `name=value` for every setting in declaration order,
     /// values in their canonical text. Two configurations have the same key exactly when they
     /// are equal (`-0` is `0`).
+    /// The configuration (every setting but the seed) is [`crate::stats::ConfigKey`].
     pub fn key(&self) -> String {
-        join_key(self.texts().into_iter())
+        self.texts()
+            .into_iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join(";")
     }
-
-    /// The identity of the run's configuration: its key without the seed. Runs that differ only
-    /// in their seed are samples of one configuration (figures and comparisons pool them).
-    pub fn config_key(&self) -> String {
-        join_key(self.texts().into_iter().filter(|(n, _)| *n != "seed"))
-    }
-}
-
-fn join_key(parts: impl Iterator<Item = (&'static str, String)>) -> String {
-    parts
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect::<Vec<_>>()
-        .join(";")
 }
 
 impl RunSettings {
@@ -399,14 +391,10 @@ mod tests {
     }
 
     #[test]
-    fn keys_hold_every_setting_and_config_keys_all_but_the_seed() {
+    fn keys_hold_every_setting() {
         let c = settings("domain = 'chain'\nparam = 'implicit'").expect("valid");
         for s in SETTINGS {
             assert!(c.key().contains(&format!("{}=", s.name)), "{}", s.name);
-            assert_eq!(
-                c.config_key().contains(&format!("{}=", s.name)),
-                s.name != "seed"
-            );
         }
     }
 
