@@ -26,13 +26,13 @@ mod schema;
 
 pub use checksum::checksum;
 use checksum::status_of;
-use schema::{rekey, runs_table, sql_literal, OTHER_TABLES};
+use schema::OTHER_TABLES;
 
 use crate::config::SETTINGS;
 use crate::record::RunRecord;
 use crate::train::Outcome;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params_from_iter, Connection, OpenFlags};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -198,15 +198,7 @@ impl Store {
     }
 
     fn version(&self) -> Result<Option<i64>, StoreError> {
-        let v: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE name = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?;
+        let v = schema::version(&self.conn).map_err(|e| self.sql(e))?;
         v.map(|v| {
             v.parse().map_err(|_| StoreError::Format {
                 path: self.path.clone(),
@@ -233,16 +225,7 @@ impl Store {
     }
 
     fn read_columns(&self) -> Result<HashSet<String>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name FROM pragma_table_info('runs')")
-            .map_err(|e| self.sql(e))?;
-        let cols = st
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.sql(e))?
-            .collect::<Result<HashSet<_>, _>>()
-            .map_err(|e| self.sql(e))?;
-        Ok(cols)
+        schema::columns(&self.conn).map_err(|e| self.sql(e))
     }
 
     /// WAL mode, the schema, and the upgrade of an older store, in one immediate transaction.
@@ -255,56 +238,13 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(OTHER_TABLES)?;
-        let version: Option<String> = tx
-            .query_row(
-                "SELECT value FROM meta WHERE name = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match version.as_deref() {
-            None => {
-                tx.execute_batch(&runs_table())?;
-                tx.execute(
-                    "INSERT INTO meta (name, value) VALUES ('schema_version', ?1)",
-                    [SCHEMA_VERSION.to_string()],
-                )?;
-            }
+        match schema::version(&tx)?.as_deref() {
+            None => schema::create(&tx)?,
             Some(v)
                 if v.parse::<i64>()
                     .is_ok_and(|v| (1..=SCHEMA_VERSION).contains(&v)) =>
             {
-                let cols: HashSet<String> = {
-                    let mut st = tx.prepare("SELECT name FROM pragma_table_info('runs')")?;
-                    let c = st
-                        .query_map([], |r| r.get::<_, String>(0))?
-                        .collect::<Result<_, _>>()?;
-                    c
-                };
-                let mut changed = v != SCHEMA_VERSION.to_string();
-                for s in SETTINGS.iter().filter(|s| !cols.contains(s.name)) {
-                    let Some(default) = (s.default_sql)() else {
-                        // Left to `upgrade_error`: reading reports the missing column.
-                        continue;
-                    };
-                    tx.execute_batch(&format!(
-                        "ALTER TABLE runs ADD COLUMN {} {} NOT NULL DEFAULT {};",
-                        s.name,
-                        s.sql_type,
-                        sql_literal(&default)
-                    ))?;
-                    changed = true;
-                }
-                if !cols.contains("checksum") {
-                    tx.execute_batch("ALTER TABLE runs ADD COLUMN checksum TEXT;")?;
-                }
-                if changed {
-                    rekey(&tx)?;
-                    tx.execute(
-                        "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
-                        [SCHEMA_VERSION.to_string()],
-                    )?;
-                }
+                schema::upgrade(&tx, v)?
             }
             Some(_) => {} // reported by check_version
         }

@@ -2,14 +2,75 @@
 //! columns added with their defaults, keys and checksums recomputed).
 
 use super::checksum::checksum;
+use super::SCHEMA_VERSION;
 use crate::config::{RunConfig, SETTINGS};
 use crate::record::RunRecord;
 use crate::train::{EvalRow, Outcome};
-use rusqlite::params_from_iter;
 use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection, OptionalExtension, Transaction};
 use std::collections::HashSet;
 
-pub(super) fn runs_table() -> String {
+/// The schema version a store records, if any.
+pub(super) fn version(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT value FROM meta WHERE name = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// The columns of the `runs` table.
+pub(super) fn columns(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
+    let mut st = conn.prepare("SELECT name FROM pragma_table_info('runs')")?;
+    let cols = st.query_map([], |r| r.get::<_, String>(0))?.collect();
+    cols
+}
+
+/// A new store's `runs` table and version.
+pub(super) fn create(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(&runs_table())?;
+    tx.execute(
+        "INSERT INTO meta (name, value) VALUES ('schema_version', ?1)",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Brings a store of schema version `v` (1 to [`SCHEMA_VERSION`]) up to date: a column, with its
+/// default, for every setting declared since it was written, the checksum column, and keys
+/// and checksums recomputed when anything changed.
+pub(super) fn upgrade(tx: &Transaction<'_>, v: &str) -> rusqlite::Result<()> {
+    let cols = columns(tx)?;
+    let mut changed = v != SCHEMA_VERSION.to_string();
+    for s in SETTINGS.iter().filter(|s| !cols.contains(s.name)) {
+        // A setting without a constant default cannot be added to old runs; reading the store
+        // then names its missing column.
+        let Some(default) = (s.default_sql)() else {
+            continue;
+        };
+        tx.execute_batch(&format!(
+            "ALTER TABLE runs ADD COLUMN {} {} NOT NULL DEFAULT {};",
+            s.name,
+            s.sql_type,
+            sql_literal(&default)
+        ))?;
+        changed = true;
+    }
+    if !cols.contains("checksum") {
+        tx.execute_batch("ALTER TABLE runs ADD COLUMN checksum TEXT;")?;
+    }
+    if changed {
+        rekey(tx)?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
+            [SCHEMA_VERSION.to_string()],
+        )?;
+    }
+    Ok(())
+}
+
+fn runs_table() -> String {
     let settings: String = SETTINGS
         .iter()
         .map(|s| format!("    {} {} NOT NULL,\n", s.name, s.sql_type))
@@ -40,7 +101,7 @@ CREATE TABLE IF NOT EXISTS evals (
 ";
 
 /// A constant as an SQL literal (for a column default).
-pub(super) fn sql_literal(v: &SqlValue) -> String {
+fn sql_literal(v: &SqlValue) -> String {
     match v {
         SqlValue::Null => "NULL".into(),
         SqlValue::Integer(i) => i.to_string(),
@@ -53,7 +114,7 @@ pub(super) fn sql_literal(v: &SqlValue) -> String {
 /// Recomputes every run's key (and checksum) from its settings, in the current declaration;
 /// runs whose keys coincide (one configuration stored twice, e.g. as offsets `-0` and `0` by
 /// an older release) keep the first.
-pub(super) fn rekey(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+fn rekey(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
     let names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
     let mut runs: Vec<(i64, RunRecord)> = Vec::new();
     {
