@@ -22,9 +22,22 @@ pub fn checksum(rec: &RunRecord) -> String {
     h.finalize().to_hex()[..32].to_string()
 }
 
+/// How an outcome is stored: `status` and `diverged_at` (see [`outcome_of`]).
 pub(super) fn status_of(o: Outcome) -> (&'static str, Option<i64>) {
     match o {
         Outcome::Finished => ("finished", None),
         Outcome::Diverged { step } => ("diverged", Some(step as i64)),
+    }
+}
+
+/// The outcome stored as `status` and `diverged_at`; `None` for a pair [`status_of`] never
+/// writes.
+pub(super) fn outcome_of(status: &str, diverged_at: Option<i64>) -> Option<Outcome> {
+    match (status, diverged_at) {
+        ("finished", _) => Some(Outcome::Finished),
+        ("diverged", Some(step)) => usize::try_from(step)
+            .ok()
+            .map(|step| Outcome::Diverged { step }),
+        _ => None,
     }
 }

@@ -1,10 +1,11 @@
 //! Reading runs back: by column name, in the settings' order, each verified against its
 //! checksum.
 
+use super::checksum::outcome_of;
 use super::{checksum, Store, StoreError};
 use crate::config::{RunConfig, SETTINGS};
 use crate::record::RunRecord;
-use crate::train::{EvalRow, Outcome};
+use crate::train::EvalRow;
 use rusqlite::types::Value as SqlValue;
 use std::collections::HashMap;
 
@@ -91,18 +92,11 @@ impl Store {
                 })?;
                 let status: String = row.get(c_status).map_err(|e| self.sql(e))?;
                 let diverged_at: Option<i64> = row.get(c_div).map_err(|e| self.sql(e))?;
-                let outcome = match (status.as_str(), diverged_at) {
-                    ("finished", _) => Outcome::Finished,
-                    ("diverged", Some(step)) if step >= 0 => Outcome::Diverged {
-                        step: step as usize,
-                    },
-                    _ => {
-                        return Err(StoreError::Format {
-                            path: self.path.clone(),
-                            message: format!("run {id}: unknown status `{status}`"),
-                        })
-                    }
-                };
+                let outcome =
+                    outcome_of(&status, diverged_at).ok_or_else(|| StoreError::Format {
+                        path: self.path.clone(),
+                        message: format!("run {id}: unknown status `{status}`"),
+                    })?;
                 let sum: Option<String> = match c_sum {
                     Some(i) => row.get(i).map_err(|e| self.sql(e))?,
                     None => None,

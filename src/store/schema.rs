@@ -1,7 +1,7 @@
 //! The store's tables, and the upgrade of a store written by an earlier release (settings
 //! columns added with their defaults, keys and checksums recomputed).
 
-use super::checksum::checksum;
+use super::checksum::{checksum, outcome_of};
 use super::SCHEMA_VERSION;
 use crate::config::{RunConfig, SETTINGS};
 use crate::record::RunRecord;
@@ -139,10 +139,8 @@ fn rekey(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
             let n = names.len();
             let status: String = row.get(n + 1)?;
             let at: Option<i64> = row.get(n + 2)?;
-            let outcome = match (status.as_str(), at) {
-                ("diverged", Some(s)) if s >= 0 => Outcome::Diverged { step: s as usize },
-                _ => Outcome::Finished,
-            };
+            // A bad status is left for reading to report; the upgrade goes on.
+            let outcome = outcome_of(&status, at).unwrap_or(Outcome::Finished);
             runs.push((
                 id,
                 RunRecord {
