@@ -235,17 +235,13 @@ impl Resolvent {
                 if sweep >= SLOW_SWEEPS {
                     self.lu_updates = self.lu_updates.max(1);
                 }
-                // r = b − Ax (or b − Aᵀx), A = I − ηS, from Sx (kept: it is the answer's).
+                // r = b − Ax (or b − Aᵀx), A = I − ηS, from Sx (kept: it is the answer's),
+                // left in `self.r` by the check.
                 product(x, sx);
-                let eta = self.eta;
-                for (((ri, &bi), &xi), &p) in self.r.iter_mut().zip(b).zip(x.iter()).zip(sx.iter())
-                {
-                    *ri = bi - (xi - eta * p);
-                }
-                let rn = norm(&self.r);
-                if rn <= REFINE_TOL * bn && self.check(b, x, sx, bn, transpose).is_ok() {
-                    return Ok(());
-                }
+                let rn = match self.check(b, x, sx, bn, transpose) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => e.residual,
+                };
                 if !rn.is_finite() || rn >= 0.5 * last {
                     break;
                 }
