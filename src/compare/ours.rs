@@ -76,5 +76,5 @@ pub fn load_ours(dir: &Path) -> Result<Vec<RunRecord>, CompareError> {
         }
         .into());
     }
-    Ok(Store::open(dir)?.load_all()?)
+    Ok(Store::open_read(dir)?.load_all()?)
 }

@@ -403,7 +403,7 @@ pub fn render(dir: &Path) -> Result<(String, ReportSummary), ReportError> {
     if !Store::exists(dir) {
         return Err(ReportError::NoStore(dir.to_path_buf()));
     }
-    let records = Store::open(dir)?.load_all()?;
+    let records = Store::open_read(dir)?.load_all()?;
     let summary = settings::summarize(&records)?;
     let mut b = Body {
         html: String::new(),
