@@ -139,7 +139,7 @@ pub fn print_plot_report(report: &PlotReport, out: &std::path::Path) {
 }
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
-    crate::stores::open_existing(&args.results)?;
+    crate::stores::require_store(&args.results)?;
     let out = args
         .out
         .clone()

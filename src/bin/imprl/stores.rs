@@ -7,15 +7,21 @@ use imprl::store::Store;
 use std::io::Write;
 use std::path::Path;
 
-/// The store in `dir`, opened for reading; a missing store is bad input.
-pub fn open_existing(dir: &Path) -> anyhow::Result<Store> {
-    if !Store::exists(dir) {
-        return Err(ConfigError::File {
+/// A missing results store is bad input.
+pub fn require_store(dir: &Path) -> Result<(), ConfigError> {
+    if Store::exists(dir) {
+        Ok(())
+    } else {
+        Err(ConfigError::File {
             path: dir.display().to_string(),
             message: format!("no results store ({}) there", imprl::store::DB_FILE),
-        }
-        .into());
+        })
     }
+}
+
+/// The store in `dir`, opened for reading (see [`require_store`]).
+pub fn open_existing(dir: &Path) -> anyhow::Result<Store> {
+    require_store(dir)?;
     Ok(Store::open_read(dir)?)
 }
 
