@@ -42,18 +42,14 @@ pub fn theory(args: &TheoryArgs) -> anyhow::Result<()> {
 
 pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     use imprl::compare;
-    for (flag, p) in [
-        ("--reference", &args.reference),
-        ("--results", &args.results),
-    ] {
-        if !p.exists() {
-            return Err(ConfigError::File {
-                path: p.display().to_string(),
-                message: format!("{flag}: no such file or directory"),
-            }
-            .into());
+    if !args.reference.exists() {
+        return Err(ConfigError::File {
+            path: args.reference.display().to_string(),
+            message: "--reference: no such file or directory".into(),
         }
+        .into());
     }
+    crate::stores::require_store(&args.results)?;
     let (theirs, skipped) = compare::load_reference(&args.reference)?;
     let records = compare::load_ours(&args.results)?;
     let (ours, excluded) = compare::summarize_ours(&records);
@@ -94,14 +90,6 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
 }
 
 pub fn plot(args: &PlotArgs) -> anyhow::Result<()> {
-    if !args.results.is_dir() {
-        return Err(ConfigError::invalid(
-            "results",
-            args.results.display(),
-            "an existing results directory",
-        )
-        .into());
-    }
     let records = crate::stores::open_existing(&args.results)?.load_all()?;
     let out = args
         .out
