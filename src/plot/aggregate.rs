@@ -100,7 +100,7 @@ pub fn split_protocol(records: &[RunRecord]) -> (Vec<Cell>, Vec<Cell>, Protocol)
 /// How the figures choose the learning rate of each (domain, parameterization, `η`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum BestLr {
-    /// The paper's best learning rates (SPEC §6, [`published::best_lr`]).
+    /// The paper's best learning rates (docs/protocol.md).
     #[default]
     Published,
     /// The learning rate with the lowest final `‖r‖₂`, averaged over seeds and then over
