@@ -1,6 +1,6 @@
-//! The dense kernels of the hot path: a vectorizable `exp`, the row softmax, sums, dot products
-//! and matrix–vector products, with run-time dispatch to SIMD instruction sets that gives the
-//! same bits on every machine (SPEC §1).
+//! The dense kernels of the hot path: a vectorizable `exp`, sums, dot products and
+//! matrix–vector products, with run-time dispatch to SIMD instruction sets that gives the same
+//! bits on every machine (SPEC §1). The row softmax is in `softmax.rs`.
 
 use multiversion::multiversion;
 
@@ -56,38 +56,6 @@ pub fn exp(x: f64) -> f64 {
         x
     } else {
         y
-    }
-}
-
-/// Row-wise softmax `S_kj = exp(F_kj − max_j F_kj) / Σ_j exp(F_kj − max_j F_kj)` of a row-major
-/// `k × k` matrix (SPEC §1: `S = σ(F)`), written into `s`. Costs `k²` exponentials.
-#[track_caller]
-pub fn softmax_rows(f: &[f64], k: usize, s: &mut [f64]) {
-    assert_eq!(f.len(), k * k);
-    assert_eq!(s.len(), k * k);
-    softmax_rows_kernel(f, k, s);
-}
-
-// Hot kernels are compiled for several instruction sets and picked at run time
-// (`multiversion`). They use only IEEE additions and multiplications in a fixed order, which
-// Rust never fuses, so every instruction set gives the same bits.
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
-fn softmax_rows_kernel(f: &[f64], k: usize, s: &mut [f64]) {
-    for (fr, sr) in f.chunks_exact(k).zip(s.chunks_exact_mut(k)) {
-        softmax(fr, sr);
-    }
-}
-
-/// Softmax of one vector: `s_j = exp(f_j − max f) / Σ exp(f − max f)`.
-#[inline(always)]
-pub fn softmax(f: &[f64], s: &mut [f64]) {
-    let m = max(f);
-    for (sj, &fj) in s.iter_mut().zip(f) {
-        *sj = exp(fj - m);
-    }
-    let inv = 1.0 / sum(s);
-    for sj in s.iter_mut() {
-        *sj *= inv;
     }
 }
 
@@ -185,6 +153,7 @@ pub fn matvec(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
     matvec_kernel(m, n, x, y);
 }
 
+// Dispatched like the softmax (`softmax.rs` says why every target gives the same bits).
 #[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
 fn matvec_kernel(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
@@ -304,6 +273,7 @@ fn matvec_t_kernel(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::linalg::{softmax, softmax_rows};
     use rand::{Rng, SeedableRng};
 
     fn ulps(a: f64, b: f64) -> u64 {
@@ -328,7 +298,7 @@ mod tests {
     }
 
     #[test]
-    fn simd_dispatch_gives_the_same_bits_as_plain_code() {
+    fn dispatched_kernels_give_the_bits_of_plain_code() {
         let k = 53;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let f: Vec<f64> = (0..k * k).map(|_| rng.random_range(-30.0..30.0)).collect();

@@ -6,10 +6,12 @@ mod gmres;
 mod kernels;
 mod lu;
 mod resolvent;
+mod softmax;
 
-pub use kernels::{dot, exp, matvec, matvec_t, max, norm, softmax, softmax_rows, sum};
+pub use kernels::{dot, exp, matvec, matvec_t, max, norm, sum};
 pub use lu::ResolventLu;
 pub use resolvent::{
     Resolvent, SolveError, SolveStats, SolverKind, AUTO_LU_MAX_K, GMRES_MAX_ITERS,
     LU_AFTER_GMRES_FAILURE, REFINE_TOL,
 };
+pub use softmax::{logit_step, softmax, softmax_rows};

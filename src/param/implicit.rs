@@ -2,9 +2,8 @@
 
 use super::{all_finite, ImplicitInit, Parameterization, StepError};
 use crate::linalg::{
-    matvec, softmax, softmax_rows, Resolvent, ResolventLu, SolveError, SolveStats, SolverKind,
+    logit_step, matvec, softmax_rows, Resolvent, ResolventLu, SolveError, SolveStats, SolverKind,
 };
-use multiversion::multiversion;
 
 /// Implicit parameters `ψ = (w, F)` with `S = σ(F)` (row softmax), `A = I − ηS` and the value
 /// weights `θ̂ = A⁻¹w`, the root of `h(θ; w, F) = w + ηSθ − θ`.
@@ -196,7 +195,8 @@ impl Parameterization for Implicit {
     }
 
     /// `w ← w − αu`, `F_kj ← F_kj − α η u_k S_kj (θ̂_j − (Sθ̂)_k)` with `u = A⁻ᵀg`, fused with
-    /// the softmax `S = σ(F)` of the new logits in one pass, then `θ̂` at the new parameters.
+    /// the softmax `S = σ(F)` of the new logits and the product `Sθ̂` that warm-starts the
+    /// forward solve in one pass ([`logit_step`]), then `θ̂` at the new parameters.
     ///
     /// A solve (adjoint or forward) that cannot meet its tolerance is
     /// [`StepError::SolveFailed`]; non-finite parameters or `θ̂` are [`StepError::NonFinite`].
@@ -213,7 +213,7 @@ impl Parameterization for Implicit {
             &mut self.s,
             &self.u,
             &self.theta,
-            &self.s_theta,
+            &mut self.s_theta,
             lr * self.eta,
         );
         for (wi, ui) in self.w.iter_mut().zip(&self.u) {
@@ -224,25 +224,13 @@ impl Parameterization for Implicit {
             return Err(StepError::NonFinite);
         }
         self.solver.update(&self.s);
-        let solved = self.solve_forward();
+        // `logit_step` has left the warm start's product `Sθ̂` in `s_theta`.
+        let solved = self
+            .solver
+            .solve(&self.s, &self.w, &mut self.theta, &mut self.s_theta, false);
         if !all_finite(&self.theta) {
             return Err(StepError::NonFinite);
         }
         Ok(solved?)
-    }
-}
-
-/// `F_kj ← F_kj − c u_k S_kj (θ̂_j − (Sθ̂)_k)` with `c = αη` (the SGD step on the logits), then
-/// `S_k = σ(F_k)` of the new row: one pass over `F` and `S` instead of two.
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
-fn logit_step(f: &mut [f64], s: &mut [f64], u: &[f64], theta: &[f64], s_theta: &[f64], c: f64) {
-    let k = theta.len();
-    for (kk, (frow, srow)) in f.chunks_exact_mut(k).zip(s.chunks_exact_mut(k)).enumerate() {
-        let cu = c * u[kk];
-        let st = s_theta[kk];
-        for ((fkj, &skj), &tj) in frow.iter_mut().zip(srow.iter()).zip(theta) {
-            *fkj -= cu * skj * (tj - st);
-        }
-        softmax(frow, srow);
     }
 }
