@@ -156,7 +156,12 @@ pub fn matvec(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
 }
 
 // Dispatched like the softmax (`softmax.rs` says why every target gives the same bits).
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx512bw+avx2+fma+avx",
+    "x86_64+avx2+fma",
+    "x86_64+avx",
+    "aarch64+neon"
+))]
 fn matvec_kernel(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
@@ -253,7 +258,12 @@ pub fn matvec_t(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
 
 /// Four rows per pass over `y`, adding their terms to each `y_j` one after the other: the order
 /// of the row-at-a-time loop (so the same bits) with a quarter of its loads and stores of `y`.
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx512bw+avx2+fma+avx",
+    "x86_64+avx2+fma",
+    "x86_64+avx",
+    "aarch64+neon"
+))]
 fn matvec_t_kernel(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
     let mut xb = x.chunks_exact(4);
     let mut mb = m.chunks_exact(4 * n);
