@@ -259,6 +259,24 @@ fn update_cost(k: usize, reps: usize) -> (Duration, f64) {
     (d, products)
 }
 
+/// The update `F_kj ← F_kj − c u_k S_kj (θ̂_j − (Sθ̂)_k)` alone, as the logit step did before
+/// its fusion (dispatched like it).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx512bw+avx2+fma+avx",
+    "x86_64+avx2+fma",
+    "x86_64+avx",
+    "aarch64+neon"
+))]
+fn logit_update(f: &mut [f64], s: &[f64], u: &[f64], theta: &[f64], s_theta: &[f64], c: f64) {
+    let k = theta.len();
+    for (kk, (frow, srow)) in f.chunks_exact_mut(k).zip(s.chunks_exact(k)).enumerate() {
+        let cu = c * u[kk];
+        for ((fkj, &skj), &tj) in frow.iter_mut().zip(srow).zip(theta) {
+            *fkj -= cu * skj * (tj - s_theta[kk]);
+        }
+    }
+}
+
 /// Breakdown of one implicit update at k = 400 (mountain car), with each cost next to its floor.
 fn breakdown() {
     let (model, simd) = machine();
@@ -284,12 +302,7 @@ fn breakdown() {
     // The same work in separate passes, as before the fusion: the update, the softmax, S·θ̂.
     let unfused = time(reps, || {
         sign = -sign;
-        for (kk, (frow, srow)) in f.chunks_exact_mut(k).zip(s.chunks_exact(k)).enumerate() {
-            let cu = sign * 1e-3 * x0[kk];
-            for ((fkj, &skj), &tj) in frow.iter_mut().zip(srow).zip(&x0) {
-                *fkj -= cu * skj * (tj - st[kk]);
-            }
-        }
+        logit_update(&mut f, &s, &x0, &x0, &st, sign * 1e-3);
         softmax_rows(&f, k, &mut s);
         matvec(&s, k, &x0, &mut st);
     });
