@@ -180,6 +180,11 @@ impl ImplicitFamily {
         self.k
     }
 
+    /// The value weights `θ̂` (as [`Parameterization::theta`]).
+    pub fn theta_hat(&self) -> &[f64] {
+        &self.theta
+    }
+
     /// Number of pseudo-actions `m`.
     pub fn actions(&self) -> usize {
         self.m
