@@ -187,6 +187,7 @@ impl RunConfig {
             kind: self.domain,
             slip: self.slip,
             bias: self.bias,
+            targets: self.targets,
         }
     }
 

@@ -11,7 +11,7 @@ use super::declare::DefaultValue::{Derived, Required, Value};
 use super::declare::Placeholder;
 use super::value::{Raw, SettingType};
 use super::{allowed, ConfigError, Setting};
-use crate::domain::{DomainKind, Slip};
+use crate::domain::{DomainKind, Slip, Targets};
 use crate::linalg::SolverKind;
 use crate::param::ParamKind;
 use crate::published;
@@ -56,4 +56,6 @@ declare_settings! {
     bias: bool = Value(false), "" => |_| true;
     /// The implicit model's linear solver: LU, refinement, GMRES, or auto (LU for k <= 32, else GMRES).
     solver: SolverKind = Value(SolverKind::Auto), "" => |_| true;
+    /// Training targets: mc (truncated returns, published) or td:N (N-step TD, semi-gradient).
+    targets: Targets = Value(Targets::Mc), "" => |_| true;
 }

@@ -1,7 +1,7 @@
 //! The types a run setting can have, and how each is read (TOML, flags, the store), written
 //! (keys, exports, the store) and described (help, errors, the README's table).
 
-use crate::domain::{DomainKind, Slip};
+use crate::domain::{DomainKind, Slip, Targets};
 use crate::linalg::SolverKind;
 use crate::param::ParamKind;
 use crate::train::Sampling;
@@ -239,6 +239,33 @@ enum_setting!(SolverKind {
     SolverKind::Gmres => "gmres",
     SolverKind::Auto => "auto",
 });
+
+impl SettingType for Targets {
+    const VALUE_NAME: &'static str = "TARGETS";
+    const SQL_TYPE: &'static str = "TEXT";
+    fn kind() -> String {
+        "mc, td:N (N >= 1)".into()
+    }
+    fn parse(raw: Raw<'_>) -> Option<Self> {
+        match raw {
+            Raw::Toml(toml::Value::String(s)) => Targets::parse(s),
+            Raw::Toml(_) => None,
+            Raw::Text(s) => Targets::parse(s),
+        }
+    }
+    fn text(&self) -> String {
+        Targets::text(*self)
+    }
+    fn to_sql(&self) -> SqlValue {
+        SqlValue::Text(self.text())
+    }
+    fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+        match v {
+            ValueRef::Text(t) => Targets::parse(std::str::from_utf8(t).ok()?),
+            _ => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -7,9 +7,11 @@ pub mod chain;
 pub mod four_rooms;
 pub mod mountain_car;
 pub mod tabular;
+pub mod targets;
 
 use crate::data::Problem;
 use serde::{Deserialize, Serialize};
+pub use targets::Targets;
 
 /// The three domains of the paper (SPEC §4).
 #[derive(
@@ -112,6 +114,8 @@ pub struct DomainSpec {
     pub slip: Slip,
     /// Append a constant feature 1 (`USE_BIAS`, false in the published runs).
     pub bias: bool,
+    /// Training targets: Monte Carlo returns (published) or n-step TD (SPEC §8.5).
+    pub targets: Targets,
 }
 
 impl DomainSpec {
@@ -121,6 +125,7 @@ impl DomainSpec {
             kind,
             slip: Slip::Published,
             bias: false,
+            targets: Targets::Mc,
         }
     }
 
@@ -135,9 +140,11 @@ impl DomainSpec {
     /// trajectories from [`crate::rng::Stream::TestData`].
     pub fn problem(&self, offset: f64, seed: u64) -> Problem {
         let mut p = match self.kind {
-            DomainKind::Chain => chain::problem(offset, seed),
-            DomainKind::FourRooms => four_rooms::problem(self.slip, offset, seed),
-            DomainKind::MountainCar => mountain_car::problem(offset, seed),
+            DomainKind::Chain => chain::problem_with(self.targets, offset, seed),
+            DomainKind::FourRooms => {
+                four_rooms::problem_with(self.slip, self.targets, offset, seed)
+            }
+            DomainKind::MountainCar => mountain_car::problem_with(self.targets, offset, seed),
         };
         if self.bias {
             p.train = p.train.with_bias();
