@@ -1,7 +1,7 @@
 //! One training run end to end: domain → data → parameterization → trainer (docs/method.md,
 //! docs/protocol.md).
 
-use crate::config::{check_batch, ConfigError, RunConfig};
+use crate::config::{check_batch, check_domain, ConfigError, RunConfig};
 use crate::data::Problem;
 use crate::rng::{stream, Stream};
 use crate::train::{train, Observer, RunLog};
@@ -16,6 +16,7 @@ pub fn run_on(
     problem: &Problem,
     observer: &mut dyn Observer,
 ) -> Result<RunLog, ConfigError> {
+    check_domain(cfg)?;
     check_batch(cfg.sampling, cfg.batch_size, problem.train.len())?;
     let mut param = cfg
         .param
@@ -32,6 +33,13 @@ pub fn run_on(
 
 /// Builds the run's data and runs it (see [`run_on`]).
 pub fn run(cfg: &RunConfig, observer: &mut dyn Observer) -> Result<RunLog, ConfigError> {
-    let problem = cfg.domain_spec().problem(cfg.offset, cfg.seed);
+    check_domain(cfg)?;
+    let problem = cfg
+        .domain_spec()
+        .try_problem(cfg.offset, cfg.seed)
+        .map_err(|e| ConfigError::File {
+            path: e.path,
+            message: e.message,
+        })?;
     run_on(cfg, &problem, observer)
 }

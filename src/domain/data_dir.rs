@@ -49,7 +49,10 @@ impl DataDir {
             files.push((p.display().to_string(), bytes));
         }
         let (train, test) = if names.len() == 2 {
-            (csv_set(&files[0].0, &files[0].1)?, csv_set(&files[1].0, &files[1].1)?)
+            (
+                csv_set(&files[0].0, &files[0].1)?,
+                csv_set(&files[1].0, &files[1].1)?,
+            )
         } else {
             (
                 npy_set(&files[0], &files[1])?,
@@ -62,7 +65,10 @@ impl DataDir {
                 format!("train has {} features, test {}", train.k, test.k),
             ));
         }
-        Ok((DataDir { train, test }, hasher.finalize().to_hex().to_string()))
+        Ok((
+            DataDir { train, test },
+            hasher.finalize().to_hex().to_string(),
+        ))
     }
 
     /// The problem: the fixed training and test sets (`gamma` is NaN: there is no MDP).
@@ -133,9 +139,12 @@ fn csv_set(path: &str, bytes: &[u8]) -> Result<Dataset, OwnError> {
         }
         row.clear();
         for (j, f) in rec.iter().enumerate() {
-            let x: f64 = f
-                .parse()
-                .map_err(|_| err(format!("line {line}, column {}: `{f}` is not a number", j + 1)))?;
+            let x: f64 = f.parse().map_err(|_| {
+                err(format!(
+                    "line {line}, column {}: `{f}` is not a number",
+                    j + 1
+                ))
+            })?;
             if !x.is_finite() {
                 return Err(err(format!(
                     "line {line}, column {}: {x} is not finite",
@@ -166,7 +175,10 @@ fn npy_set(x: &(String, Vec<u8>), y: &(String, Vec<u8>)) -> Result<Dataset, OwnE
     if ya.shape != [n] && ya.shape != [n, 1] {
         return Err(OwnError::new(
             &y.0,
-            format!("shape {:?}: expected ({n},) to match the features", ya.shape),
+            format!(
+                "shape {:?}: expected ({n},) to match the features",
+                ya.shape
+            ),
         ));
     }
     for (name, a) in [(&x.0, &xa), (&y.0, &ya)] {

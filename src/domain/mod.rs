@@ -6,10 +6,10 @@
 pub mod chain;
 pub mod data_dir;
 pub mod file;
-pub mod npy;
-pub mod own;
 pub mod four_rooms;
 pub mod mountain_car;
+pub mod npy;
+pub mod own;
 pub mod tabular;
 pub mod targets;
 

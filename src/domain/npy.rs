@@ -46,7 +46,11 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
     let width = match descr {
         "<f8" | "<i8" => 8,
         "<f4" | "<i4" => 4,
-        d => return Err(format!("unsupported dtype {d} (allowed: <f8, <f4, <i8, <i4)")),
+        d => {
+            return Err(format!(
+                "unsupported dtype {d} (allowed: <f8, <f4, <i8, <i4)"
+            ))
+        }
     };
     if field("fortran_order")?.starts_with("True") {
         return Err("Fortran-ordered arrays are not supported".into());
@@ -60,7 +64,10 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse().map_err(|_| format!("bad dimension {s} in 'shape'")))
+        .map(|s| {
+            s.parse()
+                .map_err(|_| format!("bad dimension {s} in 'shape'"))
+        })
         .collect::<Result<_, _>>()?;
     if shape.is_empty() || shape.len() > 2 {
         return Err(format!("{} dimensions (allowed: 1 or 2)", shape.len()));
@@ -123,7 +130,9 @@ mod tests {
         let mut buf = Vec::new();
         write(&mut buf, &[2], &[7.0, 8.0]).unwrap();
         assert_eq!(parse(&buf).unwrap().shape, vec![2]);
-        assert!(parse(&buf[..buf.len() - 1]).unwrap_err().contains("bytes of data"));
+        assert!(parse(&buf[..buf.len() - 1])
+            .unwrap_err()
+            .contains("bytes of data"));
         assert!(parse(b"hello world").unwrap_err().contains("magic"));
     }
 }

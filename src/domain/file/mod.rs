@@ -146,7 +146,10 @@ impl FileMdp {
                 if first == 0 {
                     return Err("features: expected n rows of k >= 1 numbers".into());
                 }
-                (first, matrix(v, "features", n, first, "states", "features")?)
+                (
+                    first,
+                    matrix(v, "features", n, first, "states", "features")?,
+                )
             }
             None => {
                 let mut f = vec![0.0; n * n];
@@ -260,7 +263,11 @@ impl FileMdp {
         }
         let values = self.exact_values(offset);
         let mut test = Dataset::new(self.k);
-        for (s, v) in values.iter().enumerate().filter(|(s, _)| !self.terminal[*s]) {
+        for (s, v) in values
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| !self.terminal[*s])
+        {
             test.push(self.phi(s), *v);
         }
         Problem {

@@ -14,7 +14,12 @@ pub fn number(v: &Value, at: &str, nonneg: bool) -> Result<f64, Msg> {
     let x = match v {
         Value::Float(x) => *x,
         Value::Integer(i) => *i as f64,
-        other => return Err(format!("{at}: expected a number, found {}", other.type_str())),
+        other => {
+            return Err(format!(
+                "{at}: expected a number, found {}",
+                other.type_str()
+            ))
+        }
     };
     if !x.is_finite() {
         return Err(format!("{at}: {x} is not a finite number"));
@@ -42,7 +47,10 @@ pub fn array<'a>(v: &'a Value, at: &str, len: usize, what: &str) -> Result<&'a [
     match v {
         Value::Array(a) if a.len() == len => Ok(a),
         Value::Array(a) => Err(format!("{at}: {} entries, not {len} ({what})", a.len())),
-        other => Err(format!("{at}: expected an array, found {}", other.type_str())),
+        other => Err(format!(
+            "{at}: expected an array, found {}",
+            other.type_str()
+        )),
     }
 }
 
@@ -93,7 +101,12 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
     let at = "transitions";
     let entries = match v {
         Value::Array(a) => a,
-        other => return Err(format!("{at}: expected an array, found {}", other.type_str())),
+        other => {
+            return Err(format!(
+                "{at}: expected an array, found {}",
+                other.type_str()
+            ))
+        }
     };
     let mut p = vec![0.0; n * m * n];
     if entries.first().is_some_and(Value::is_table) {
@@ -103,13 +116,15 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
             let t = e
                 .as_table()
                 .ok_or_else(|| format!("{here}: expected a table {{ s, a, next, p }}"))?;
-            if let Some(k) = t.keys().find(|k| !["s", "a", "next", "p"].contains(&k.as_str())) {
-                return Err(format!("{here}: unknown key `{k}` (allowed: s, a, next, p)"));
+            if let Some(k) = t
+                .keys()
+                .find(|k| !["s", "a", "next", "p"].contains(&k.as_str()))
+            {
+                return Err(format!(
+                    "{here}: unknown key `{k}` (allowed: s, a, next, p)"
+                ));
             }
-            let get = |k: &str| {
-                t.get(k)
-                    .ok_or_else(|| format!("{here}: missing `{k}`"))
-            };
+            let get = |k: &str| t.get(k).ok_or_else(|| format!("{here}: missing `{k}`"));
             let s = index(get("s")?, &format!("{here}.s"), n, "states")?;
             let a = index(get("a")?, &format!("{here}.a"), m, "actions")?;
             let next = index(get("next")?, &format!("{here}.next"), n, "states")?;
@@ -133,7 +148,10 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
     }
     for s in 0..n {
         for a in 0..m {
-            check_sum(&p[(s * m + a) * n..(s * m + a + 1) * n], &format!("{at}[{s}][{a}]"))?;
+            check_sum(
+                &p[(s * m + a) * n..(s * m + a + 1) * n],
+                &format!("{at}[{s}][{a}]"),
+            )?;
         }
     }
     Ok(p)
