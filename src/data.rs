@@ -60,7 +60,7 @@ impl Dataset {
             .bootstrap
             .as_mut()
             .expect("a data set with a bootstrap part");
-        let first = if k == 0 { 0 } else { b.x.len() / k };
+        let first = b.x.len().checked_div(k).unwrap_or(0);
         b.x.extend_from_slice(rows);
         first
     }
