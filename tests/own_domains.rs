@@ -404,3 +404,35 @@ fn a_changed_file_is_not_mixed_with_its_old_runs() {
         "{stderr}"
     );
 }
+
+#[test]
+fn imprl_dataset_writes_a_directory_that_runs_as_the_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = imprl().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let d = dir.path().join("d");
+    let ds = d.display().to_string();
+    run(&[
+        "dataset", "--domain", "chain", "--seed", "2", "--offset", "0.5", "--out", &ds,
+    ]);
+    let builtin = run(&[
+        "run", "--domain", "chain", "--param", "explicit", "--seed", "2", "--offset", "0.5",
+    ]);
+    let own = run(&[
+        "run",
+        "--domain",
+        &format!("data:{ds}"),
+        "--param",
+        "explicit",
+        "--seed",
+        "2",
+    ]);
+    assert_eq!(builtin, own);
+}

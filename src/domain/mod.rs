@@ -55,13 +55,14 @@ impl DomainKind {
         }
     }
 
-    /// The directory name of the published data (SPEC §7); an own domain's name.
+    /// The directory name of the published data (SPEC §7); for an own domain, its name with
+    /// `/`, `\` and `:` replaced by `_` (one directory level).
     pub fn published_name(self) -> &'static str {
         match self {
             DomainKind::Chain => "chain_rollout",
             DomainKind::FourRooms => "four_rooms_rollout",
             DomainKind::MountainCar => "mountaincar",
-            own => own.name(),
+            own => own::intern(&own.name().replace(['/', '\\', ':'], "_")),
         }
     }
 

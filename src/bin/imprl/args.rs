@@ -44,6 +44,29 @@ pub enum Command {
     Report(ReportArgs),
     /// Run a designed study into a results store, then draw and summarize it.
     Study(StudyArgs),
+    /// Write a domain's training and test sets (Monte Carlo targets, no bias column) as a
+    /// directory that `--domain data:DIR` reads.
+    Dataset(DatasetArgs),
+}
+
+/// Options of `imprl dataset`.
+#[derive(Args)]
+pub struct DatasetArgs {
+    /// The domain (any that `--domain` accepts).
+    #[arg(long)]
+    pub domain: String,
+    /// Run seed whose data are written.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Reward offset c.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub offset: f64,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write train_x.npy, train_y.npy, test_x.npy, test_y.npy instead of train.csv, test.csv.
+    #[arg(long)]
+    pub npy: bool,
 }
 
 /// Options of `imprl study`.

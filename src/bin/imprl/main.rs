@@ -8,6 +8,7 @@
 
 mod analysis;
 mod args;
+mod dataset;
 mod progress;
 mod running;
 mod stores;
@@ -101,5 +102,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Plot(args) => analysis::plot(&args),
         Command::Report(args) => analysis::report(&args),
         Command::Study(args) => study::study(&args),
+        Command::Dataset(args) => dataset::dataset(&args),
     }
 }
