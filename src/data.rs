@@ -7,8 +7,24 @@ pub struct Dataset {
     pub k: usize,
     /// Features, `n × k`, row-major: row `i` is `φ(x_i)`.
     pub x: Vec<f64>,
-    /// Targets `y_i` (returns or exact values), length `n`.
+    /// Targets `y_i` (returns or exact values), length `n`; with a bootstrap part, the
+    /// reward part of the TD target.
     pub y: Vec<f64>,
+    /// TD targets' bootstrap part (SPEC §8.5); `None` for fixed targets (Monte Carlo returns,
+    /// test sets).
+    pub bootstrap: Option<Bootstrap>,
+}
+
+/// The bootstrap part of TD targets: row `i`'s target is
+/// `y_i + discount_i · φ(next_i)ᵀθ`, with `φ(next_i)` a row of `x` (SPEC §8.5).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Bootstrap {
+    /// Feature rows of the states bootstrapped from, row-major, `k` columns.
+    pub x: Vec<f64>,
+    /// Per training row: the index of its bootstrap state's row in `x`.
+    pub next: Vec<usize>,
+    /// Per training row: `γ^{N'}`, or 0 where the bootstrap is dropped (a true termination).
+    pub discount: Vec<f64>,
 }
 
 impl Dataset {
@@ -18,6 +34,65 @@ impl Dataset {
             k,
             x: Vec::new(),
             y: Vec::new(),
+            bootstrap: None,
+        }
+    }
+
+    /// The same (empty) set with a bootstrap part for TD targets.
+    pub fn with_bootstrap(mut self) -> Self {
+        self.bootstrap = Some(Bootstrap::default());
+        self
+    }
+
+    /// Appends bootstrap state rows (row-major, `k` columns); returns the index of the first.
+    ///
+    /// # Panics
+    /// Without a bootstrap part, or if `rows` is not a whole number of rows.
+    #[track_caller]
+    pub fn push_bootstrap_states(&mut self, rows: &[f64]) -> usize {
+        assert_eq!(
+            rows.len() % self.k.max(1),
+            0,
+            "bootstrap rows have the wrong dimension"
+        );
+        let k = self.k;
+        let b = self
+            .bootstrap
+            .as_mut()
+            .expect("a data set with a bootstrap part");
+        let first = b.x.len().checked_div(k).unwrap_or(0);
+        b.x.extend_from_slice(rows);
+        first
+    }
+
+    /// Appends one TD row: features `φ`, reward part `part`, bootstrap state row `next`
+    /// (from [`Dataset::push_bootstrap_states`]) and its discount.
+    #[track_caller]
+    pub fn push_td(&mut self, phi: &[f64], part: f64, next: usize, discount: f64) {
+        self.push(phi, part);
+        let b = self
+            .bootstrap
+            .as_mut()
+            .expect("a data set with a bootstrap part");
+        b.next.push(next);
+        b.discount.push(discount);
+    }
+
+    /// Row `i`'s target for value weights `theta`: `y_i`, plus `discount_i · φ(next_i)ᵀθ` with
+    /// a bootstrap part (SPEC §8.5).
+    #[inline]
+    pub fn target(&self, i: usize, theta: &[f64]) -> f64 {
+        match &self.bootstrap {
+            None => self.y[i],
+            Some(b) => {
+                let d = b.discount[i];
+                if d == 0.0 {
+                    self.y[i]
+                } else {
+                    let j = b.next[i] * self.k;
+                    self.y[i] + d * dot(&b.x[j..j + self.k], theta)
+                }
+            }
         }
     }
 
@@ -63,6 +138,18 @@ impl Dataset {
             out.x.push(1.0);
         }
         out.y = self.y.clone();
+        out.bootstrap = self.bootstrap.as_ref().map(|b| {
+            let mut x = Vec::with_capacity(b.x.len() / self.k.max(1) * (self.k + 1));
+            for row in b.x.chunks_exact(self.k.max(1)) {
+                x.extend_from_slice(row);
+                x.push(1.0);
+            }
+            Bootstrap {
+                x,
+                next: b.next.clone(),
+                discount: b.discount.clone(),
+            }
+        });
         out
     }
 }

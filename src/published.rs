@@ -42,11 +42,22 @@ pub fn offsets() -> Vec<f64> {
 /// grid has no explicit-matrix runs; it gets the implicit grid (its `M` starts at `A⁻¹`, whose
 /// scale, like the implicit model's, is `1/(1−η)`).
 pub fn lr_exponent(domain: DomainKind, param: ParamKind) -> i32 {
-    match (domain, param) {
+    match (tabular_like(domain), param) {
         (DomainKind::Chain, ParamKind::Explicit) => 3,
         (DomainKind::Chain, _) => -3,
         (_, ParamKind::Explicit) => 7,
         (_, _) => 2,
+    }
+}
+
+/// The domain whose learning rates an own domain (SPEC §8.6) uses: the chain's (a small
+/// tabular problem; a file that writes the chain out then runs exactly as the chain). Set
+/// `lr` for anything else.
+fn tabular_like(domain: DomainKind) -> DomainKind {
+    if domain.is_builtin() {
+        domain
+    } else {
+        DomainKind::Chain
     }
 }
 
@@ -67,7 +78,7 @@ pub fn best_lr(domain: DomainKind, param: ParamKind, eta: f64) -> f64 {
         .min_by(|a, b| (a - eta).abs().total_cmp(&(b - eta).abs()))
         .unwrap_or(0.95);
     let idx = ETAS.iter().position(|&e| e == nearest).unwrap_or(2);
-    match (domain, param) {
+    match (tabular_like(domain), param) {
         (DomainKind::Chain, ParamKind::Explicit) => 0.5,
         (DomainKind::Chain, _) => [2f64.powi(-5), 2f64.powi(-6), 2f64.powi(-6), 2f64.powi(-7)][idx],
         (DomainKind::FourRooms, ParamKind::Explicit) => 32.0,

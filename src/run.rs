@@ -1,7 +1,7 @@
 //! One training run end to end: domain → data → parameterization → trainer (docs/method.md,
 //! docs/protocol.md).
 
-use crate::config::{check_batch, ConfigError, RunConfig};
+use crate::config::{check_batch, check_domain, ConfigError, RunConfig};
 use crate::data::Problem;
 use crate::param::{LearnEta, ModelSpec};
 use crate::rng::{stream, Stream};
@@ -17,6 +17,7 @@ pub fn run_on(
     problem: &Problem,
     observer: &mut dyn Observer,
 ) -> Result<RunLog, ConfigError> {
+    check_domain(cfg)?;
     check_batch(cfg.sampling, cfg.batch_size, problem.train.len())?;
     let spec = model_spec(cfg)?;
     let mut param = cfg
@@ -53,6 +54,13 @@ pub fn model_spec(cfg: &RunConfig) -> Result<ModelSpec, ConfigError> {
 
 /// Builds the run's data and runs it (see [`run_on`]).
 pub fn run(cfg: &RunConfig, observer: &mut dyn Observer) -> Result<RunLog, ConfigError> {
-    let problem = cfg.domain_spec().problem(cfg.offset, cfg.seed);
+    check_domain(cfg)?;
+    let problem = cfg
+        .domain_spec()
+        .try_problem(cfg.offset, cfg.seed)
+        .map_err(|e| ConfigError::File {
+            path: e.path,
+            message: e.message,
+        })?;
     run_on(cfg, &problem, observer)
 }

@@ -131,12 +131,14 @@ pub struct NoObserver;
 impl Observer for NoObserver {}
 
 /// Minibatch gradient `g = (1/b) Σ_{i∈B} r_i φ(x_i)` with `r_i = φ(x_i)ᵀθ − y_i` (SPEC §1).
+/// With TD targets (a bootstrap part in `data`), `y_i` is the target at the current θ,
+/// `y_i + γ^{N'} φ(x_{t+N'})ᵀθ`, held constant: the semi-gradient of SPEC §8.5.
 pub fn minibatch_gradient(data: &Dataset, theta: &[f64], batch: &[usize], g: &mut [f64]) {
     g.fill(0.0);
     let inv_b = 1.0 / batch.len() as f64;
     for &i in batch {
         let phi = data.row(i);
-        let r = crate::data::dot(phi, theta) - data.y[i];
+        let r = crate::data::dot(phi, theta) - data.target(i, theta);
         for (gj, &pj) in g.iter_mut().zip(phi) {
             *gj += r * pj;
         }

@@ -74,8 +74,8 @@ macro_rules! declare_settings {
             pub fn set(&mut self, name: &str, raw: Raw<'_>) -> Result<(), ConfigError> {
                 match name {
                     $(stringify!($name) => {
-                        self.$name = Some(<$ty as SettingType>::parse(raw).ok_or_else(|| {
-                            ConfigError::invalid(name, raw, &allowed(name))
+                        self.$name = Some(<$ty as SettingType>::parse_checked(raw).map_err(|e| {
+                            e.unwrap_or_else(|| ConfigError::invalid(name, raw, &allowed(name)))
                         })?.canonical());
                     })+
                     _ => return Err(ConfigError::unknown(name)),

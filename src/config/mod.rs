@@ -187,6 +187,7 @@ impl RunConfig {
             kind: self.domain,
             slip: self.slip,
             bias: self.bias,
+            targets: self.targets,
         }
     }
 
@@ -265,12 +266,35 @@ pub fn check_batch(
     Ok(())
 }
 
+/// Checks the settings that depend on the domain's kind: a data set (`data:DIR`) has no
+/// rewards and no transitions, so it takes neither a reward offset nor TD targets.
+pub fn check_domain(c: &RunConfig) -> Result<(), ConfigError> {
+    if let crate::domain::DomainKind::Data(name) = c.domain {
+        if c.targets != crate::domain::Targets::Mc {
+            return Err(ConfigError::invalid(
+                "targets",
+                c.targets.text(),
+                &format!("mc only for {name}: a data set has no transitions to bootstrap from"),
+            ));
+        }
+        if c.offset != 0.0 {
+            return Err(ConfigError::invalid(
+                "offset",
+                fmt_f64(c.offset),
+                &format!("0 only for {name}: a data set has no rewards"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks every run's settings against its data (see [`check_batch`]) before any run starts.
 /// Only runs sampling without replacement depend on their data; their training sets are built
 /// once per domain and seed (the reward offset does not change their size).
 pub fn check_data_all(runs: &[RunConfig]) -> Result<(), ConfigError> {
     let mut sizes = std::collections::HashMap::new();
     for c in runs {
+        check_domain(c)?;
         if c.sampling != crate::train::Sampling::WithoutReplacement {
             continue;
         }

@@ -11,7 +11,7 @@ use super::declare::DefaultValue::{Derived, Required, Value};
 use super::declare::Placeholder;
 use super::value::{Raw, SettingType};
 use super::{allowed, ConfigError, Setting};
-use crate::domain::{DomainKind, Slip};
+use crate::domain::{DomainKind, Slip, Targets};
 use crate::linalg::SolverKind;
 use crate::param::{LearnEta, ParamKind, Reduce};
 use crate::published;
@@ -67,4 +67,6 @@ declare_settings! {
     temperature: f64 = Value(1.0), "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
     /// Learn the internal discount η = σ(ρ) from eta as its start: no, one scalar, or one per state and pseudo-action.
     learn_eta: LearnEta = Value(LearnEta::None), "" => |_| true;
+    /// Training targets: mc (truncated returns, published) or td:N (N-step TD, semi-gradient).
+    targets: Targets = Value(Targets::Mc), "" => |_| true;
 }

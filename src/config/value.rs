@@ -1,7 +1,7 @@
 //! The types a run setting can have, and how each is read (TOML, flags, the store), written
 //! (keys, exports, the store) and described (help, errors, the README's table).
 
-use crate::domain::{DomainKind, Slip};
+use crate::domain::{DomainKind, Slip, Targets};
 use crate::linalg::SolverKind;
 use crate::param::{LearnEta, ParamKind, Reduce};
 use crate::train::Sampling;
@@ -39,6 +39,11 @@ pub trait SettingType: Sized + Clone + Copy + PartialEq + std::fmt::Debug {
     fn kind() -> String;
     /// Parses a raw value; `None` when it is not of this type.
     fn parse(raw: Raw<'_>) -> Option<Self>;
+    /// Parses a raw value from user input, with a specific error where the type has one
+    /// (an own domain's file that fails validation); `Err(None)` means "not of this type".
+    fn parse_checked(raw: Raw<'_>) -> Result<Self, Option<super::ConfigError>> {
+        Self::parse(raw).ok_or(None)
+    }
     /// The canonical text: in run keys, exports and messages (floats in their shortest exact
     /// decimal form, `-0` as `0`).
     fn text(&self) -> String;
@@ -215,11 +220,48 @@ macro_rules! enum_setting {
     };
 }
 
-enum_setting!(DomainKind {
-    DomainKind::Chain => "chain",
-    DomainKind::FourRooms => "four-rooms",
-    DomainKind::MountainCar => "mountain-car",
-});
+/// The paper's domains by name, and own ones as `file:PATH` / `data:DIR`. Parsing user input
+/// ([`SettingType::parse_checked`]) loads and validates an own domain; reading a store back
+/// only names it.
+impl SettingType for DomainKind {
+    const VALUE_NAME: &'static str = "NAME";
+    const SQL_TYPE: &'static str = "TEXT";
+    fn kind() -> String {
+        "chain, four-rooms, mountain-car, file:PATH.toml, data:DIR".into()
+    }
+    fn parse(raw: Raw<'_>) -> Option<Self> {
+        match raw {
+            Raw::Toml(toml::Value::String(s)) => DomainKind::from_name(s.trim()),
+            Raw::Toml(_) => None,
+            Raw::Text(s) => DomainKind::from_name(s.trim()),
+        }
+    }
+    fn parse_checked(raw: Raw<'_>) -> Result<Self, Option<super::ConfigError>> {
+        let d = Self::parse(raw).ok_or(None)?;
+        match d.own() {
+            Some(Err(e)) => Err(Some(super::ConfigError::File {
+                path: e.path,
+                message: e.message,
+            })),
+            _ => Ok(d),
+        }
+    }
+    fn text(&self) -> String {
+        self.name().to_string()
+    }
+    fn to_sql(&self) -> SqlValue {
+        SqlValue::Text(self.text())
+    }
+    fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+        match v {
+            ValueRef::Text(t) => DomainKind::from_name(std::str::from_utf8(t).ok()?),
+            _ => None,
+        }
+    }
+    fn names() -> Vec<&'static str> {
+        vec!["chain", "four-rooms", "mountain-car"]
+    }
+}
 enum_setting!(ParamKind {
     ParamKind::Explicit => "explicit",
     ParamKind::Implicit => "implicit",
@@ -248,6 +290,33 @@ enum_setting!(LearnEta {
     LearnEta::Scalar => "scalar",
     LearnEta::PerStateAction => "per-state-action",
 });
+
+impl SettingType for Targets {
+    const VALUE_NAME: &'static str = "TARGETS";
+    const SQL_TYPE: &'static str = "TEXT";
+    fn kind() -> String {
+        "mc, td:N (N >= 1)".into()
+    }
+    fn parse(raw: Raw<'_>) -> Option<Self> {
+        match raw {
+            Raw::Toml(toml::Value::String(s)) => Targets::parse(s),
+            Raw::Toml(_) => None,
+            Raw::Text(s) => Targets::parse(s),
+        }
+    }
+    fn text(&self) -> String {
+        Targets::text(*self)
+    }
+    fn to_sql(&self) -> SqlValue {
+        SqlValue::Text(self.text())
+    }
+    fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+        match v {
+            ValueRef::Text(t) => Targets::parse(std::str::from_utf8(t).ok()?),
+            _ => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

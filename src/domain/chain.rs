@@ -6,6 +6,7 @@
 //! `P(advance) = 0.95`.
 
 use super::tabular::{discounted_returns, epsilon_greedy, TabularMdp, Trajectory};
+use super::targets::{push_td_rows, Targets};
 use super::DomainKind;
 use crate::data::{Dataset, Problem};
 use crate::features::one_hot_into;
@@ -57,26 +58,50 @@ pub fn exact_values(offset: f64) -> Vec<f64> {
     mdp().evaluate(&policy(), DomainKind::Chain.gamma(), offset)
 }
 
-/// The chain problem for reward offset `offset` and run seed `seed` (SPEC §4).
+/// The chain problem for reward offset `offset` and run seed `seed` (SPEC §4), Monte Carlo
+/// targets (see [`problem_with`]).
+pub fn problem(offset: f64, seed: u64) -> Problem {
+    problem_with(Targets::Mc, offset, seed)
+}
+
+/// The chain problem with training targets `targets` (SPEC §4, §8.5).
 ///
 /// Training: 50 trajectories of 100 steps from [`Stream::TrainData`], start state uniform over
-/// the 11 states; only each trajectory's first state is kept, with its truncated discounted
-/// return `Σ_{t<100} γ^t (r_t + c)` (50 rows). Test: all 11 states with their exact values.
-/// Features are one-hot (k = 11).
-pub fn problem(offset: f64, seed: u64) -> Problem {
+/// the 11 states. With `mc`, only each trajectory's first state is kept, with its truncated
+/// discounted return `Σ_{t<100} γ^t (r_t + c)` (50 rows); with `td:N`, every transition is
+/// kept with its N-step target (5000 rows; the chain never terminates). Test: all 11 states
+/// with their exact values. Features are one-hot (k = 11).
+pub fn problem_with(targets: Targets, offset: f64, seed: u64) -> Problem {
     let gamma = DomainKind::Chain.gamma();
     let m = mdp();
     let pi = policy();
     let mut rng = stream(seed, Stream::TrainData);
     let mut train = Dataset::new(N_STATES);
+    if targets != Targets::Mc {
+        train = train.with_bootstrap();
+    }
     let mut phi = [0.0; N_STATES];
     let mut traj = Trajectory::with_capacity(N_STEPS);
+    let mut rows = Vec::new();
     for _ in 0..N_TRAJECTORIES {
         let s0 = rng.random_range(0..N_STATES);
         m.rollout_into(&pi, s0, N_STEPS, offset, &mut rng, &mut traj);
-        let g0 = discounted_returns(&traj.rewards, gamma)[0];
-        one_hot_into(Some(s0), &mut phi);
-        train.push(&phi, g0);
+        match targets {
+            Targets::Mc => {
+                let g0 = discounted_returns(&traj.rewards, gamma)[0];
+                one_hot_into(Some(s0), &mut phi);
+                train.push(&phi, g0);
+            }
+            Targets::Td(n) => {
+                rows.clear();
+                for &s in traj.states.iter().chain([&traj.last]) {
+                    one_hot_into(Some(s), &mut phi);
+                    rows.extend_from_slice(&phi);
+                }
+                let terminal = vec![false; traj.states.len() + 1];
+                push_td_rows(&mut train, &rows, &traj.rewards, &terminal, gamma, n);
+            }
+        }
     }
     let values = m.evaluate(&pi, gamma, offset);
     let mut test = Dataset::new(N_STATES);

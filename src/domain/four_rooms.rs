@@ -9,6 +9,7 @@
 //! with reward 0; every other reward is 0. Wall cells are ordinary states (one can start there).
 
 use super::tabular::{discounted_returns_into, epsilon_greedy, TabularMdp, Trajectory};
+use super::targets::{push_td_rows, Targets};
 use super::{DomainKind, Slip};
 use crate::data::{Dataset, Problem};
 use crate::features::one_hot_into;
@@ -157,30 +158,55 @@ fn features_into(s: usize, phi: &mut [f64]) {
 }
 
 /// The four-rooms problem for slip model `slip`, reward offset `offset` and run seed `seed`
-/// (SPEC §4).
+/// (SPEC §4), Monte Carlo targets (see [`problem_with`]).
+pub fn problem(slip: Slip, offset: f64, seed: u64) -> Problem {
+    problem_with(slip, Targets::Mc, offset, seed)
+}
+
+/// The four-rooms problem with training targets `targets` (SPEC §4, §8.5).
 ///
 /// Training: 80 trajectories of 80 steps from [`Stream::TrainData`], each starting uniformly in
-/// one of the 122 states; every visited state `s_0..s_79` is kept with the truncated discounted
-/// return `G_t = Σ_{j=t}^{79} γ^{j−t}(r_j + c)` of the rest of its trajectory (6400 rows).
+/// one of the 122 states; every visited state `s_0..s_79` is kept, with `mc` with the truncated
+/// discounted return `G_t = Σ_{j=t}^{79} γ^{j−t}(r_j + c)` of the rest of its trajectory, with
+/// `td:N` with its N-step target, the bootstrap dropped where it would come from the terminal
+/// state (6400 rows either way).
 /// Test: all 122 states with their exact values. One-hot features (k = 121; terminal → 0).
-pub fn problem(slip: Slip, offset: f64, seed: u64) -> Problem {
+pub fn problem_with(slip: Slip, targets: Targets, offset: f64, seed: u64) -> Problem {
     let gamma = DomainKind::FourRooms.gamma();
     let m = model(slip);
     let mut rng = stream(seed, Stream::TrainData);
     let mut train = Dataset::new(N_CELLS);
+    if targets != Targets::Mc {
+        train = train.with_bootstrap();
+    }
     train.x.reserve(N_TRAJECTORIES * N_STEPS * N_CELLS);
     train.y.reserve(N_TRAJECTORIES * N_STEPS);
     let mut phi = [0.0; N_CELLS];
     let mut traj = Trajectory::with_capacity(N_STEPS);
     let mut returns = [0.0; N_STEPS];
+    let mut rows = Vec::new();
     for _ in 0..N_TRAJECTORIES {
         let s0 = rng.random_range(0..N_STATES);
         m.mdp
             .rollout_into(&m.pi, s0, N_STEPS, offset, &mut rng, &mut traj);
-        discounted_returns_into(&traj.rewards, gamma, &mut returns);
-        for (&s, &g) in traj.states.iter().zip(&returns) {
-            features_into(s, &mut phi);
-            train.push(&phi, g);
+        match targets {
+            Targets::Mc => {
+                discounted_returns_into(&traj.rewards, gamma, &mut returns);
+                for (&s, &g) in traj.states.iter().zip(&returns) {
+                    features_into(s, &mut phi);
+                    train.push(&phi, g);
+                }
+            }
+            Targets::Td(n) => {
+                rows.clear();
+                let states: Vec<usize> = traj.states.iter().copied().chain([traj.last]).collect();
+                for &s in &states {
+                    features_into(s, &mut phi);
+                    rows.extend_from_slice(&phi);
+                }
+                let terminal: Vec<bool> = states.iter().map(|&s| s == TERMINAL).collect();
+                push_td_rows(&mut train, &rows, &traj.rewards, &terminal, gamma, n);
+            }
         }
     }
     let mut test = Dataset::new(N_CELLS);

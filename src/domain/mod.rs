@@ -4,28 +4,25 @@
 //! and returns the training samples and the test set for one reward offset and run seed.
 
 pub mod chain;
+pub mod data_dir;
+pub mod file;
 pub mod four_rooms;
 pub mod mountain_car;
+pub mod npy;
+pub mod own;
 pub mod tabular;
+pub mod targets;
 
 use crate::data::Problem;
 use serde::{Deserialize, Serialize};
+pub use targets::Targets;
 
-/// The three domains of the paper (SPEC §4).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
+/// A domain: the paper's three (SPEC §4) or a problem of one's own (SPEC §8.6).
+///
+/// An own domain carries its full name (`file:PATH`, `data:DIR`) as an interned `&'static str`
+/// ([`own::intern`]), so the type stays `Copy`; its contents are loaded, validated and cached
+/// once per process by [`own::load`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DomainKind {
     /// 11-state chain, γ = 0.9, one-hot features.
     Chain,
@@ -33,54 +30,122 @@ pub enum DomainKind {
     FourRooms,
     /// Mountain car, γ = 0.99, 20×20 normalized RBF features.
     MountainCar,
+    /// A finite MDP from a TOML file: the name `file:PATH` (SPEC §8.6).
+    File(&'static str),
+    /// A supervised data set from a directory: the name `data:DIR` (SPEC §8.6).
+    Data(&'static str),
 }
 
 impl DomainKind {
-    /// All domains, in the paper's order.
+    /// The paper's domains, in the paper's order.
     pub const ALL: [DomainKind; 3] = [
         DomainKind::Chain,
         DomainKind::FourRooms,
         DomainKind::MountainCar,
     ];
 
-    /// The name used on the command line and in exports (`chain`, `four-rooms`, `mountain-car`).
+    /// The name used on the command line and in exports (`chain`, `four-rooms`,
+    /// `mountain-car`, `file:PATH`, `data:DIR`).
     pub fn name(self) -> &'static str {
         match self {
             DomainKind::Chain => "chain",
             DomainKind::FourRooms => "four-rooms",
             DomainKind::MountainCar => "mountain-car",
+            DomainKind::File(n) | DomainKind::Data(n) => n,
         }
     }
 
-    /// The directory name of the published data (SPEC §7).
+    /// The directory name of the published data (SPEC §7); for an own domain, its name with
+    /// `/`, `\` and `:` replaced by `_` (one directory level).
     pub fn published_name(self) -> &'static str {
         match self {
             DomainKind::Chain => "chain_rollout",
             DomainKind::FourRooms => "four_rooms_rollout",
             DomainKind::MountainCar => "mountaincar",
+            own => own::intern(&own.name().replace(['/', '\\', ':'], "_")),
         }
     }
 
-    /// Parses a CLI name (see [`DomainKind::name`]).
+    /// Parses a name (see [`DomainKind::name`]) without reading an own domain's files.
     pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.name() == s)
+        if let Some(d) = Self::ALL.into_iter().find(|d| d.name() == s) {
+            return Some(d);
+        }
+        match (s.strip_prefix("file:"), s.strip_prefix("data:")) {
+            (Some(p), _) if !p.is_empty() => Some(DomainKind::File(own::intern(s))),
+            (_, Some(p)) if !p.is_empty() => Some(DomainKind::Data(own::intern(s))),
+            _ => None,
+        }
     }
 
-    /// The environment's discount `γ`.
+    /// True for the paper's domains.
+    pub fn is_builtin(self) -> bool {
+        !matches!(self, DomainKind::File(_) | DomainKind::Data(_))
+    }
+
+    /// An own domain's loaded contents (`None` for the paper's domains).
+    pub fn own(self) -> Option<Result<&'static own::Entry, own::OwnError>> {
+        match self {
+            DomainKind::File(n) | DomainKind::Data(n) => Some(own::load(n)),
+            _ => None,
+        }
+    }
+
+    /// The environment's discount `γ` (NaN for a data set, or an own domain that cannot be
+    /// loaded).
     pub fn gamma(self) -> f64 {
         match self {
             DomainKind::Chain | DomainKind::FourRooms => 0.9,
             DomainKind::MountainCar => 0.99,
+            own => match own.own() {
+                Some(Ok(own::Entry {
+                    loaded: own::Loaded::File(f),
+                    ..
+                })) => f.gamma,
+                _ => f64::NAN,
+            },
         }
     }
 
-    /// Feature dimension `k` without a bias feature.
+    /// Feature dimension `k` without a bias feature (0 for an own domain that cannot be
+    /// loaded).
     pub fn feature_dim(self) -> usize {
         match self {
             DomainKind::Chain => chain::N_STATES,
             DomainKind::FourRooms => four_rooms::N_CELLS,
             DomainKind::MountainCar => mountain_car::N_FEATURES,
+            own => match own.own() {
+                Some(Ok(e)) => match &e.loaded {
+                    own::Loaded::File(f) => f.k,
+                    own::Loaded::Data(d) => d.train.k,
+                },
+                _ => 0,
+            },
         }
+    }
+}
+
+impl Serialize for DomainKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for DomainKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DomainKind::from_name(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown domain {s}")))
+    }
+}
+
+/// Command-line values: the paper's domains only (`reproduce --domains`).
+impl clap::ValueEnum for DomainKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
     }
 }
 
@@ -112,6 +177,8 @@ pub struct DomainSpec {
     pub slip: Slip,
     /// Append a constant feature 1 (`USE_BIAS`, false in the published runs).
     pub bias: bool,
+    /// Training targets: Monte Carlo returns (published) or n-step TD (SPEC §8.5).
+    pub targets: Targets,
 }
 
 impl DomainSpec {
@@ -121,6 +188,7 @@ impl DomainSpec {
             kind,
             slip: Slip::Published,
             bias: false,
+            targets: Targets::Mc,
         }
     }
 
@@ -133,16 +201,32 @@ impl DomainSpec {
     ///
     /// Training data come from [`crate::rng::Stream::TrainData`], mountain car's test
     /// trajectories from [`crate::rng::Stream::TestData`].
+    ///
+    /// # Panics
+    /// If an own domain cannot be loaded (its name was validated when it was parsed from user
+    /// input; see [`DomainSpec::try_problem`]).
     pub fn problem(&self, offset: f64, seed: u64) -> Problem {
+        self.try_problem(offset, seed)
+            .unwrap_or_else(|e| panic!("domain {}: {e}", self.kind))
+    }
+
+    /// [`DomainSpec::problem`], with an own domain's load error returned.
+    pub fn try_problem(&self, offset: f64, seed: u64) -> Result<Problem, own::OwnError> {
         let mut p = match self.kind {
-            DomainKind::Chain => chain::problem(offset, seed),
-            DomainKind::FourRooms => four_rooms::problem(self.slip, offset, seed),
-            DomainKind::MountainCar => mountain_car::problem(offset, seed),
+            DomainKind::Chain => chain::problem_with(self.targets, offset, seed),
+            DomainKind::FourRooms => {
+                four_rooms::problem_with(self.slip, self.targets, offset, seed)
+            }
+            DomainKind::MountainCar => mountain_car::problem_with(self.targets, offset, seed),
+            DomainKind::File(n) | DomainKind::Data(n) => match &own::load(n)?.loaded {
+                own::Loaded::File(f) => f.problem(self.targets, offset, seed),
+                own::Loaded::Data(d) => d.problem(),
+            },
         };
         if self.bias {
             p.train = p.train.with_bias();
             p.test = p.test.with_bias();
         }
-        p
+        Ok(p)
     }
 }

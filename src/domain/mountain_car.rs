@@ -9,6 +9,7 @@
 //! around the "energy pump", left when `v < 0`, else right.
 
 use super::tabular::{discounted_returns_into, sample_action};
+use super::targets::{push_td_rows, Targets};
 use super::DomainKind;
 use crate::data::{Dataset, Problem};
 use crate::features::RbfGrid;
@@ -81,13 +82,14 @@ pub fn rbf() -> &'static RbfGrid {
 /// Rolls out one episode of at most [`MAX_STEPS`] steps from a random start
 /// (`x ~ U(−0.6, −0.4)`, `v = 0`): writes the states an action was taken in, `s_0..s_{T−1}`,
 /// into `states` and the rewards `r_0 + c, …, r_{T−1} + c` into `rewards` (both cleared first).
-/// Per step, one uniform draws the action.
+/// Per step, one uniform draws the action. Returns the state `s_T` reached after the last step
+/// and whether the episode terminated there (reached the goal) rather than being cut.
 pub fn rollout_into<R: Rng + ?Sized>(
     offset: f64,
     rng: &mut R,
     states: &mut Vec<State>,
     rewards: &mut Vec<f64>,
-) {
+) -> (State, bool) {
     states.clear();
     rewards.clear();
     let mut s = [rng.random_range(-0.6..-0.4), 0.0];
@@ -97,10 +99,11 @@ pub fn rollout_into<R: Rng + ?Sized>(
         states.push(s);
         rewards.push(r + offset);
         if done {
-            break;
+            return (next, true);
         }
         s = next;
     }
+    (s, false)
 }
 
 /// Appends `states` with their truncated discounted returns (to the end of `rewards`) to `data`.
@@ -130,6 +133,13 @@ fn push_all(
 /// stored, truncated trajectory (rewards after the cut are not counted), consistently with "returns
 /// are truncated discounted sums to the end of the stored trajectory".
 pub fn problem(offset: f64, seed: u64) -> Problem {
+    problem_with(Targets::Mc, offset, seed)
+}
+
+/// The mountain-car problem with training targets `targets` (SPEC §4, §8.5): as [`problem`],
+/// with `td:N` every training state `s_t` carrying its N-step target, the bootstrap dropped
+/// after the goal and kept at the 200-step cut. The test set does not depend on `targets`.
+pub fn problem_with(targets: Targets, offset: f64, seed: u64) -> Problem {
     let gamma = DomainKind::MountainCar.gamma();
     let mut states = Vec::with_capacity(MAX_STEPS);
     let mut rewards = Vec::with_capacity(MAX_STEPS);
@@ -138,9 +148,25 @@ pub fn problem(offset: f64, seed: u64) -> Problem {
 
     let mut rng = stream(seed, Stream::TrainData);
     let mut train = Dataset::new(N_FEATURES);
+    if targets != Targets::Mc {
+        train = train.with_bootstrap();
+    }
+    let mut rows = Vec::new();
     for _ in 0..N_TRAIN_TRAJECTORIES {
-        rollout_into(offset, &mut rng, &mut states, &mut rewards);
-        push_all(&mut train, &states, &rewards, gamma, &mut buf, &mut phi);
+        let (last, done) = rollout_into(offset, &mut rng, &mut states, &mut rewards);
+        match targets {
+            Targets::Mc => push_all(&mut train, &states, &rewards, gamma, &mut buf, &mut phi),
+            Targets::Td(n) => {
+                rows.clear();
+                for &s in states.iter().chain([&last]) {
+                    rbf().features_into(s, &mut phi);
+                    rows.extend_from_slice(&phi);
+                }
+                let mut terminal = vec![false; states.len() + 1];
+                terminal[states.len()] = done;
+                push_td_rows(&mut train, &rows, &rewards, &terminal, gamma, n);
+            }
+        }
     }
 
     let mut rng = stream(seed, Stream::TestData);

@@ -73,6 +73,28 @@ impl TabularMdp {
         }
     }
 
+    /// An MDP from dense transition probabilities as [`TabularMdp::from_dense`], for rows
+    /// already checked by the caller (non-negative, summing to 1 within the caller's
+    /// tolerance, e.g. a file's 1e-9); zero probabilities are dropped.
+    pub fn from_probabilities(n_states: usize, n_actions: usize, p: &[f64], r: &[f64]) -> Self {
+        let succ = p
+            .chunks_exact(n_states)
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, &q)| q > 0.0)
+                    .map(|(j, &q)| (j, q))
+                    .collect()
+            })
+            .collect();
+        Self {
+            n_states,
+            n_actions,
+            succ,
+            reward: r.to_vec(),
+        }
+    }
+
     /// Number of states.
     pub fn n_states(&self) -> usize {
         self.n_states

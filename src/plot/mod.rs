@@ -163,6 +163,7 @@ fn domain_title(d: DomainKind) -> &'static str {
         DomainKind::Chain => "Chain",
         DomainKind::FourRooms => "Four rooms",
         DomainKind::MountainCar => "Mountain car",
+        own => own.name(),
     }
 }
 
@@ -225,10 +226,10 @@ fn final_row(c: &Cell) -> Vec<String> {
 }
 
 fn domains_of(cells: &[Cell]) -> Vec<DomainKind> {
-    DomainKind::ALL
-        .into_iter()
-        .filter(|d| cells.iter().any(|c| c.key.kind() == *d))
-        .collect()
+    let mut ds: Vec<DomainKind> = cells.iter().map(|c| c.key.kind()).collect();
+    ds.sort();
+    ds.dedup();
+    ds
 }
 
 /// The table of the learning rates chosen for each (domain, parameterization, `η`) present.

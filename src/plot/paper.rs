@@ -250,7 +250,11 @@ pub fn figure3(
             log_x: false,
             log_y: false,
             series: ser,
-            vlines: vec![(logit(d.gamma()), format!("γ = {}", d.gamma()))],
+            vlines: Some(d.gamma())
+                .filter(|g| g.is_finite() && *g > 0.0)
+                .map(|g| (logit(g), format!("γ = {g}")))
+                .into_iter()
+                .collect(),
         });
     }
     let mut fig = FigureData::unless_empty(

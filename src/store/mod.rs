@@ -21,6 +21,7 @@
 //! upgraded the same way when opened for writing.
 
 mod checksum;
+mod domains;
 mod read;
 mod schema;
 
@@ -86,6 +87,18 @@ pub enum StoreError {
         keys: Vec<String>,
         /// Their row ids.
         ids: Vec<i64>,
+    },
+    /// An own domain's file changed since the store's runs of it were made.
+    #[error("results store {path}: domain {domain} has changed since its runs in this store were made (recorded BLAKE3 {recorded}, now {now}); use another output directory, or restore the file")]
+    DomainChanged {
+        /// The database file.
+        path: PathBuf,
+        /// The domain's name (`file:PATH`, `data:DIR`).
+        domain: String,
+        /// The hash the store recorded.
+        recorded: String,
+        /// The hash of the contents now.
+        now: String,
     },
 }
 

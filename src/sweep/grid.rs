@@ -88,7 +88,7 @@ fn parse_lr_table(t: &toml::Table) -> Result<LrTable, ConfigError> {
     let mut per = Vec::new();
     for (key, list) in t {
         let field = format!("lr.{key}");
-        let dp = key.split_once('.').and_then(|(d, p)| {
+        let dp = key.rsplit_once('.').and_then(|(d, p)| {
             use crate::config::SettingType;
             Some((
                 DomainKind::parse(Raw::Text(d))?,

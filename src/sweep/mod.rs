@@ -151,6 +151,7 @@ pub fn execute(
     observer: &mut dyn SweepObserver,
 ) -> Result<SweepSummary, SweepError> {
     let start = Instant::now();
+    store.check_domain_files(runs)?;
     let repaired = if opts.repair {
         store.remove_damaged()?.len()
     } else {

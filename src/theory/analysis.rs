@@ -322,6 +322,15 @@ pub fn resolve(
         },
         e => e,
     })?;
+    if imp.targets != crate::domain::Targets::Mc {
+        // Theorems 1–5 are stated for fixed targets y; a TD target moves with θ.
+        return Err(ConfigError::invalid(
+            "targets",
+            imp.targets.text(),
+            "mc (the theorems are stated for fixed targets; TD targets move with θ)",
+        ));
+    }
+    crate::config::check_domain(&imp)?;
     let every = every.unwrap_or(50);
     if every == 0 {
         return Err(ConfigError::invalid("every", 0, "an integer >= 1"));

@@ -42,6 +42,62 @@ pub enum Command {
     /// Write one self-contained HTML page of a results directory: its figures, comparison and
     /// theory, with the settings and version that made them.
     Report(ReportArgs),
+    /// Run a designed study into a results store, then draw and summarize it.
+    Study(StudyArgs),
+    /// Write a domain's training and test sets (Monte Carlo targets, no bias column) as a
+    /// directory that `--domain data:DIR` reads.
+    Dataset(DatasetArgs),
+}
+
+/// Options of `imprl dataset`.
+#[derive(Args)]
+pub struct DatasetArgs {
+    /// The domain (any that `--domain` accepts).
+    #[arg(long)]
+    pub domain: String,
+    /// Run seed whose data are written.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Reward offset c.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub offset: f64,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write train_x.npy, train_y.npy, test_x.npy, test_y.npy instead of train.csv, test.csv.
+    #[arg(long)]
+    pub npy: bool,
+}
+
+/// Options of `imprl study`.
+#[derive(Args)]
+pub struct StudyArgs {
+    #[command(subcommand)]
+    pub kind: StudyKind,
+}
+
+/// The studies.
+#[derive(clap::Subcommand)]
+pub enum StudyKind {
+    /// Figures 1-3 with TD targets (td:1, td:10) next to Monte Carlo returns, on the three
+    /// domains; figures per targets value and a summary table (README, "TD targets").
+    Td(TdStudyArgs),
+}
+
+/// Options of `imprl study td`.
+#[derive(Args)]
+pub struct TdStudyArgs {
+    /// Output directory (results store, figures/<targets>/, summary.md; rerunning resumes).
+    #[arg(long, default_value = "study-td")]
+    pub out: PathBuf,
+    /// Seeds per configuration.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    /// Image formats.
+    #[arg(long, value_enum, default_value_t = Format::Both)]
+    pub format: Format,
+    #[command(flatten)]
+    pub exec: ExecArgs,
 }
 
 /// Options of `imprl report`.

@@ -8,9 +8,11 @@
 
 mod analysis;
 mod args;
+mod dataset;
 mod progress;
 mod running;
 mod stores;
+mod study;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -99,5 +101,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => analysis::compare(&args),
         Command::Plot(args) => analysis::plot(&args),
         Command::Report(args) => analysis::report(&args),
+        Command::Study(args) => study::study(&args),
+        Command::Dataset(args) => dataset::dataset(&args),
     }
 }

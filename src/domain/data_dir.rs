@@ -1,0 +1,195 @@
+//! A supervised data set from files (`--domain data:DIR`, SPEC §8.6): the setting of §1
+//! without an MDP. `DIR/train.csv` and `DIR/test.csv` (a header; the last column is the
+//! target, the others the features), or `train_x.npy`, `train_y.npy`, `test_x.npy`,
+//! `test_y.npy`. The data are fixed: the seed only draws the initialization and the
+//! minibatches, and there are no rewards (no offset, no TD targets).
+
+use super::npy;
+use super::own::OwnError;
+use crate::data::{Dataset, Problem};
+use std::path::Path;
+
+/// A loaded data set.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    /// Training rows.
+    pub train: Dataset,
+    /// Test rows.
+    pub test: Dataset,
+}
+
+const CSV: [&str; 2] = ["train.csv", "test.csv"];
+const NPY: [&str; 4] = ["train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy"];
+
+impl DataDir {
+    /// Reads `dir` (CSV pair or `.npy` quadruple); returns the data and the BLAKE3 hash (hex)
+    /// of the files' bytes, hashed in the fixed order of their names.
+    pub fn load(dir: &str) -> Result<(DataDir, String), OwnError> {
+        let base = Path::new(dir);
+        let has = |f: &str| base.join(f).is_file();
+        let names: &[&str] = if CSV.iter().all(|f| has(f)) {
+            &CSV
+        } else if NPY.iter().all(|f| has(f)) {
+            &NPY
+        } else {
+            return Err(OwnError::new(
+                dir,
+                "expected train.csv and test.csv, or train_x.npy, train_y.npy, test_x.npy and test_y.npy",
+            ));
+        };
+        let mut hasher = blake3::Hasher::new();
+        let mut files = Vec::new();
+        for f in names {
+            let p = base.join(f);
+            let bytes = std::fs::read(&p)
+                .map_err(|e| OwnError::new(&p.display().to_string(), e.to_string()))?;
+            hasher.update(f.as_bytes());
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+            files.push((p.display().to_string(), bytes));
+        }
+        let (train, test) = if names.len() == 2 {
+            (
+                csv_set(&files[0].0, &files[0].1)?,
+                csv_set(&files[1].0, &files[1].1)?,
+            )
+        } else {
+            (
+                npy_set(&files[0], &files[1])?,
+                npy_set(&files[2], &files[3])?,
+            )
+        };
+        if train.k != test.k {
+            return Err(OwnError::new(
+                dir,
+                format!("train has {} features, test {}", train.k, test.k),
+            ));
+        }
+        Ok((
+            DataDir { train, test },
+            hasher.finalize().to_hex().to_string(),
+        ))
+    }
+
+    /// The problem: the fixed training and test sets (`gamma` is NaN: there is no MDP).
+    pub fn problem(&self) -> Problem {
+        Problem {
+            train: self.train.clone(),
+            test: self.test.clone(),
+            gamma: f64::NAN,
+        }
+    }
+
+    /// Writes `problem`'s training and test sets as `train.csv` and `test.csv` in `dir`
+    /// (columns `x0, …, x{k−1}, y`; numbers in their shortest exact form, so reading them back
+    /// gives the same bits).
+    pub fn write_csv(dir: &Path, problem: &Problem) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for (name, set) in [("train.csv", &problem.train), ("test.csv", &problem.test)] {
+            let mut w = csv::Writer::from_path(dir.join(name))?;
+            let mut header: Vec<String> = (0..set.k).map(|j| format!("x{j}")).collect();
+            header.push("y".into());
+            w.write_record(&header)?;
+            for i in 0..set.len() {
+                let mut rec: Vec<String> = set.row(i).iter().map(f64::to_string).collect();
+                rec.push(set.y[i].to_string());
+                w.write_record(&rec)?;
+            }
+            w.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes `problem`'s sets as the four `.npy` files in `dir`.
+    pub fn write_npy(dir: &Path, problem: &Problem) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for (prefix, set) in [("train", &problem.train), ("test", &problem.test)] {
+            let mut f = std::fs::File::create(dir.join(format!("{prefix}_x.npy")))?;
+            npy::write(&mut f, &[set.len(), set.k], &set.x)?;
+            let mut f = std::fs::File::create(dir.join(format!("{prefix}_y.npy")))?;
+            npy::write(&mut f, &[set.len()], &set.y)?;
+        }
+        Ok(())
+    }
+}
+
+/// A data set from CSV bytes: a header, then rows of numbers, the last column the target.
+fn csv_set(path: &str, bytes: &[u8]) -> Result<Dataset, OwnError> {
+    let err = |m: String| OwnError::new(path, m);
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let cols = r.headers().map_err(|e| err(e.to_string()))?.len();
+    if cols < 2 {
+        return Err(err(format!(
+            "header has {cols} column(s); need at least one feature and the target"
+        )));
+    }
+    let mut set = Dataset::new(cols - 1);
+    let mut row = Vec::with_capacity(cols);
+    for (i, rec) in r.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| err(format!("line {line}: {e}")))?;
+        if rec.len() != cols {
+            return Err(err(format!(
+                "line {line}: {} columns, not {cols} as the header",
+                rec.len()
+            )));
+        }
+        row.clear();
+        for (j, f) in rec.iter().enumerate() {
+            let x: f64 = f.parse().map_err(|_| {
+                err(format!(
+                    "line {line}, column {}: `{f}` is not a number",
+                    j + 1
+                ))
+            })?;
+            if !x.is_finite() {
+                return Err(err(format!(
+                    "line {line}, column {}: {x} is not finite",
+                    j + 1
+                )));
+            }
+            row.push(x);
+        }
+        set.push(&row[..cols - 1], row[cols - 1]);
+    }
+    if set.is_empty() {
+        return Err(err("no data rows".into()));
+    }
+    Ok(set)
+}
+
+/// A data set from `.npy` features (`n × k`) and targets (`n`).
+fn npy_set(x: &(String, Vec<u8>), y: &(String, Vec<u8>)) -> Result<Dataset, OwnError> {
+    let xa = npy::parse(&x.1).map_err(|m| OwnError::new(&x.0, m))?;
+    let ya = npy::parse(&y.1).map_err(|m| OwnError::new(&y.0, m))?;
+    if xa.shape.len() != 2 || xa.shape[1] == 0 || xa.shape[0] == 0 {
+        return Err(OwnError::new(
+            &x.0,
+            format!("shape {:?}: expected (n, k) with n, k >= 1", xa.shape),
+        ));
+    }
+    let n = xa.shape[0];
+    if ya.shape != [n] && ya.shape != [n, 1] {
+        return Err(OwnError::new(
+            &y.0,
+            format!(
+                "shape {:?}: expected ({n},) to match the features",
+                ya.shape
+            ),
+        ));
+    }
+    for (name, a) in [(&x.0, &xa), (&y.0, &ya)] {
+        if let Some(i) = a.data.iter().position(|v| !v.is_finite()) {
+            return Err(OwnError::new(name, format!("entry {i} is not finite")));
+        }
+    }
+    Ok(Dataset {
+        k: xa.shape[1],
+        x: xa.data,
+        y: ya.data,
+        bootstrap: None,
+    })
+}

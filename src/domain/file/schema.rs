@@ -1,0 +1,170 @@
+//! Reading and validating the TOML schema of a finite MDP (SPEC §8.6). Every inconsistency is
+//! one line naming the entry, e.g. `transitions[3][1]: probabilities sum to 0.97, not 1`.
+
+use toml::Value;
+
+/// Probability rows must sum to 1 within this.
+pub const SUM_TOL: f64 = 1e-9;
+
+/// An error message naming the entry.
+pub type Msg = String;
+
+/// `v` as a finite, non-negative (when `nonneg`) number, else an error naming `at`.
+pub fn number(v: &Value, at: &str, nonneg: bool) -> Result<f64, Msg> {
+    let x = match v {
+        Value::Float(x) => *x,
+        Value::Integer(i) => *i as f64,
+        other => {
+            return Err(format!(
+                "{at}: expected a number, found {}",
+                other.type_str()
+            ))
+        }
+    };
+    if !x.is_finite() {
+        return Err(format!("{at}: {x} is not a finite number"));
+    }
+    if nonneg && x < 0.0 {
+        return Err(format!("{at}: {x} is negative"));
+    }
+    Ok(x)
+}
+
+/// `v` as an integer in `lo..=hi`.
+pub fn integer(v: &Value, at: &str, lo: i64, hi: i64) -> Result<usize, Msg> {
+    match v {
+        Value::Integer(i) if (lo..=hi).contains(i) => Ok(*i as usize),
+        Value::Integer(i) => Err(format!("{at}: {i} is out of range ({lo} to {hi})")),
+        other => Err(format!(
+            "{at}: expected an integer, found {}",
+            other.type_str()
+        )),
+    }
+}
+
+/// `v` as an array of exactly `len` entries (`what` names them in the message).
+pub fn array<'a>(v: &'a Value, at: &str, len: usize, what: &str) -> Result<&'a [Value], Msg> {
+    match v {
+        Value::Array(a) if a.len() == len => Ok(a),
+        Value::Array(a) => Err(format!("{at}: {} entries, not {len} ({what})", a.len())),
+        other => Err(format!(
+            "{at}: expected an array, found {}",
+            other.type_str()
+        )),
+    }
+}
+
+/// A vector of `len` numbers.
+pub fn vector(v: &Value, at: &str, len: usize, what: &str, nonneg: bool) -> Result<Vec<f64>, Msg> {
+    array(v, at, len, what)?
+        .iter()
+        .enumerate()
+        .map(|(i, x)| number(x, &format!("{at}[{i}]"), nonneg))
+        .collect()
+}
+
+/// A probability vector of `len` entries: non-negative, summing to 1 within [`SUM_TOL`].
+pub fn probabilities(v: &Value, at: &str, len: usize, what: &str) -> Result<Vec<f64>, Msg> {
+    let p = vector(v, at, len, what, true)?;
+    check_sum(&p, at)?;
+    Ok(p)
+}
+
+/// Checks that `p` sums to 1 within [`SUM_TOL`].
+pub fn check_sum(p: &[f64], at: &str) -> Result<(), Msg> {
+    let total: f64 = p.iter().sum();
+    if (total - 1.0).abs() > SUM_TOL {
+        return Err(format!("{at}: probabilities sum to {total}, not 1"));
+    }
+    Ok(())
+}
+
+/// An `rows × cols` matrix (row-major) of numbers.
+pub fn matrix(
+    v: &Value,
+    at: &str,
+    rows: usize,
+    cols: usize,
+    row_what: &str,
+    col_what: &str,
+) -> Result<Vec<f64>, Msg> {
+    let mut out = Vec::with_capacity(rows * cols);
+    for (i, row) in array(v, at, rows, row_what)?.iter().enumerate() {
+        out.extend(vector(row, &format!("{at}[{i}]"), cols, col_what, false)?);
+    }
+    Ok(out)
+}
+
+/// Transitions, dense (`[s][a]` → `n` probabilities) or sparse (`[{ s, a, next, p }, …]`):
+/// the row-major `n × m × n` tensor, every row a probability vector.
+pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
+    let at = "transitions";
+    let entries = match v {
+        Value::Array(a) => a,
+        other => {
+            return Err(format!(
+                "{at}: expected an array, found {}",
+                other.type_str()
+            ))
+        }
+    };
+    let mut p = vec![0.0; n * m * n];
+    if entries.first().is_some_and(Value::is_table) {
+        let mut seen = std::collections::HashSet::new();
+        for (i, e) in entries.iter().enumerate() {
+            let here = format!("{at}[{i}]");
+            let t = e
+                .as_table()
+                .ok_or_else(|| format!("{here}: expected a table {{ s, a, next, p }}"))?;
+            if let Some(k) = t
+                .keys()
+                .find(|k| !["s", "a", "next", "p"].contains(&k.as_str()))
+            {
+                return Err(format!(
+                    "{here}: unknown key `{k}` (allowed: s, a, next, p)"
+                ));
+            }
+            let get = |k: &str| t.get(k).ok_or_else(|| format!("{here}: missing `{k}`"));
+            let s = index(get("s")?, &format!("{here}.s"), n, "states")?;
+            let a = index(get("a")?, &format!("{here}.a"), m, "actions")?;
+            let next = index(get("next")?, &format!("{here}.next"), n, "states")?;
+            let q = number(get("p")?, &format!("{here}.p"), true)?;
+            if !seen.insert((s, a, next)) {
+                return Err(format!(
+                    "{here}: (s = {s}, a = {a}, next = {next}) is given twice"
+                ));
+            }
+            p[(s * m + a) * n + next] = q;
+        }
+    } else {
+        array(v, at, n, "states")?;
+        for (s, row) in entries.iter().enumerate() {
+            let here = format!("{at}[{s}]");
+            for (a, probs) in array(row, &here, m, "actions")?.iter().enumerate() {
+                let q = vector(probs, &format!("{here}[{a}]"), n, "states", true)?;
+                p[(s * m + a) * n..(s * m + a + 1) * n].copy_from_slice(&q);
+            }
+        }
+    }
+    for s in 0..n {
+        for a in 0..m {
+            check_sum(
+                &p[(s * m + a) * n..(s * m + a + 1) * n],
+                &format!("{at}[{s}][{a}]"),
+            )?;
+        }
+    }
+    Ok(p)
+}
+
+/// An index into `0..len` (`what` names the range).
+pub fn index(v: &Value, at: &str, len: usize, what: &str) -> Result<usize, Msg> {
+    match v {
+        Value::Integer(i) if *i >= 0 && (*i as u64) < len as u64 => Ok(*i as usize),
+        Value::Integer(i) => Err(format!("{at}: {i} is out of range ({len} {what})")),
+        other => Err(format!(
+            "{at}: expected an integer, found {}",
+            other.type_str()
+        )),
+    }
+}

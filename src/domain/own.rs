@@ -1,0 +1,98 @@
+//! Problems of one's own (SPEC §8.6): the `file:PATH` and `data:DIR` domains' names, and the
+//! process-wide registry of their loaded, validated contents.
+//!
+//! A [`DomainKind`](super::DomainKind) must stay `Copy`, so an own domain is named by an
+//! interned `&'static str` (its full text, `file:examples/chain.toml`); the loaded problem is
+//! cached per name with the BLAKE3 hash of the bytes it was built from, so one process never
+//! mixes two versions of a file, and the results store records that hash
+//! ([`crate::store::Store::check_domain_files`]).
+
+use super::data_dir::DataDir;
+use super::file::FileMdp;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, OnceLock};
+
+/// Why an own domain cannot be used: the path and what is wrong (one line, naming the entry).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct OwnError {
+    /// The file or directory.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl OwnError {
+    /// An error about `path`.
+    pub fn new(path: &str, message: impl Into<String>) -> Self {
+        Self {
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The text `s` with a `'static` lifetime, one allocation per distinct text per process.
+pub fn intern(s: &str) -> &'static str {
+    static SET: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut set = SET
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(&v) = set.get(s) {
+        return v;
+    }
+    let v: &'static str = Box::leak(s.to_string().into_boxed_str());
+    set.insert(v);
+    v
+}
+
+/// A loaded own domain.
+#[derive(Debug)]
+pub enum Loaded {
+    /// A finite MDP from a TOML file.
+    File(FileMdp),
+    /// A supervised data set from a directory.
+    Data(DataDir),
+}
+
+/// A loaded own domain with the BLAKE3 hash (hex) of the bytes it was read from.
+#[derive(Debug)]
+pub struct Entry {
+    /// The loaded problem.
+    pub loaded: Loaded,
+    /// BLAKE3 of the file (or of the data files, in a fixed order), hex.
+    pub hash: String,
+}
+
+type Registry = Mutex<HashMap<&'static str, Result<&'static Entry, OwnError>>>;
+
+fn registry() -> &'static Registry {
+    static R: OnceLock<Registry> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// The loaded domain named `name` (`file:PATH` or `data:DIR`), loading and validating it on
+/// first use; later calls return the same result (the contents are read once per process).
+pub fn load(name: &'static str) -> Result<&'static Entry, OwnError> {
+    let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = reg.get(name) {
+        return r.clone();
+    }
+    let r = if let Some(path) = name.strip_prefix("file:") {
+        FileMdp::load(path).map(|(m, hash)| Entry {
+            loaded: Loaded::File(m),
+            hash,
+        })
+    } else if let Some(dir) = name.strip_prefix("data:") {
+        DataDir::load(dir).map(|(d, hash)| Entry {
+            loaded: Loaded::Data(d),
+            hash,
+        })
+    } else {
+        Err(OwnError::new(name, "not a file: or data: domain"))
+    }
+    .map(|e| &*Box::leak(Box::new(e)));
+    reg.insert(name, r.clone());
+    r
+}

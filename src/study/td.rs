@@ -1,0 +1,245 @@
+//! The TD-targets study (SPEC §8.5, issue 13): do the implicit parameterization's advantages
+//! on the `1` component of the residual (Figures 1–3) carry over to bootstrapped targets?
+//!
+//! Grid: the three domains; explicit and implicit; targets `mc`, `td:1` and `td:10`;
+//! η ∈ {0.8, 0.9, 0.95, 0.975} for implicit (Figure 3) and η = 0.95 for explicit; offsets
+//! 0, 0.25, …, 1; two learning rates (the paper's best for `mc` and half of it), the figures
+//! using the better one per (domain, parameterization, η, targets) ([`BestLr::Auto`]); seeds
+//! `0..seeds`. Figures: [`crate::plot`]'s Figures 1–3, drawn once per targets value
+//! (`figures/<targets>/`), and a summary table of final residual components.
+
+use crate::config::{RunConfig, RunSettings};
+use crate::domain::{DomainKind, Targets};
+use crate::param::ParamKind;
+use crate::plot::{draw_all, BestLr, PlotError, PlotOptions, PlotReport};
+use crate::published::{best_lr, ETAS};
+use crate::record::RunRecord;
+use crate::stats::Stat;
+use std::path::Path;
+
+/// The targets compared: Monte Carlo returns, TD(0) and 10-step TD.
+pub const TARGETS: [Targets; 3] = [Targets::Mc, Targets::Td(1), Targets::Td(10)];
+
+/// Reward offsets of the study (a coarser grid than the paper's 0, 0.1, …, 1).
+pub const OFFSETS: [f64; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
+
+/// The `η` of Figures 1 and 2 and of the summary.
+pub const ETA: f64 = 0.95;
+
+/// Learning rates tried: the paper's best for `mc` times these factors.
+pub const LR_FACTORS: [f64; 2] = [1.0, 0.5];
+
+/// The study's runs for seeds `0..seeds`.
+pub fn runs(seeds: usize) -> Vec<RunConfig> {
+    let mut out = Vec::new();
+    for domain in DomainKind::ALL {
+        for param in [ParamKind::Explicit, ParamKind::Implicit] {
+            let etas: &[f64] = if param == ParamKind::Implicit {
+                &ETAS
+            } else {
+                &[ETA]
+            };
+            for &eta in etas {
+                for targets in TARGETS {
+                    for f in LR_FACTORS {
+                        for offset in OFFSETS {
+                            for seed in 0..seeds as u64 {
+                                let s = RunSettings {
+                                    domain: Some(domain),
+                                    param: Some(param),
+                                    eta: Some(eta),
+                                    lr: Some(best_lr(domain, param, eta) * f),
+                                    offset: Some(offset),
+                                    seed: Some(seed),
+                                    targets: Some(targets),
+                                    ..RunSettings::default()
+                                };
+                                if let Ok(c) = s.resolve() {
+                                    out.push(c);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The directory name of a targets value's figures (`mc`, `td1`, `td10`).
+pub fn tag(t: Targets) -> String {
+    t.text().replace(':', "")
+}
+
+/// One line of the summary: final residual components at η = 0.95 and the chosen learning
+/// rate, mean over seeds (diverged runs excluded and counted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    /// Domain.
+    pub domain: DomainKind,
+    /// Parameterization.
+    pub param: ParamKind,
+    /// Targets.
+    pub targets: Targets,
+    /// Reward offset.
+    pub offset: f64,
+    /// The learning rate used.
+    pub lr: f64,
+    /// Runs that diverged (of all seeds).
+    pub diverged: usize,
+    /// Final `‖r∥‖ = |mean r|·√n`.
+    pub ones: Stat,
+    /// Final `‖r⊥‖`.
+    pub ortho: Stat,
+    /// Final `‖r‖`.
+    pub norm: Stat,
+}
+
+/// The learning rate with the lowest mean final `‖r‖` over seeds and offsets among `recs`
+/// (rates with a diverged run rank last), as [`BestLr::Auto`].
+fn best_of(recs: &[&RunRecord]) -> Option<f64> {
+    let mut lrs: Vec<f64> = recs.iter().map(|r| r.config.lr).collect();
+    lrs.sort_by(f64::total_cmp);
+    lrs.dedup();
+    lrs.into_iter()
+        .map(|lr| {
+            let at: Vec<&&RunRecord> = recs.iter().filter(|r| r.config.lr == lr).collect();
+            let div = at.iter().any(|r| r.outcome.diverged_at().is_some());
+            let finals: Vec<f64> = at
+                .iter()
+                .filter_map(|r| r.rows.last().map(|e| e.residual_norm))
+                .collect();
+            (div, Stat::of(&finals).mean, lr)
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)))
+        .map(|x| x.2)
+}
+
+/// The summary rows of `records` (η = 0.95, offsets 0 and 1).
+pub fn summary(records: &[RunRecord]) -> Vec<SummaryRow> {
+    let mut out = Vec::new();
+    for domain in DomainKind::ALL {
+        for targets in TARGETS {
+            for param in [ParamKind::Explicit, ParamKind::Implicit] {
+                let mine: Vec<&RunRecord> = records
+                    .iter()
+                    .filter(|r| {
+                        let c = &r.config;
+                        c.domain == domain
+                            && c.param == param
+                            && c.targets == targets
+                            && c.eta == ETA
+                    })
+                    .collect();
+                let Some(lr) = best_of(&mine) else { continue };
+                for offset in [0.0, 1.0] {
+                    let at: Vec<&&RunRecord> = mine
+                        .iter()
+                        .filter(|r| r.config.lr == lr && r.config.offset == offset)
+                        .collect();
+                    let done: Vec<&&&RunRecord> = at
+                        .iter()
+                        .filter(|r| r.outcome.diverged_at().is_none())
+                        .collect();
+                    let last = |f: fn(&crate::train::EvalRow) -> f64| {
+                        let xs: Vec<f64> =
+                            done.iter().filter_map(|r| r.rows.last().map(f)).collect();
+                        Stat::of(&xs)
+                    };
+                    out.push(SummaryRow {
+                        domain,
+                        param,
+                        targets,
+                        offset,
+                        lr,
+                        diverged: at.len() - done.len(),
+                        ones: last(|e| e.res_ones_norm),
+                        ortho: last(|e| e.res_ortho_norm),
+                        norm: last(|e| e.residual_norm),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The summary as a Markdown table, one line per (domain, targets, offset): explicit and
+/// implicit final `‖r∥‖`, `‖r⊥‖`, `‖r‖`, and the ratio explicit/implicit of `‖r∥‖`.
+pub fn summary_markdown(rows: &[SummaryRow]) -> String {
+    let mut s = String::from(
+        "| domain | targets | offset | explicit ‖r∥‖ | implicit ‖r∥‖ | ratio | explicit ‖r⊥‖ | implicit ‖r⊥‖ | explicit ‖r‖ | implicit ‖r‖ | diverged (e/i) |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for e in rows.iter().filter(|r| r.param == ParamKind::Explicit) {
+        let Some(i) = rows.iter().find(|r| {
+            r.param == ParamKind::Implicit
+                && r.domain == e.domain
+                && r.targets == e.targets
+                && r.offset == e.offset
+        }) else {
+            continue;
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} |\n",
+            e.domain,
+            e.targets,
+            e.offset,
+            e.ones.mean,
+            i.ones.mean,
+            e.ones.mean / i.ones.mean,
+            e.ortho.mean,
+            i.ortho.mean,
+            e.norm.mean,
+            i.norm.mean,
+            e.diverged,
+            i.diverged
+        ));
+    }
+    s
+}
+
+/// Draws Figures 1–3 (and the per-learning-rate figures) of each targets value into
+/// `out/figures/<tag>/`, and writes `out/summary.md`; returns each targets value's report.
+pub fn draw(
+    records: &[RunRecord],
+    out: &Path,
+    format: crate::figure::Format,
+) -> Result<Vec<(Targets, PlotReport)>, PlotError> {
+    let mut reports = Vec::new();
+    for t in TARGETS {
+        let subset: Vec<RunRecord> = records
+            .iter()
+            .filter(|r| r.config.targets == t)
+            .cloned()
+            .collect();
+        let dir = out.join("figures").join(tag(t));
+        let opts = PlotOptions {
+            format,
+            best: BestLr::Auto,
+        };
+        reports.push((t, draw_all(&subset, &dir, opts)?));
+    }
+    let md = out.join("summary.md");
+    std::fs::write(&md, summary_markdown(&summary(records))).map_err(|e| PlotError::Io {
+        path: md.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_has_every_targets_value_and_valid_settings() {
+        let r = runs(1);
+        // Explicit: 3 domains × 1 η; implicit: 3 × 4 η; × 3 targets × 2 lrs × 5 offsets.
+        assert_eq!(r.len(), (3 + 12) * 3 * 2 * 5);
+        for t in TARGETS {
+            assert!(r.iter().any(|c| c.targets == t));
+        }
+        assert_eq!(tag(Targets::Td(10)), "td10");
+    }
+}

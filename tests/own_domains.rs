@@ -1,0 +1,438 @@
+//! Problems of one's own (SPEC §8.6) and TD targets (§8.5): the chain written as a file runs
+//! as the chain, TD on a file MDP, every validation error of the file format, `data:` round
+//! trips and a data set with a known linear solution.
+
+mod common;
+
+use common::{imprl, sweep, write};
+use imprl::config::{RunConfig, RunSettings};
+use imprl::domain::data_dir::DataDir;
+use imprl::domain::file::FileMdp;
+use imprl::domain::{DomainKind, Targets};
+use imprl::param::ParamKind;
+use imprl::train::NoObserver;
+use std::path::Path;
+
+fn cfg(domain: &str, param: ParamKind, f: impl FnOnce(&mut RunSettings)) -> RunConfig {
+    let mut s = RunSettings::default();
+    s.set("domain", imprl::config::Raw::Text(domain))
+        .expect("domain");
+    s.param = Some(param);
+    f(&mut s);
+    s.resolve().expect("valid settings")
+}
+
+fn log(c: &RunConfig) -> Vec<imprl::train::EvalRow> {
+    imprl::run::run(c, &mut NoObserver).expect("run").rows
+}
+
+fn chain_file() -> String {
+    format!("file:{}/examples/chain.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn chain_file_runs_as_the_chain_bit_for_bit() {
+    for param in [
+        ParamKind::Explicit,
+        ParamKind::Implicit,
+        ParamKind::ExplicitMatrix,
+    ] {
+        for targets in [Targets::Mc, Targets::Td(1), Targets::Td(3)] {
+            for (offset, seed) in [(0.0, 0), (0.7, 4)] {
+                let set = |s: &mut RunSettings| {
+                    s.targets = Some(targets);
+                    s.offset = Some(offset);
+                    s.seed = Some(seed);
+                };
+                let a = log(&cfg("chain", param, set));
+                let b = log(&cfg(&chain_file(), param, set));
+                assert_eq!(a, b, "{param:?} {targets:?} offset {offset}");
+            }
+        }
+    }
+    // And through the command line: the same bytes.
+    let run = |d: &str| {
+        imprl()
+            .args(["run", "--param", "implicit", "--offset", "1", "--domain", d])
+            .output()
+            .expect("run")
+            .stdout
+    };
+    assert_eq!(run("chain"), run(&chain_file()));
+}
+
+/// A deterministic 3-cycle with reward 1 everywhere: `V = (1 + c)/(1 − γ)`.
+const CYCLE: &str = "gamma = 0.5
+states = 3
+actions = 1
+transitions = [[[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]]]
+rewards = [[1.0], [1.0], [1.0]]
+policy = [[1.0], [1.0], [1.0]]
+[data]
+trajectories = 4
+length = 12
+keep = 'all'
+";
+
+#[test]
+fn td0_on_a_deterministic_cycle_converges_to_the_exact_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "cycle.toml", CYCLE);
+    let name = format!("file:{}", f.display());
+    let m = FileMdp::load(&f.display().to_string()).unwrap().0;
+    assert_eq!(m.exact_values(0.5), vec![3.0, 3.0, 3.0]);
+    for param in [ParamKind::Explicit, ParamKind::Implicit] {
+        let c = cfg(&name, param, |s| {
+            s.targets = Some(Targets::Td(1));
+            s.offset = Some(0.5);
+            s.steps = Some(4000);
+            s.eval_every = Some(4000);
+            s.eta = Some(0.5);
+            s.lr = Some(0.2);
+        });
+        let rows = log(&c);
+        let last = rows.last().unwrap();
+        assert_eq!(last.timestep, 4000);
+        assert!(
+            last.residual_norm < 1e-8,
+            "{param:?}: final ‖r‖ = {}",
+            last.residual_norm
+        );
+        assert!(rows[0].residual_norm > 1.0);
+    }
+}
+
+/// A line 0 → 1 → 2 (terminal), rewards 1 and 2, start in 0.
+const LINE: &str = "gamma = 0.5
+states = 3
+actions = 1
+transitions = [{ s = 0, a = 0, next = 1, p = 1.0 }, { s = 1, a = 0, next = 2, p = 1.0 }, { s = 2, a = 0, next = 2, p = 1.0 }]
+rewards = [[1.0], [2.0], [0.0]]
+policy = [[1.0], [1.0], [1.0]]
+start = [1.0, 0.0, 0.0]
+terminal = [2]
+[data]
+trajectories = 1
+length = LEN
+";
+
+#[test]
+fn n_step_targets_on_a_file_mdp_with_termination_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let theta = [10.0, 20.0, 30.0];
+    let problem = |len: usize, n: usize, i: usize| {
+        let f = write(
+            dir.path(),
+            &format!("line{len}.toml"),
+            &LINE.replace("LEN", &len.to_string()),
+        );
+        let d = DomainKind::from_name(&format!("file:{}", f.display())).unwrap();
+        let mut spec = imprl::domain::DomainSpec::published(d);
+        spec.targets = Targets::Td(n);
+        let p = spec.problem(0.0, 0);
+        p.train.target(i, &theta)
+    };
+    // Terminated after two steps: TD(0) bootstraps from state 1, not from the terminal.
+    assert_eq!(problem(5, 1, 0), 1.0 + 0.5 * 20.0);
+    assert_eq!(problem(5, 1, 1), 2.0);
+    // Two-step target from state 0 reaches the terminal: the return alone.
+    assert_eq!(problem(5, 2, 0), 1.0 + 0.5 * 2.0);
+    // Cut after one step: the bootstrap from state 1 is kept.
+    assert_eq!(problem(1, 3, 0), 1.0 + 0.5 * 20.0);
+    // Exact values hold the terminal at 0 (it is not in the test set).
+    let f = write(dir.path(), "l.toml", &LINE.replace("LEN", "5"));
+    let m = FileMdp::load(&f.display().to_string()).unwrap().0;
+    assert_eq!(m.exact_values(1.0), vec![2.0 + 0.5 * 3.0, 3.0, 0.0]);
+}
+
+const GOOD: &str = "gamma = 0.9
+states = 2
+actions = 2
+transitions = [[[0.5, 0.5], [0.0, 1.0]], [[1.0, 0.0], [0.25, 0.75]]]
+rewards = [[0.0, 1.0], [2.0, 0.0]]
+policy = [[0.5, 0.5], [1.0, 0.0]]
+";
+
+#[test]
+fn every_file_inconsistency_is_refused_with_the_entry_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        ("gamma = 0.9", "gamma = 1.0", "gamma: 1 is outside [0, 1)"),
+        ("gamma = 0.9", "gamma = 0.9\nfoo = 1", "unknown key `foo`"),
+        (
+            "[[0.5, 0.5], [0.0, 1.0]]",
+            "[[0.5, 0.47], [0.0, 1.0]]",
+            "transitions[0][0]: probabilities sum to 0.97, not 1",
+        ),
+        (
+            "[0.25, 0.75]",
+            "[1.25, -0.25]",
+            "transitions[1][1][1]: -0.25 is negative",
+        ),
+        (
+            "[0.25, 0.75]]",
+            "[0.25, 0.75, 0.0]]",
+            "transitions[1][1]: 3 entries, not 2 (states)",
+        ),
+        (
+            "[2.0, 0.0]]",
+            "[2.0]]",
+            "rewards[1]: 1 entries, not 2 (actions)",
+        ),
+        (
+            "[2.0, 0.0]]",
+            "[2.0, nan]]",
+            "rewards[1][1]: NaN is not a finite number",
+        ),
+        (
+            "[1.0, 0.0]]\n",
+            "[0.9, 0.0]]\n",
+            "policy[1]: probabilities sum to 0.9, not 1",
+        ),
+        (
+            "actions = 2",
+            "actions = 2\nterminal = [2]",
+            "terminal[0]: 2 is out of range (2 states)",
+        ),
+        (
+            "actions = 2",
+            "actions = 2\nstart = [0.5, 0.25]",
+            "start: probabilities sum to 0.75, not 1",
+        ),
+        (
+            "actions = 2",
+            "actions = 2\nstart = [1.0, 0.0, 0.0]",
+            "start: 3 entries, not 2 (states)",
+        ),
+        ("states = 2", "states = 0", "states: 0 is out of range"),
+        (
+            "actions = 2",
+            "actions = 2\nfeatures = [[1.0], [1.0, 2.0]]",
+            "features[1]: 2 entries, not 1 (features)",
+        ),
+        (
+            "[1.0, 0.0]]\n",
+            "[1.0, 0.0]]\n[data]\nkeep = 'some'\n",
+            "data.keep: \"some\" is not \"first\" or \"all\"",
+        ),
+        (
+            "[1.0, 0.0]]\n",
+            "[1.0, 0.0]]\n[data]\nsteps = 3\n",
+            "data: unknown key `steps`",
+        ),
+        ("gamma = 0.9\n", "", "missing key `gamma`"),
+    ];
+    for (i, (from, to, message)) in cases.iter().enumerate() {
+        assert!(GOOD.contains(from), "case {i}: {from}");
+        let text = GOOD.replacen(from, to, 1);
+        let table: toml::Table = text.parse().expect("toml");
+        let err = FileMdp::from_table(&table).expect_err(message);
+        assert!(
+            err.starts_with(message),
+            "case {i}: got `{err}`, want `{message}`"
+        );
+        // Through the command line: one line naming the file and the entry, exit code 2.
+        let f = write(dir.path(), &format!("bad{i}.toml"), &text);
+        let out = imprl()
+            .args(["run", "--param", "explicit", "--domain"])
+            .arg(format!("file:{}", f.display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(message), "case {i}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    // Sparse entries: out of range and repeated.
+    let sparse = |entries: &str| {
+        GOOD.replacen(
+            "transitions = [[[0.5, 0.5], [0.0, 1.0]], [[1.0, 0.0], [0.25, 0.75]]]",
+            &format!("transitions = [{entries}]"),
+            1,
+        )
+    };
+    let t: toml::Table = sparse("{ s = 0, a = 0, next = 5, p = 1.0 }")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        FileMdp::from_table(&t).unwrap_err(),
+        "transitions[0].next: 5 is out of range (2 states)"
+    );
+    let t: toml::Table =
+        sparse("{ s = 0, a = 0, next = 1, p = 0.5 }, { s = 0, a = 0, next = 1, p = 0.5 }")
+            .parse()
+            .unwrap();
+    assert_eq!(
+        FileMdp::from_table(&t).unwrap_err(),
+        "transitions[1]: (s = 0, a = 0, next = 1) is given twice"
+    );
+    let t: toml::Table = GOOD.parse().unwrap();
+    assert!(FileMdp::from_table(&t).is_ok());
+}
+
+fn round_trip(domain: DomainKind, dir: &Path, npy: bool) {
+    let (offset, seed) = (0.5, 3);
+    let problem = imprl::domain::DomainSpec::published(domain).problem(offset, seed);
+    if npy {
+        DataDir::write_npy(dir, &problem).unwrap();
+    } else {
+        DataDir::write_csv(dir, &problem).unwrap();
+    }
+    let data = format!("data:{}", dir.display());
+    for param in [ParamKind::Explicit, ParamKind::Implicit] {
+        for bias in [false, true] {
+            let lr = imprl::published::best_lr(domain, param, 0.95);
+            let builtin = cfg(domain.name(), param, |s| {
+                s.offset = Some(offset);
+                s.seed = Some(seed);
+                s.bias = Some(bias);
+            });
+            // The data set is fixed (the offset is in its targets): offset 0, same seed.
+            let own = cfg(&data, param, |s| {
+                s.seed = Some(seed);
+                s.lr = Some(lr);
+                s.bias = Some(bias);
+            });
+            assert_eq!(log(&builtin), log(&own), "{domain} {param:?} bias {bias}");
+        }
+    }
+}
+
+#[test]
+fn data_round_trip_gives_the_domains_own_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    round_trip(DomainKind::Chain, &dir.path().join("chain"), false);
+    round_trip(DomainKind::FourRooms, &dir.path().join("rooms"), true);
+}
+
+#[test]
+fn data_sets_refuse_td_targets_and_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = imprl::domain::DomainSpec::published(DomainKind::Chain).problem(0.0, 0);
+    DataDir::write_csv(dir.path(), &p).unwrap();
+    for (flag, value, message) in [
+        ("--targets", "td:1", "a data set has no transitions"),
+        ("--offset", "1", "a data set has no rewards"),
+    ] {
+        let out = imprl()
+            .args(["run", "--param", "explicit", flag, value, "--domain"])
+            .arg(format!("data:{}", dir.path().display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}
+
+#[test]
+fn a_csv_with_a_known_linear_solution_is_fitted_by_both_parameterizations() {
+    // y = 2 x0 − 3 x1 + 0.5 x2 on a fixed design; test points off the training set.
+    let dir = tempfile::tempdir().unwrap();
+    let f = |x: [f64; 3]| 2.0 * x[0] - 3.0 * x[1] + 0.5 * x[2];
+    let mut train = String::from("a,b,c,y\n");
+    for i in 0..40 {
+        let x = [
+            ((i * 7) % 11) as f64 / 10.0 - 0.5,
+            ((i * 5) % 13) as f64 / 12.0,
+            1.0,
+        ];
+        train.push_str(&format!("{},{},{},{}\n", x[0], x[1], x[2], f(x)));
+    }
+    let mut test = String::from("a,b,c,y\n");
+    for x in [[0.3, 0.2, 1.0], [-0.4, 0.9, 1.0], [0.1, 0.05, 1.0]] {
+        test.push_str(&format!("{},{},{},{}\n", x[0], x[1], x[2], f(x)));
+    }
+    write(dir.path(), "train.csv", &train);
+    write(dir.path(), "test.csv", &test);
+    let name = format!("data:{}", dir.path().display());
+    for (param, lr) in [(ParamKind::Explicit, 0.5), (ParamKind::Implicit, 0.05)] {
+        let c = cfg(&name, param, |s| {
+            s.steps = Some(20_000);
+            s.eval_every = Some(20_000);
+            s.eta = Some(0.5);
+            s.lr = Some(lr);
+        });
+        let rows = log(&c);
+        let last = rows.last().unwrap();
+        assert!(
+            last.residual_norm < 1e-6,
+            "{param:?}: ‖r‖ = {}",
+            last.residual_norm
+        );
+    }
+}
+
+#[test]
+fn a_changed_file_is_not_mixed_with_its_old_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "cycle.toml", CYCLE);
+    let grid = write(
+        dir.path(),
+        "grid.toml",
+        &format!(
+            "domain = ['file:{}', 'chain']\nparam = 'explicit'\nsteps = 20\ntargets = ['mc', 'td:2']\n",
+            f.display()
+        ),
+    );
+    let out = dir.path().join("out");
+    let ok = sweep(&grid, &out).output().unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let again = sweep(&grid, &out).output().unwrap();
+    assert!(again.status.success());
+    // The export names the domain by its file.
+    let csv = common::export_csv(&out);
+    assert!(csv.contains(&format!("file:{}", f.display())), "{csv}");
+    std::fs::write(
+        &f,
+        CYCLE.replace(
+            "[[1.0], [1.0], [1.0]]\npolicy",
+            "[[2.0], [1.0], [1.0]]\npolicy",
+        ),
+    )
+    .unwrap();
+    let changed = sweep(&grid, &out).output().unwrap();
+    let stderr = String::from_utf8_lossy(&changed.stderr);
+    assert!(!changed.status.success());
+    assert!(
+        stderr.contains("has changed since its runs in this store were made"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn imprl_dataset_writes_a_directory_that_runs_as_the_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = imprl().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let d = dir.path().join("d");
+    let ds = d.display().to_string();
+    run(&[
+        "dataset", "--domain", "chain", "--seed", "2", "--offset", "0.5", "--out", &ds,
+    ]);
+    let builtin = run(&[
+        "run", "--domain", "chain", "--param", "explicit", "--seed", "2", "--offset", "0.5",
+    ]);
+    let own = run(&[
+        "run",
+        "--domain",
+        &format!("data:{ds}"),
+        "--param",
+        "explicit",
+        "--seed",
+        "2",
+    ]);
+    assert_eq!(builtin, own);
+}
