@@ -3,6 +3,7 @@
 
 use crate::domain::{DomainKind, Slip};
 use crate::linalg::SolverKind;
+use crate::optim::OptimizerKind;
 use crate::param::ParamKind;
 use crate::train::Sampling;
 use rusqlite::types::{Value as SqlValue, ValueRef};
@@ -239,6 +240,11 @@ enum_setting!(SolverKind {
     SolverKind::Gmres => "gmres",
     SolverKind::Auto => "auto",
 });
+enum_setting!(OptimizerKind {
+    OptimizerKind::Sgd => "sgd",
+    OptimizerKind::Momentum => "momentum",
+    OptimizerKind::Adam => "adam",
+});
 
 #[cfg(test)]
 mod tests {
@@ -277,6 +283,7 @@ mod tests {
         check::<Sampling>();
         check::<Slip>();
         check::<SolverKind>();
+        check::<OptimizerKind>();
         check::<bool>();
     }
 }
