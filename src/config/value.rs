@@ -4,7 +4,7 @@
 use crate::domain::{DomainKind, Slip};
 use crate::linalg::SolverKind;
 use crate::optim::OptimizerKind;
-use crate::param::ParamKind;
+use crate::param::{LearnEta, ParamKind, Reduce};
 use crate::train::Sampling;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
@@ -240,6 +240,15 @@ enum_setting!(SolverKind {
     SolverKind::Gmres => "gmres",
     SolverKind::Auto => "auto",
 });
+enum_setting!(Reduce {
+    Reduce::Max => "max",
+    Reduce::LogSumExp => "logsumexp",
+});
+enum_setting!(LearnEta {
+    LearnEta::None => "none",
+    LearnEta::Scalar => "scalar",
+    LearnEta::PerStateAction => "per-state-action",
+});
 enum_setting!(OptimizerKind {
     OptimizerKind::Sgd => "sgd",
     OptimizerKind::Momentum => "momentum",
@@ -283,6 +292,8 @@ mod tests {
         check::<Sampling>();
         check::<Slip>();
         check::<SolverKind>();
+        check::<Reduce>();
+        check::<LearnEta>();
         check::<OptimizerKind>();
         check::<bool>();
     }

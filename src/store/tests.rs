@@ -252,18 +252,21 @@ fn stores_written_before_a_setting_still_verify() {
     let rec = record(3, 0.5, false);
     Store::open(dir.path()).unwrap().insert(&rec).unwrap();
     // The settings after `solver` did not exist then: no columns, and keys that end at `solver`.
+    let later: Vec<&str> = SETTINGS
+        .iter()
+        .map(|s| s.name)
+        .skip_while(|n| *n != "solver")
+        .skip(1)
+        .collect();
     let key = rec.config.key();
-    let cut = key.find(";optimizer=").expect("optimizer after solver");
+    let cut = key
+        .find(&format!(";{}=", later[0]))
+        .expect("a setting after solver");
     let old_key = &key[..cut];
     assert!(old_key.ends_with("solver=auto"), "{old_key}");
     let old_sum = super::checksum::checksum_with_key(old_key, &rec);
     {
         let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-        let later: Vec<&str> = SETTINGS
-            .iter()
-            .map(|s| s.name)
-            .skip_while(|n| *n != "optimizer")
-            .collect();
         for n in later {
             conn.execute_batch(&format!("ALTER TABLE runs DROP COLUMN {n};"))
                 .unwrap();
