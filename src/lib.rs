@@ -21,6 +21,7 @@ pub mod rng;
 pub mod run;
 pub mod stats;
 pub mod store;
+pub mod study;
 pub mod sweep;
 pub mod theory;
 pub mod train;

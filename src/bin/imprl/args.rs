@@ -42,6 +42,35 @@ pub enum Command {
     /// Write one self-contained HTML page of a results directory: its figures, comparison and
     /// theory, with the settings and version that made them.
     Report(ReportArgs),
+    /// Run a designed study into a resumable results store, then write its table and figures.
+    #[command(subcommand)]
+    Study(StudyCommand),
+}
+
+/// The studies of `imprl study`.
+#[derive(Subcommand)]
+pub enum StudyCommand {
+    /// The model family (README "Model family study"): final ‖r‖ against m ∈ {1, 2, 4} ×
+    /// {max, logsumexp} at each domain's best fixed η, and learned versus fixed η from each
+    /// grid η₀ (implicit, best learning rates, offset 0).
+    ModelFamily(ModelFamilyArgs),
+}
+
+/// Options of `imprl study model-family`.
+#[derive(Args)]
+pub struct ModelFamilyArgs {
+    /// Output directory (holds the results store, the table and the figures; rerunning resumes).
+    #[arg(long, default_value = "model-family")]
+    pub out: PathBuf,
+    /// Seeds per configuration.
+    #[arg(long, default_value_t = imprl::published::N_SEEDS)]
+    pub seeds: usize,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Progress display [default: a bar on a terminal, else plain lines].
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
 }
 
 /// Options of `imprl report`.

@@ -11,6 +11,7 @@ mod args;
 mod progress;
 mod running;
 mod stores;
+mod study;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -99,5 +100,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => analysis::compare(&args),
         Command::Plot(args) => analysis::plot(&args),
         Command::Report(args) => analysis::report(&args),
+        Command::Study(which) => study::study(&which),
     }
 }

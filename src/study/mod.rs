@@ -1,0 +1,26 @@
+//! Studies: one command each, that run a designed set of runs into a resumable results store
+//! (through [`crate::sweep`]) and summarize it as a table and figures.
+
+pub mod model_family;
+
+use crate::config::ConfigError;
+use crate::plot::PlotError;
+use crate::store::StoreError;
+use crate::sweep::SweepError;
+
+/// A failure of a study.
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    /// A run's settings or an option were refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The sweep failed.
+    #[error(transparent)]
+    Sweep(#[from] SweepError),
+    /// The results store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A figure or table could not be written.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
