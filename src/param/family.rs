@@ -2,6 +2,7 @@
 //! and an optionally learned discount (SPEC §8.1, §8.2).
 
 use super::reduce::{logit, reduce_row, sigmoid, LearnEta, Reduce};
+pub use super::spec::{FixedPointError, ModelSpec};
 use super::{all_finite, FamilyInit, Parameterization, StepError};
 use crate::linalg::REFINE_TOL;
 use crate::linalg::{matvec, norm, softmax, Resolvent, ResolventLu, SolveError, SolverKind};
@@ -10,63 +11,6 @@ use multiversion::multiversion;
 
 /// At most this many Newton (policy-iteration) steps per forward solve before it is an error.
 pub const MAX_FIXED_POINT_ITERS: usize = 100;
-
-/// What the model is, beyond its feature dimension and seed: the settings `eta`, `actions`,
-/// `reduce`, `temperature` and `learn_eta` (SPEC §8.1, §8.2).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ModelSpec {
-    /// Internal discount `η` (its starting value `η₀` when learned).
-    pub eta: f64,
-    /// Number of pseudo-actions `m ≥ 1`.
-    pub actions: usize,
-    /// The Bellman reduction over pseudo-actions.
-    pub reduce: Reduce,
-    /// Temperature `τ > 0` of [`Reduce::LogSumExp`].
-    pub temperature: f64,
-    /// Whether (and how finely) `η` is learned.
-    pub learn_eta: LearnEta,
-}
-
-impl ModelSpec {
-    /// The paper's model (SPEC §1): one pseudo-action, fixed `η`.
-    pub fn singleton(eta: f64) -> Self {
-        Self {
-            eta,
-            actions: 1,
-            reduce: Reduce::Max,
-            temperature: 1.0,
-            learn_eta: LearnEta::None,
-        }
-    }
-
-    /// Whether this is the paper's Markov reward chain (SPEC §1): `m = 1` (where both
-    /// reductions are the identity) and a fixed `η`. Such a model is run by
-    /// [`super::Implicit`], bit for bit as before the family existed.
-    pub fn is_singleton(&self) -> bool {
-        self.actions == 1 && self.learn_eta == LearnEta::None
-    }
-}
-
-/// Why the fixed point `θ = reduce Q(θ)` could not be found.
-#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
-pub enum FixedPointError {
-    /// Newton's method (policy iteration for `max`) did not reach the tolerance within its
-    /// iteration cap.
-    #[error(
-        "the fixed point θ = reduce Q(θ) was not reached in {iterations} Newton (policy-iteration) steps (residual ‖θ − reduce Q(θ)‖₂ = {residual:.3e}, tolerance {tol:.3e})"
-    )]
-    NoConvergence {
-        /// Steps taken.
-        iterations: usize,
-        /// `‖θ − reduce Q(θ)‖₂` at the last iterate.
-        residual: f64,
-        /// `REFINE_TOL·‖b‖₂`.
-        tol: f64,
-    },
-    /// A linear solve with `A = I − J` failed.
-    #[error(transparent)]
-    Solve(#[from] SolveError),
-}
 
 /// The gradient `∇_ψ L` of the model family (SPEC §8.1, §8.2), in the layouts of the parameters.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -179,6 +123,11 @@ impl ImplicitFamily {
     /// Feature dimension `k`.
     pub fn k(&self) -> usize {
         self.k
+    }
+
+    /// The value weights `θ̂` (as [`Parameterization::theta`]).
+    pub fn theta_hat(&self) -> &[f64] {
+        &self.theta
     }
 
     /// Number of pseudo-actions `m`.
@@ -381,10 +330,10 @@ impl ImplicitFamily {
         su.fill(0.0);
         self.solver.solve(&self.j, g, u, su, true)?;
         let gr = &mut self.grad;
-        for kk in 0..k {
+        for (kk, &uk) in u.iter().enumerate() {
             for a in 0..m {
                 let i = kk * m + a;
-                let up = u[kk] * self.pi[i];
+                let up = uk * self.pi[i];
                 gr.dw[i] = up;
                 let c = self.eta[i] * up;
                 let drow = &mut gr.df[i * k..(i + 1) * k];

@@ -6,6 +6,7 @@ mod family;
 mod implicit;
 mod init;
 mod reduce;
+mod spec;
 
 pub use explicit::{Explicit, ExplicitMatrix};
 pub use family::{FamilyGrad, FixedPointError, ImplicitFamily, ModelSpec, MAX_FIXED_POINT_ITERS};
