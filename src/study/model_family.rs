@@ -39,7 +39,12 @@ pub const OFFSET: f64 = 0.0;
 pub const TABLE_FILE: &str = "model_family.csv";
 
 /// An implicit run of `domain` at `eta` with the paper's best learning rate for that `η`.
-fn run_at(domain: DomainKind, eta: f64, seed: u64, more: RunSettings) -> Result<RunConfig, StudyError> {
+fn run_at(
+    domain: DomainKind,
+    eta: f64,
+    seed: u64,
+    more: RunSettings,
+) -> Result<RunConfig, StudyError> {
     Ok(RunSettings {
         domain: Some(domain),
         param: Some(ParamKind::Implicit),
@@ -198,7 +203,10 @@ pub fn summarize(records: &[RunRecord]) -> (Table, Vec<FigureData>) {
             let mut pts = Vec::new();
             for eta in ETAS {
                 let g = group(&of_d, |c| {
-                    c.eta == eta && c.actions == 1 && c.reduce == Reduce::Max && c.learn_eta == learn
+                    c.eta == eta
+                        && c.actions == 1
+                        && c.reduce == Reduce::Max
+                        && c.learn_eta == learn
                 });
                 if g.runs == 0 {
                     continue;
@@ -233,7 +241,10 @@ pub fn summarize(records: &[RunRecord]) -> (Table, Vec<FigureData>) {
             let mut pts = Vec::new();
             for m in ACTIONS {
                 let g = group(&of_d, |c| {
-                    c.eta == eta && c.actions == m && c.reduce == reduce && c.learn_eta == LearnEta::None
+                    c.eta == eta
+                        && c.actions == m
+                        && c.reduce == reduce
+                        && c.learn_eta == LearnEta::None
                 });
                 if g.runs == 0 {
                     continue;
@@ -353,12 +364,94 @@ pub fn run(
         })
     };
     let path = out.join(TABLE_FILE);
-    table.write_csv(&path).map_err(|e| io(&path, e.to_string()))?;
+    table
+        .write_csv(&path)
+        .map_err(|e| io(&path, e.to_string()))?;
     report.files.push(path);
     for f in figures {
-        report
-            .files
-            .extend(f.figure.save_as(out, &f.name, Format::Both).map_err(PlotError::from)?);
+        report.files.extend(
+            f.figure
+                .save_as(out, &f.name, Format::Both)
+                .map_err(PlotError::from)?,
+        );
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{EvalRow, Outcome};
+    use std::collections::HashSet;
+
+    #[test]
+    fn the_design_is_the_issues() {
+        let part1 = discount_runs(2).expect("valid");
+        assert_eq!(part1.len(), 3 * 4 * 2 * 2);
+        let keys: HashSet<String> = part1.iter().map(|c| c.key()).collect();
+        assert_eq!(keys.len(), part1.len());
+        for c in &part1 {
+            assert_eq!(
+                (c.param, c.offset, c.actions),
+                (ParamKind::Implicit, 0.0, 1)
+            );
+            assert_eq!(c.lr, best_lr(c.domain, c.param, c.eta));
+        }
+        let part2 = reduction_runs(1, &[(DomainKind::Chain, 0.9)]).expect("valid");
+        let got: Vec<(usize, Reduce, f64)> =
+            part2.iter().map(|c| (c.actions, c.reduce, c.eta)).collect();
+        assert_eq!(got.len(), 6);
+        assert!(got.contains(&(4, Reduce::LogSumExp, 0.9)));
+        assert!(part2.iter().all(|c| c.learn_eta == LearnEta::None));
+    }
+
+    fn rec(eta: f64, seed: u64, m: usize, learn: LearnEta, norm: f64) -> RunRecord {
+        let config = run_at(
+            DomainKind::Chain,
+            eta,
+            seed,
+            RunSettings {
+                actions: Some(m),
+                learn_eta: Some(learn),
+                ..RunSettings::default()
+            },
+        )
+        .expect("valid");
+        let eta_col = (learn != LearnEta::None).then_some(eta);
+        RunRecord {
+            config,
+            outcome: Outcome::Finished,
+            runtime_s: 0.0,
+            rows: [0, 300]
+                .iter()
+                .map(|&t| EvalRow {
+                    eta: eta_col,
+                    ..EvalRow::from_residuals(t, &[if t == 0 { 10.0 } else { norm }])
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_best_eta_is_that_of_the_papers_model_with_a_fixed_eta() {
+        let records = vec![
+            rec(0.8, 0, 1, LearnEta::None, 3.0),
+            rec(0.9, 0, 1, LearnEta::None, 2.0),
+            rec(0.95, 0, 1, LearnEta::Scalar, 1.0),
+            rec(0.8, 0, 4, LearnEta::None, 0.5),
+        ];
+        assert_eq!(best_etas(&records), vec![(DomainKind::Chain, 0.9)]);
+        let (table, figures) = summarize(&records);
+        // Part 1: 0.8 and 0.9 fixed, 0.95 learned; part 2 at 0.9: m = 1 (max) only.
+        assert_eq!(table.rows.len(), 4);
+        let names: Vec<&str> = figures.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "model_family_actions",
+                "model_family_discount",
+                "learned_eta"
+            ]
+        );
+    }
 }
