@@ -157,7 +157,7 @@ pub fn learned_eta_figure(records: &[RunRecord]) -> Option<FigureData> {
     figure.notes = vec![
         "lines: η = σ(ρ) learned from η₀".into(),
         "dashed: the fixed η with the lowest".into(),
-        "mean final ‖r‖ (its ‖r‖: the table's sd column)".into(),
+        "mean final ‖r‖ of the store".into(),
     ];
     Some(FigureData {
         name: LEARNED_ETA_FIGURE.into(),

@@ -179,7 +179,7 @@ pub fn summarize(records: &[RunRecord]) -> (Table, Vec<FigureData>) {
             g.final_norm.mean.to_string(),
             g.final_norm.sd.to_string(),
             if g.final_eta.n > 0 {
-                g.final_eta.mean.to_string()
+                crate::config::fmt_f64(g.final_eta.mean)
             } else {
                 String::new()
             },
