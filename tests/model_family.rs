@@ -495,6 +495,15 @@ fn a_hand_solved_two_state_two_action_mdp() {
             assert!((a - b).abs() < 1e-14, "{a} vs {b}");
         }
         assert_eq!(model.pi(), &[1.0, 0.0, 0.0, 1.0]);
+        // One value-iteration step: from θ = 0 it gives max_a w_{ka}; at θ* it stays there.
+        let (v0, pi0, _) = model.reduce_at(&[0.0, 0.0]);
+        assert_eq!((v0, pi0), (vec![1.0, 2.0], vec![1.0, 0.0, 0.0, 1.0]));
+        let (v, _, j) = model.reduce_at(model.theta());
+        assert!(
+            v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-14),
+            "{v:?}"
+        );
+        assert_eq!(j, model.jacobian());
         let want_j = [0.25, 0.25, 0.125, 0.375];
         for (a, b) in model.jacobian().iter().zip(want_j) {
             assert!((a - b).abs() < 1e-15, "{a} vs {b}");

@@ -1,7 +1,7 @@
 //! The implicit model family with `m` pseudo-actions, a `max` or `logsumexp` Bellman reduction
 //! and an optionally learned discount (SPEC §8.1, §8.2).
 
-use super::reduce::{logit, reduce_row, sigmoid, LearnEta, Reduce};
+use super::reduce::{logit, reduce_into, sigmoid, LearnEta, Reduce, ReduceStep};
 pub use super::spec::{FixedPointError, ModelSpec};
 use super::{all_finite, FamilyInit, Parameterization, StepError};
 use crate::linalg::REFINE_TOL;
@@ -203,20 +203,10 @@ impl ImplicitFamily {
     /// The right-hand side `b = reduce Q(θ̂) − Jθ̂` of the linear system `(I − J)θ̂ = b` that
     /// `θ̂` solves at its own `π` (for `max`, `b_k = w_{k,π(k)}`).
     pub fn effective_reward(&self) -> Vec<f64> {
+        let (r, _, j) = self.reduce_at(&self.theta);
         let mut jt = vec![0.0; self.k];
-        matvec(&self.j, self.k, &self.theta, &mut jt);
-        let mut q = self.q.clone();
-        let mut pi = vec![0.0; self.m];
-        (0..self.k)
-            .map(|kk| {
-                let row = &mut q[kk * self.m..(kk + 1) * self.m];
-                for (a, v) in row.iter_mut().enumerate() {
-                    let i = kk * self.m + a;
-                    *v = self.w[i] + self.eta[i] * self.sa_theta[i];
-                }
-                reduce_row(row, self.reduce, self.tau, &mut pi) - jt[kk]
-            })
-            .collect()
+        matvec(&j, self.k, &self.theta, &mut jt);
+        r.iter().zip(&jt).map(|(a, b)| a - b).collect()
     }
 
     /// Sets new parameters (`w`, `F`, and `ρ` when learned) and solves for `θ̂` (warm-started).
@@ -245,42 +235,42 @@ impl ImplicitFamily {
     /// One reduction step at the current `θ`: `(S_aθ)_k`, `Q`, `π`, `R = reduce Q(θ)` into
     /// `scratch[0]` and the matching `J` into `j_next`.
     fn linearize(&mut self) {
-        let (k, m) = (self.k, self.m);
-        matvec(&self.s, k, &self.theta, &mut self.sa_theta);
-        for i in 0..k * m {
-            self.q[i] = self.w[i] + self.eta[i] * self.sa_theta[i];
-        }
-        for kk in 0..k {
-            let rows = kk * m..(kk + 1) * m;
-            self.scratch[0][kk] = reduce_row(
-                &self.q[rows.clone()],
-                self.reduce,
-                self.tau,
-                &mut self.pi[rows],
-            );
-        }
-        for (kk, jrow) in self.j_next.chunks_exact_mut(k).enumerate() {
-            jrow.fill(0.0);
-            for a in 0..m {
-                let i = kk * m + a;
-                let c = self.pi[i] * self.eta[i];
-                if c != 0.0 {
-                    for (x, &sv) in jrow.iter_mut().zip(&self.s[i * k..(i + 1) * k]) {
-                        *x += c * sv;
-                    }
-                }
-            }
-        }
+        let out = ReduceStep {
+            value: &mut self.scratch[0],
+            pi: &mut self.pi,
+            j: &mut self.j_next,
+            sa_theta: &mut self.sa_theta,
+            q: &mut self.q,
+        };
+        reduce_into(
+            (self.k, self.m, self.reduce, self.tau),
+            (&self.w, &self.s, &self.eta),
+            &self.theta,
+            out,
+        );
     }
 
-    /// One step `θ ← reduce Q(θ)` of value iteration from the current `θ̂`, with the `π` and
-    /// `J` it uses (the building block of unrolled gradient modes, SPEC §8.3): returns
-    /// `(reduce Q(θ̂), π, J)`.
-    pub fn reduce_step(&self) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let mut copy = self.clone();
-        copy.linearize();
-        let [r, ..] = copy.scratch;
-        (r, copy.pi, copy.j_next)
+    /// One step `θ ← reduce Q(θ)` of value iteration from any `theta` (the building block of
+    /// unrolled gradient modes, SPEC §8.3), at the current parameters: returns
+    /// `(reduce Q(θ), π, J)` with `π = ∂reduce/∂Q` (`k × m`) and
+    /// `J = Σ_a diag(π_{·a}) diag(η_{·a}) S_a` (`k × k`), the step's Jacobian `∂θ'/∂θ`.
+    pub fn reduce_at(&self, theta: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (k, m) = (self.k, self.m);
+        let (mut value, mut pi, mut j) = (vec![0.0; k], vec![0.0; k * m], vec![0.0; k * k]);
+        let (mut sa, mut q) = (vec![0.0; k * m], vec![0.0; k * m]);
+        reduce_into(
+            (k, m, self.reduce, self.tau),
+            (&self.w, &self.s, &self.eta),
+            theta,
+            ReduceStep {
+                value: &mut value,
+                pi: &mut pi,
+                j: &mut j,
+                sa_theta: &mut sa,
+                q: &mut q,
+            },
+        );
+        (value, pi, j)
     }
 
     /// Newton's method for `θ = reduce Q(θ)` from the current `θ` (see [`ImplicitFamily`]).

@@ -1,6 +1,7 @@
 //! The Bellman reduction over pseudo-actions of the model family (SPEC §8.1) and how the
 //! discount is parameterized (SPEC §8.2).
 
+use crate::linalg::matvec;
 use serde::{Deserialize, Serialize};
 
 /// How the pseudo-actions' values `Q_{k·}` of a state are reduced to its value `θ_k` (SPEC §8.1).
@@ -84,6 +85,47 @@ pub fn sigmoid(rho: f64) -> f64 {
 /// The logit `log(η/(1 − η))`, inverse of [`sigmoid`].
 pub fn logit(eta: f64) -> f64 {
     (eta / (1.0 - eta)).ln()
+}
+
+/// Where [`reduce_into`] writes: `reduce Q(θ)` (`k`), `π` and `(S_aθ)_k`, `Q` (`k × m`), `J`
+/// (`k × k`).
+pub(crate) struct ReduceStep<'a> {
+    pub value: &'a mut [f64],
+    pub pi: &'a mut [f64],
+    pub j: &'a mut [f64],
+    pub sa_theta: &'a mut [f64],
+    pub q: &'a mut [f64],
+}
+
+/// `(S_aθ)_k`, `Q(θ)_{ka} = w_{ka} + η_{ka}(S_aθ)_k`, `π`, `reduce Q(θ)` and
+/// `J = Σ_a diag(π_{·a}) diag(η_{·a}) S_a` for the model `(k, m, reduce, τ)` with parameters
+/// `(w, S, η)` at `theta` (SPEC §8.1).
+pub(crate) fn reduce_into(
+    (k, m, reduce, tau): (usize, usize, Reduce, f64),
+    (w, s, eta): (&[f64], &[f64], &[f64]),
+    theta: &[f64],
+    out: ReduceStep<'_>,
+) {
+    matvec(s, k, theta, out.sa_theta);
+    for i in 0..k * m {
+        out.q[i] = w[i] + eta[i] * out.sa_theta[i];
+    }
+    for (kk, v) in out.value.iter_mut().enumerate() {
+        let rows = kk * m..(kk + 1) * m;
+        *v = reduce_row(&out.q[rows.clone()], reduce, tau, &mut out.pi[rows]);
+    }
+    for (kk, jrow) in out.j.chunks_exact_mut(k).enumerate() {
+        jrow.fill(0.0);
+        for a in 0..m {
+            let i = kk * m + a;
+            let c = out.pi[i] * eta[i];
+            if c != 0.0 {
+                for (x, &sv) in jrow.iter_mut().zip(&s[i * k..(i + 1) * k]) {
+                    *x += c * sv;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
