@@ -10,6 +10,7 @@ pub mod export;
 pub mod features;
 pub mod figure;
 pub mod linalg;
+pub mod optim;
 pub mod param;
 pub mod plot;
 pub mod published;

@@ -337,6 +337,7 @@ pub fn read_logs_csv(path: &Path) -> Result<Vec<EvalRow>, LayoutError> {
             res_ones_norm: f(2)?,
             res_ortho_norm: f(3)?,
             residual_norm: f(4)?,
+            eta: None,
         });
     }
     Ok(rows)
@@ -456,21 +457,19 @@ fn write_job_log(file: std::fs::File, rec: &RunRecord) -> csv::Result<()> {
     }
     let c = &rec.config;
     let last = rec.rows.last().map(|r| r.timestep);
+    let with_eta = crate::export::has_learned_eta(&rec.rows);
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(crate::export::LOGS_HEADER)?;
+    w.write_record(crate::export::logs_header(with_eta))?;
     for r in &rec.rows {
-        w.write_record(crate::export::log_fields(r))?;
+        w.write_record(crate::export::log_fields_with(r, with_eta))?;
     }
     let every = c.eval_every.max(1);
     let due = (0..=c.steps).filter(|&t| t % every == 0 || t == c.steps);
     for t in due.filter(|&t| last.is_none_or(|l| t > l)) {
-        w.write_record([
-            t.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ])?;
+        let empty = crate::export::logs_header(with_eta).len() - 1;
+        w.write_record(
+            std::iter::once(t.to_string()).chain(std::iter::repeat_n(String::new(), empty)),
+        )?;
     }
     w.flush()?;
     Ok(())

@@ -1,7 +1,9 @@
-//! Training: plain minibatch SGD on any [`Parameterization`], with the published evaluation
-//! metrics (SPEC §5). The trainer knows neither the domain nor the parameterization.
+//! Training: minibatch gradient descent (plain SGD as published, or another [`Optimizer`]) on
+//! any [`Parameterization`], with the published evaluation metrics (SPEC §5). The trainer knows
+//! neither the domain nor the parameterization.
 
 use crate::data::{Dataset, Problem};
+use crate::optim::{Optimizer, OptimizerSpec};
 use crate::param::Parameterization;
 use rand::seq::index;
 use rand::Rng;
@@ -21,7 +23,7 @@ pub enum Sampling {
     WithoutReplacement,
 }
 
-/// The SGD schedule of one run.
+/// The training schedule of one run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Schedule {
     /// Number of SGD updates (300 in the published runs).
@@ -30,8 +32,8 @@ pub struct Schedule {
     pub batch_size: usize,
     /// Evaluate every this many updates, and before the first (10).
     pub eval_every: usize,
-    /// Constant learning rate `α`.
-    pub lr: f64,
+    /// The optimizer and its constant learning rate `α` (plain SGD in the published runs).
+    pub optimizer: OptimizerSpec,
     /// Minibatch sampling.
     pub sampling: Sampling,
 }
@@ -49,10 +51,15 @@ pub struct EvalRow {
     pub res_ortho_norm: f64,
     /// `‖r‖`.
     pub residual_norm: f64,
+    /// The mean internal discount `η` at this evaluation when it is learned (SPEC §8.2;
+    /// [`Parameterization::learned_eta`]), `None` when `η` is fixed. Not a published column:
+    /// logs carry it as a last column `eta` only for runs that learn `η`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<f64>,
 }
 
 impl EvalRow {
-    /// The metrics of residuals `r = prediction − target` at `timestep`.
+    /// The metrics of residuals `r = prediction − target` at `timestep` (no learned `η`).
     pub fn from_residuals(timestep: usize, r: &[f64]) -> Self {
         let n = r.len() as f64;
         let mean = r.iter().sum::<f64>() / n;
@@ -64,16 +71,18 @@ impl EvalRow {
             res_ones_norm: mean.abs() * n.sqrt(),
             res_ortho_norm: ortho.sqrt(),
             residual_norm: ss.sqrt(),
+            eta: None,
         }
     }
 
-    /// True when every metric is finite.
+    /// True when every metric (and the learned `η`, if any) is finite.
     pub fn is_finite(&self) -> bool {
         [
             self.mse,
             self.res_ones_norm,
             self.res_ortho_norm,
             self.residual_norm,
+            self.eta.unwrap_or(0.0),
         ]
         .iter()
         .all(|x| x.is_finite())
@@ -181,14 +190,18 @@ pub fn train(
     let mut g = vec![0.0; k];
     let mut batch = vec![0usize; schedule.batch_size];
     let mut residuals = vec![0.0; test.len()];
+    let mut optimizer = Optimizer::new(schedule.optimizer);
     let mut rows = Vec::with_capacity(schedule.steps / schedule.eval_every.max(1) + 2);
     let mut evaluate = |step: usize,
-                        theta: &[f64],
+                        param: &dyn Parameterization,
                         rows: &mut Vec<EvalRow>,
                         observer: &mut dyn Observer|
      -> bool {
-        test.residuals_into(theta, &mut residuals);
-        let row = EvalRow::from_residuals(step, &residuals);
+        test.residuals_into(param.theta(), &mut residuals);
+        let row = EvalRow {
+            eta: param.learned_eta(),
+            ..EvalRow::from_residuals(step, &residuals)
+        };
         if row.is_finite() {
             observer.on_eval(&row);
             rows.push(row);
@@ -197,7 +210,7 @@ pub fn train(
             false
         }
     };
-    if !evaluate(0, param.theta(), &mut rows, observer) {
+    if !evaluate(0, &*param, &mut rows, observer) {
         return RunLog {
             rows,
             outcome: Outcome::Diverged { step: 0 },
@@ -207,7 +220,7 @@ pub fn train(
     for step in 1..=schedule.steps {
         draw_batch(rng, train.len(), schedule.sampling, &mut batch);
         minibatch_gradient(train, param.theta(), &batch, &mut g);
-        if let Err(e) = param.sgd_step(&g, schedule.lr) {
+        if let Err(e) = param.step(&g, &mut optimizer) {
             return RunLog {
                 rows,
                 outcome: Outcome::Diverged { step },
@@ -216,7 +229,7 @@ pub fn train(
         }
         observer.on_step(step, &g, &*param);
         let due = step % schedule.eval_every == 0 || step == schedule.steps;
-        if due && !evaluate(step, param.theta(), &mut rows, observer) {
+        if due && !evaluate(step, &*param, &mut rows, observer) {
             return RunLog {
                 rows,
                 outcome: Outcome::Diverged { step },

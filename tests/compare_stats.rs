@@ -72,6 +72,7 @@ fn row(t: usize, ones: f64, ortho: f64) -> EvalRow {
         res_ones_norm: ones,
         res_ortho_norm: ortho,
         residual_norm: (ones * ones + ortho * ortho).sqrt(),
+        eta: None,
     }
 }
 

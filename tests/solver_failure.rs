@@ -5,6 +5,7 @@
 use imprl::config::RunSettings;
 use imprl::domain::{DomainKind, DomainSpec};
 use imprl::linalg::{SolveError, SolverKind};
+use imprl::optim::Optimizer;
 use imprl::param::{ParamKind, Parameterization, StepError};
 use imprl::rng::{stream, Stream};
 use imprl::train::{train, NoObserver, Outcome, RunLog, Sampling, Schedule};
@@ -126,7 +127,7 @@ impl Parameterization for FailingSolve {
         &self.theta
     }
 
-    fn sgd_step(&mut self, _g: &[f64], _lr: f64) -> Result<(), StepError> {
+    fn step(&mut self, _g: &[f64], _opt: &mut Optimizer) -> Result<(), StepError> {
         self.steps += 1;
         if self.steps == 3 {
             return Err(StepError::SolveFailed(SolveError {
@@ -151,7 +152,7 @@ fn a_failed_solve_ends_the_run_with_its_reason() {
         steps: 20,
         batch_size: 25,
         eval_every: 1,
-        lr: 0.1,
+        optimizer: imprl::optim::OptimizerSpec::sgd(0.1),
         sampling: Sampling::WithReplacement,
     };
     let mut rng = stream(3, Stream::Batches);

@@ -197,8 +197,20 @@ impl RunConfig {
             steps: self.steps,
             batch_size: self.batch_size,
             eval_every: self.eval_every,
-            lr: self.lr,
+            optimizer: self.optimizer_spec(),
             sampling: self.sampling,
+        }
+    }
+
+    /// The optimizer of this run with its constants (SPEC §8.4).
+    pub fn optimizer_spec(&self) -> crate::optim::OptimizerSpec {
+        crate::optim::OptimizerSpec {
+            kind: self.optimizer,
+            lr: self.lr,
+            momentum: self.momentum,
+            beta1: self.adam_beta1,
+            beta2: self.adam_beta2,
+            eps: self.adam_eps,
         }
     }
 

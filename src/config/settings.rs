@@ -13,6 +13,7 @@ use super::value::{Raw, SettingType};
 use super::{allowed, ConfigError, Setting};
 use crate::domain::{DomainKind, Slip, Targets};
 use crate::linalg::SolverKind;
+use crate::optim::{OptimizerKind, OptimizerSpec};
 use crate::param::{LearnEta, ParamKind, Reduce};
 use crate::published;
 use crate::train::Sampling;
@@ -38,7 +39,7 @@ declare_settings! {
     param: ParamKind = Required, "" => |_| true;
     /// Internal discount η of the implicit model; it also sets the explicit runs' initialization.
     eta: f64 = Value(0.95), "0 <= eta < 1" => |x| (0.0..1.0).contains(x);
-    /// Learning rate α of SGD.
+    /// Learning rate α of the optimizer.
     lr: f64 = Derived(best_lr, "the paper's best for domain, param and eta"),
         "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
     /// Reward offset c added to every reward.
@@ -69,4 +70,14 @@ declare_settings! {
     learn_eta: LearnEta = Value(LearnEta::None), "" => |_| true;
     /// Training targets: mc (truncated returns, published) or td:N (N-step TD, semi-gradient).
     targets: Targets = Value(Targets::Mc), "" => |_| true;
+    /// Optimizer of the parameters: plain SGD (published runs), heavy-ball momentum or Adam (docs/extensions.md).
+    optimizer: OptimizerKind = Value(OptimizerKind::Sgd), "" => |_| true;
+    /// Heavy-ball momentum β of `optimizer = momentum` (m ← βm + g, ψ ← ψ − αm).
+    momentum: f64 = Value(OptimizerSpec::MOMENTUM), "0 <= momentum < 1" => |x| (0.0..1.0).contains(x);
+    /// Adam's first-moment decay β₁ (`optimizer = adam`).
+    adam_beta1: f64 = Value(OptimizerSpec::BETA1), "0 <= adam_beta1 < 1" => |x| (0.0..1.0).contains(x);
+    /// Adam's second-moment decay β₂ (`optimizer = adam`).
+    adam_beta2: f64 = Value(OptimizerSpec::BETA2), "0 <= adam_beta2 < 1" => |x| (0.0..1.0).contains(x);
+    /// Adam's ε, added outside the square root (`optimizer = adam`).
+    adam_eps: f64 = Value(OptimizerSpec::EPS), "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
 }

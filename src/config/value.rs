@@ -3,6 +3,7 @@
 
 use crate::domain::{DomainKind, Slip, Targets};
 use crate::linalg::SolverKind;
+use crate::optim::OptimizerKind;
 use crate::param::{LearnEta, ParamKind, Reduce};
 use crate::train::Sampling;
 use rusqlite::types::{Value as SqlValue, ValueRef};
@@ -290,6 +291,11 @@ enum_setting!(LearnEta {
     LearnEta::Scalar => "scalar",
     LearnEta::PerStateAction => "per-state-action",
 });
+enum_setting!(OptimizerKind {
+    OptimizerKind::Sgd => "sgd",
+    OptimizerKind::Momentum => "momentum",
+    OptimizerKind::Adam => "adam",
+});
 
 impl SettingType for Targets {
     const VALUE_NAME: &'static str = "TARGETS";
@@ -357,6 +363,7 @@ mod tests {
         check::<SolverKind>();
         check::<Reduce>();
         check::<LearnEta>();
+        check::<OptimizerKind>();
         check::<bool>();
     }
 }

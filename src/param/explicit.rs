@@ -2,8 +2,9 @@
 
 use super::{all_finite, Implicit, Parameterization, StepError};
 use crate::linalg::{matvec, matvec_t, ResolventLu};
+use crate::optim::Optimizer;
 
-/// `ψ = θ`: the SGD step is `θ ← θ − αg`.
+/// `ψ = θ`: the SGD step is `θ ← θ − αg`; `θ` is the optimizer's slot 0.
 #[derive(Debug, Clone)]
 pub struct Explicit {
     theta: Vec<f64>,
@@ -21,10 +22,8 @@ impl Parameterization for Explicit {
         &self.theta
     }
 
-    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
-        for (t, gi) in self.theta.iter_mut().zip(g) {
-            *t -= lr * gi;
-        }
+    fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
+        opt.update(0, &mut self.theta, g);
         if all_finite(&self.theta) {
             Ok(())
         } else {
@@ -33,7 +32,8 @@ impl Parameterization for Explicit {
     }
 }
 
-/// `ψ = (w, M)`, `θ = Mw`: `∂L/∂w = Mᵀg`, `∂L/∂M = g wᵀ` (the published "explicit matrix").
+/// `ψ = (w, M)`, `θ = Mw`: `∂L/∂w = Mᵀg`, `∂L/∂M = g wᵀ` (the published "explicit matrix");
+/// `w` is the optimizer's slot 0, `M` its slot 1.
 #[derive(Debug, Clone)]
 pub struct ExplicitMatrix {
     k: usize,
@@ -42,6 +42,8 @@ pub struct ExplicitMatrix {
     m: Vec<f64>,
     theta: Vec<f64>,
     dw: Vec<f64>,
+    /// `∂L/∂M` of the last step (filled only for optimizers other than plain SGD).
+    dm: Vec<f64>,
 }
 
 impl ExplicitMatrix {
@@ -70,6 +72,7 @@ impl ExplicitMatrix {
             m,
             theta,
             dw: vec![0.0; k],
+            dm: Vec::new(),
         }
     }
 }
@@ -79,17 +82,26 @@ impl Parameterization for ExplicitMatrix {
         &self.theta
     }
 
-    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
+    fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
         let k = self.k;
         matvec_t(&self.m, k, g, &mut self.dw);
-        for (row, &gi) in self.m.chunks_exact_mut(k).zip(g) {
-            for (mij, &wj) in row.iter_mut().zip(&self.w) {
-                *mij -= lr * gi * wj;
+        if let Some(lr) = opt.sgd_lr() {
+            // Fused `M ← M − α g wᵀ`, in the published runs' order of operations.
+            for (row, &gi) in self.m.chunks_exact_mut(k).zip(g) {
+                for (mij, &wj) in row.iter_mut().zip(&self.w) {
+                    *mij -= lr * gi * wj;
+                }
             }
+        } else {
+            self.dm.resize(k * k, 0.0);
+            for (row, &gi) in self.dm.chunks_exact_mut(k).zip(g) {
+                for (d, &wj) in row.iter_mut().zip(&self.w) {
+                    *d = gi * wj;
+                }
+            }
+            opt.update(1, &mut self.m, &self.dm);
         }
-        for (wi, dwi) in self.w.iter_mut().zip(&self.dw) {
-            *wi -= lr * dwi;
-        }
+        opt.update(0, &mut self.w, &self.dw);
         matvec(&self.m, k, &self.w, &mut self.theta);
         if all_finite(&self.theta) && all_finite(&self.w) {
             Ok(())

@@ -6,6 +6,7 @@ pub use super::spec::{FixedPointError, ModelSpec};
 use super::{all_finite, FamilyInit, Parameterization, StepError};
 use crate::linalg::REFINE_TOL;
 use crate::linalg::{matvec, norm, softmax, Resolvent, ResolventLu, SolveError, SolverKind};
+use crate::optim::Optimizer;
 use multiversion::multiversion;
 
 /// At most this many Newton (policy-iteration) steps per forward solve before it is an error.
@@ -375,25 +376,37 @@ impl Parameterization for ImplicitFamily {
         &self.theta
     }
 
-    /// `ψ ← ψ − α∇_ψL` for `w`, `F` and `ρ`, the softmax of each changed row of `F` fused with
-    /// its update (rows with `π_{ka} = 0`, e.g. the non-greedy pseudo-actions of `max`, do not
-    /// change), then `θ̂` at the new parameters.
-    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
+    /// One optimizer step on `w` (slot 0), `F` (slot 1) and, when learned, `ρ` (slot 2) with
+    /// their gradients ([`ImplicitFamily::compute_gradient`]), then `S = σ(F)`, `η = σ(ρ)` and
+    /// `θ̂` at the new parameters. Plain SGD, `ψ ← ψ − α∇_ψL`, fuses the softmax of each changed
+    /// row of `F` with its update (rows with `π_{ka} = 0`, e.g. the non-greedy pseudo-actions of
+    /// `max`, do not change); other optimizers move every row (their state remembers earlier
+    /// gradients), so every row is softmaxed after the update.
+    fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
         self.compute_gradient(g)?;
-        for (wi, d) in self.w.iter_mut().zip(&self.grad.dw) {
-            *wi -= lr * d;
-        }
-        logit_rows_step(
-            &mut self.f,
-            &mut self.s,
-            &self.grad.df,
-            &self.pi,
-            &self.eta,
-            &self.scratch[0],
-            lr,
-        );
-        for (r, d) in self.rho.iter_mut().zip(&self.grad.drho) {
-            *r -= lr * d;
+        if let Some(lr) = opt.sgd_lr() {
+            for (wi, d) in self.w.iter_mut().zip(&self.grad.dw) {
+                *wi -= lr * d;
+            }
+            logit_rows_step(
+                &mut self.f,
+                &mut self.s,
+                &self.grad.df,
+                &self.pi,
+                &self.eta,
+                &self.scratch[0],
+                lr,
+            );
+            for (r, d) in self.rho.iter_mut().zip(&self.grad.drho) {
+                *r -= lr * d;
+            }
+        } else {
+            opt.update(0, &mut self.w, &self.grad.dw);
+            opt.update(1, &mut self.f, &self.grad.df);
+            softmax_all(&self.f, self.k, &mut self.s);
+            if !self.rho.is_empty() {
+                opt.update(2, &mut self.rho, &self.grad.drho);
+            }
         }
         self.refresh_eta();
         if !all_finite(&self.w) || !all_finite(&self.rho) {

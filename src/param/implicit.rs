@@ -4,6 +4,7 @@ use super::{all_finite, ImplicitInit, Parameterization, StepError};
 use crate::linalg::{
     logit_step, matvec, softmax_rows, Resolvent, ResolventLu, SolveError, SolveStats, SolverKind,
 };
+use crate::optim::Optimizer;
 
 /// Implicit parameters `ψ = (w, F)` with `S = σ(F)` (row softmax), `A = I − ηS` and the value
 /// weights `θ̂ = A⁻¹w`, the root of `h(θ; w, F) = w + ηSθ − θ`.
@@ -25,6 +26,8 @@ pub struct Implicit {
     /// `Sᵀu`.
     s_u: Vec<f64>,
     g: Vec<f64>,
+    /// `∂L/∂F` of the last step (filled only for optimizers other than plain SGD).
+    df: Vec<f64>,
     solver: Resolvent,
 }
 
@@ -63,6 +66,7 @@ impl Implicit {
             u: vec![0.0; k],
             s_u: vec![0.0; k],
             g: vec![0.0; k],
+            df: Vec::new(),
             solver,
         };
         if me.solve_forward().is_err() {
@@ -155,17 +159,7 @@ impl Implicit {
         let mut u = g.to_vec();
         self.solve_transpose(&mut u)?;
         let mut df = vec![0.0; k * k];
-        for (kk, (row, srow)) in df
-            .chunks_exact_mut(k)
-            .zip(self.s.chunks_exact(k))
-            .enumerate()
-        {
-            let c = self.eta * u[kk];
-            let st = self.s_theta[kk];
-            for ((d, &skj), &tj) in row.iter_mut().zip(srow).zip(&self.theta) {
-                *d = c * skj * (tj - st);
-            }
-        }
+        logit_gradient(&mut df, &self.s, &u, &self.theta, &self.s_theta, self.eta);
         Ok(ImplicitGrad { dw: u, df })
     }
 
@@ -194,13 +188,16 @@ impl Parameterization for Implicit {
         Some(self)
     }
 
-    /// `w ← w − αu`, `F_kj ← F_kj − α η u_k S_kj (θ̂_j − (Sθ̂)_k)` with `u = A⁻ᵀg`, fused with
-    /// the softmax `S = σ(F)` of the new logits and the product `Sθ̂` that warm-starts the
-    /// forward solve in one pass ([`logit_step`]), then `θ̂` at the new parameters.
+    /// One optimizer step with `∂L/∂w = u` (slot 0) and
+    /// `∂L/∂F_kj = η u_k S_kj (θ̂_j − (Sθ̂)_k)` (slot 1), `u = A⁻ᵀg`, then `S = σ(F)` and `θ̂`
+    /// at the new parameters. Plain SGD, `w ← w − αu`, `F_kj ← F_kj − α η u_k S_kj (θ̂_j −
+    /// (Sθ̂)_k)`, is fused with the softmax of the new logits and the product `Sθ̂` that warm-starts the
+    /// forward solve in one pass ([`logit_step`]); other optimizers get
+    /// `∂L/∂F` in a buffer and the rows are softmaxed after their update.
     ///
     /// A solve (adjoint or forward) that cannot meet its tolerance is
     /// [`StepError::SolveFailed`]; non-finite parameters or `θ̂` are [`StepError::NonFinite`].
-    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
+    fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
         self.g.copy_from_slice(g);
         // The right-hand side is a new minibatch gradient every step: the previous adjoint is no
         // better a start than zero (measured).
@@ -208,23 +205,38 @@ impl Parameterization for Implicit {
         self.s_u.fill(0.0);
         self.solver
             .solve(&self.s, &self.g, &mut self.u, &mut self.s_u, true)?;
-        logit_step(
-            &mut self.f,
-            &mut self.s,
-            &self.u,
-            &self.theta,
-            &mut self.s_theta,
-            lr * self.eta,
-        );
-        for (wi, ui) in self.w.iter_mut().zip(&self.u) {
-            *wi -= lr * ui;
+        if let Some(lr) = opt.sgd_lr() {
+            logit_step(
+                &mut self.f,
+                &mut self.s,
+                &self.u,
+                &self.theta,
+                &mut self.s_theta,
+                lr * self.eta,
+            );
+        } else {
+            let k = self.k;
+            self.df.resize(k * k, 0.0);
+            logit_gradient(
+                &mut self.df,
+                &self.s,
+                &self.u,
+                &self.theta,
+                &self.s_theta,
+                self.eta,
+            );
+            opt.update(1, &mut self.f, &self.df);
+            softmax_rows(&self.f, k, &mut self.s);
+            matvec(&self.s, k, &self.theta, &mut self.s_theta);
         }
+        opt.update(0, &mut self.w, &self.u);
         // A non-finite logit makes its row of S, and so θ̂, non-finite: checking θ̂ suffices.
         if !all_finite(&self.w) {
             return Err(StepError::NonFinite);
         }
         self.solver.update(&self.s);
-        // `logit_step` has left the warm start's product `Sθ̂` in `s_theta`.
+        // `s_theta` holds the warm start's product `Sθ̂` at the new `S` (from `logit_step`, or
+        // the product above).
         let solved = self
             .solver
             .solve(&self.s, &self.w, &mut self.theta, &mut self.s_theta, false);
@@ -232,5 +244,17 @@ impl Parameterization for Implicit {
             return Err(StepError::NonFinite);
         }
         Ok(solved?)
+    }
+}
+
+/// `∂L/∂F_kj = η u_k S_kj (θ̂_j − (Sθ̂)_k)` (SPEC §1) into `df` (`k × k`, row-major).
+fn logit_gradient(df: &mut [f64], s: &[f64], u: &[f64], theta: &[f64], s_theta: &[f64], eta: f64) {
+    let k = theta.len();
+    for (kk, (row, srow)) in df.chunks_exact_mut(k).zip(s.chunks_exact(k)).enumerate() {
+        let c = eta * u[kk];
+        let st = s_theta[kk];
+        for ((d, &skj), &tj) in row.iter_mut().zip(srow).zip(theta) {
+            *d = c * skj * (tj - st);
+        }
     }
 }

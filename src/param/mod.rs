@@ -15,6 +15,7 @@ pub use init::{draw_family_init, draw_implicit_init, FamilyInit, ImplicitInit};
 pub use reduce::{logit, reduce_row, sigmoid, LearnEta, Reduce};
 
 use crate::linalg::{SolveError, SolverKind};
+use crate::optim::Optimizer;
 use serde::{Deserialize, Serialize};
 
 /// Why a parameter update could not be completed.
@@ -40,23 +41,33 @@ impl From<FixedPointError> for StepError {
     }
 }
 
-/// A parameterization `θ = θ(ψ)` of the value weights, trained by SGD on `ψ`.
+/// A parameterization `θ = θ(ψ)` of the value weights, trained by a first-order optimizer on
+/// `ψ` (SPEC §5, §8.4).
 pub trait Parameterization: Send {
     /// The current value weights `θ(ψ)` (length `k`).
     fn theta(&self) -> &[f64];
 
-    /// One plain SGD step `ψ ← ψ − α ∇_ψ L` given `g = ∇_θ L` at the current `θ`, after which
-    /// [`Parameterization::theta`] returns `θ` at the new `ψ`.
-    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError>;
+    /// One optimizer step on `ψ` given `g = ∇_θ L` at the current `θ`: each parameter array
+    /// and its gradient `∇_ψ L` go to `opt` ([`Optimizer::update`], one slot per array, always
+    /// numbered alike), after which [`Parameterization::theta`] returns `θ` at the new `ψ`.
+    /// With plain SGD the step is `ψ ← ψ − α ∇_ψ L`, bit for bit as the published runs.
+    fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError>;
+
+    /// One plain SGD step `ψ ← ψ − α ∇_ψ L` ([`Parameterization::step`] with a stateless
+    /// [`Optimizer::sgd`]).
+    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
+        self.step(g, &mut Optimizer::sgd(lr))
+    }
+
+    /// The mean internal discount `η` when it is learned (SPEC §8.2), for the `eta` column of
+    /// the run's log; `None` when `η` is fixed.
+    fn learned_eta(&self) -> Option<f64> {
+        None
+    }
 
     /// The implicit model (SPEC §1) behind this parameterization, if it is one: what an
     /// [`crate::train::Observer`] analyzing the model (the theory checks, SPEC §2) needs.
     fn as_implicit(&self) -> Option<&Implicit> {
-        None
-    }
-
-    /// The mean internal discount `η` when it is learned (SPEC §8.2), else `None`.
-    fn learned_eta(&self) -> Option<f64> {
         None
     }
 

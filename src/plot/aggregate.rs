@@ -219,6 +219,7 @@ mod tests {
             res_ones_norm: x / 2.0,
             res_ortho_norm: x / 3.0,
             residual_norm: x,
+            eta: None,
         };
         let mut rows = vec![row(0, 1.0 + seed as f64)];
         let outcome = match final_norm {

@@ -13,14 +13,17 @@
 //! | 3 | `fig3_final_vs_eta` | final `‖r‖₂` (implicit) vs η (logit axis), one line per offset |
 //! | per domain | `lr_<domain>_<param>` | final `‖r‖₂` vs offset for every learning rate, per η |
 //! | curves | `curves_best` | `‖r‖₂` vs update step, explicit vs implicit, η = 0.95 |
+//! | learned η | `learned_eta` | learned `η` vs update step, one line per `η₀`, best fixed `η` dashed (SPEC §8.2) |
 //!
 //! Bands are mean ± one sample standard deviation over seeds; diverged runs are excluded from
 //! final-metric statistics and counted in the tables' `diverged` column.
 
 pub mod aggregate;
+mod learned_eta;
 mod lr_curves;
 mod paper;
 
+pub use learned_eta::{best_fixed_eta, learned_eta_figure, learns_eta, LEARNED_ETA_FIGURE};
 pub use lr_curves::{curves, lr_figures};
 pub use paper::{figure1, figure2, figure3};
 
@@ -158,7 +161,7 @@ pub fn lr_label(lr: f64) -> String {
     }
 }
 
-fn domain_title(d: DomainKind) -> &'static str {
+pub(crate) fn domain_title(d: DomainKind) -> &'static str {
     match d {
         DomainKind::Chain => "Chain",
         DomainKind::FourRooms => "Four rooms",
@@ -190,7 +193,7 @@ fn cells_at(cells: &[Cell], d: DomainKind, p: ParamKind, eta: f64, lr: f64) -> V
 }
 
 /// The points `mean ± sd` of statistics at their `x` (empty samples left out).
-fn stat_points(points: &[(f64, Stat)]) -> Vec<Point> {
+pub(crate) fn stat_points(points: &[(f64, Stat)]) -> Vec<Point> {
     points
         .iter()
         .filter_map(|(x, s)| Point::of_stat(*x, s))
@@ -302,6 +305,8 @@ pub fn figures(
         }
     }
     out.extend(curves(records, &cells, best, skipped));
+    // Over every record: runs that learn η are never of the published protocol.
+    out.extend(learned_eta_figure(records));
     not_drawn(
         "learning curves",
         &others,

@@ -4,10 +4,18 @@ use crate::record::RunRecord;
 use crate::train::Outcome;
 
 /// The checksum of a run as stored: BLAKE3 of its key, outcome, runtime and every evaluation's
-/// bits (first 16 bytes, hexadecimal).
+/// bits, a learned `η` only when there is one, so that runs without it keep the checksums of
+/// earlier releases (first 16 bytes, hexadecimal).
 pub fn checksum(rec: &RunRecord) -> String {
+    checksum_with_key(&rec.config.key(), rec)
+}
+
+/// [`checksum`] with the run's key given: that of the settings a store had when it wrote the
+/// run (settings declared since are appended to the key, so a store that lacks their columns
+/// wrote the key without them).
+pub(super) fn checksum_with_key(key: &str, rec: &RunRecord) -> String {
     let mut h = blake3::Hasher::new();
-    h.update(rec.config.key().as_bytes());
+    h.update(key.as_bytes());
     let (status, at) = status_of(rec.outcome);
     h.update(status.as_bytes());
     h.update(&at.unwrap_or(-1).to_le_bytes());
@@ -17,6 +25,10 @@ pub fn checksum(rec: &RunRecord) -> String {
         for x in [r.mse, r.res_ones_norm, r.res_ortho_norm, r.residual_norm] {
             // SQLite stores an integral REAL as an integer: -0.0 reads back as 0.0.
             h.update(&(x + 0.0).to_bits().to_le_bytes());
+        }
+        if let Some(eta) = r.eta {
+            h.update(b"eta");
+            h.update(&(eta + 0.0).to_bits().to_le_bytes());
         }
     }
     h.finalize().to_hex()[..32].to_string()

@@ -13,7 +13,9 @@
 //!   checksum)`; the setting columns are those of [`crate::config::SETTINGS`], read by name;
 //!   `status` is `finished` or `diverged`, `diverged_at` the step of divergence (NULL when
 //!   finished);
-//! - `evals(run_id, timestep, mse, res_ones_norm, res_ortho_norm, residual_norm)`.
+//! - `evals(run_id, timestep, mse, res_ones_norm, res_ortho_norm, residual_norm, eta)`, `eta`
+//!   the learned discount's mean (SPEC §8.2), NULL when `η` is fixed (and absent from stores
+//!   written before it: they read as NULL, and opening one for writing adds the column).
 //!
 //! A store written before a setting was declared still opens: reading gives its runs the new
 //! setting's default, and opening it for writing adds the column with that default and
@@ -39,8 +41,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Version of the store's schema, kept in its `meta` table: 2 added run checksums and keys in
-/// the settings' declaration order.
-pub const SCHEMA_VERSION: i64 = 2;
+/// the settings' declaration order, 3 the evaluations' learned discount `eta` (an earlier
+/// release would take a run that learned `η` for a damaged one: it refuses the store instead).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// File name of the database inside a results directory.
 pub const DB_FILE: &str = "results.sqlite";
@@ -325,7 +328,7 @@ impl Store {
             let mut st = tx
                 .prepare_cached(
                     "INSERT INTO evals (run_id, timestep, mse, res_ones_norm, res_ortho_norm,
-                     residual_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     residual_norm, eta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(sql)?;
             for r in &rec.rows {
@@ -335,7 +338,8 @@ impl Store {
                     r.mse,
                     r.res_ones_norm,
                     r.res_ortho_norm,
-                    r.residual_norm
+                    r.residual_norm,
+                    r.eta
                 ])
                 .map_err(sql)?;
             }

@@ -1,7 +1,7 @@
 //! Reading runs back: by column name, in the settings' order, each verified against its
 //! checksum.
 
-use super::checksum::outcome_of;
+use super::checksum::{checksum_with_key, outcome_of};
 use super::{checksum, Store, StoreError};
 use crate::config::{RunConfig, SETTINGS};
 use crate::record::RunRecord;
@@ -24,9 +24,35 @@ impl Store {
             .map(|s| format!("r.{}", s.name))
             .collect();
         let has_checksum = self.columns.contains("checksum");
+        // A store written before some settings were declared (and not opened for writing since)
+        // checksummed its runs' keys without them.
+        let written_without: Vec<&str> = SETTINGS
+            .iter()
+            .map(|s| s.name)
+            .filter(|n| !self.columns.contains(*n))
+            .collect();
+        let expected_checksum = |rec: &RunRecord| {
+            if written_without.is_empty() {
+                checksum(rec)
+            } else {
+                let key: Vec<String> = rec
+                    .config
+                    .texts()
+                    .into_iter()
+                    .filter(|(n, _)| !written_without.contains(n))
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect();
+                checksum_with_key(&key.join(";"), rec)
+            }
+        };
+        let eta = if super::schema::evals_have_eta(&self.conn).map_err(|e| self.sql(e))? {
+            "e.eta"
+        } else {
+            "NULL"
+        };
         let query = format!(
             "SELECT r.*, e.timestep AS e_timestep, e.mse AS e_mse, e.res_ones_norm AS e_ones,
-                    e.res_ortho_norm AS e_ortho, e.residual_norm AS e_norm
+                    e.res_ortho_norm AS e_ortho, e.residual_norm AS e_norm, {eta} AS e_eta
              FROM runs r LEFT JOIN evals e ON e.run_id = r.id
              ORDER BY {}, r.id, e.timestep",
             order.join(", ")
@@ -57,6 +83,7 @@ impl Store {
             col("e_ones")?,
             col("e_ortho")?,
             col("e_norm")?,
+            col("e_eta")?,
         ];
         let mut rows = st.query([]).map_err(|e| self.sql(e))?;
         let c_key = col("key")?;
@@ -67,7 +94,7 @@ impl Store {
             |cur: Current, damaged: &mut Vec<(i64, String)>| -> Result<(), StoreError> {
                 if let Some((id, rec, sum, key)) = cur {
                     let ok = match sum {
-                        Some(s) => s == checksum(&rec),
+                        Some(s) => s == expected_checksum(&rec),
                         None => !has_checksum,
                     };
                     if ok {
@@ -120,6 +147,7 @@ impl Store {
                         res_ones_norm: g(2)?,
                         res_ortho_norm: g(3)?,
                         residual_norm: g(4)?,
+                        eta: row.get::<_, Option<f64>>(c_eval[5])?,
                     })
                 })()
                 .map_err(|e| self.sql(e))?;

@@ -38,8 +38,9 @@ pub(super) fn create(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 }
 
 /// Brings a store of schema version `v` (1 to [`SCHEMA_VERSION`]) up to date: a column, with its
-/// default, for every setting declared since it was written, the checksum column, and keys
-/// and checksums recomputed when anything changed.
+/// default, for every setting declared since it was written, the checksum column, the
+/// evaluations' nullable `eta` column, and keys and checksums recomputed when a setting or the
+/// version changed.
 pub(super) fn upgrade(tx: &Transaction<'_>, v: &str) -> rusqlite::Result<()> {
     let cols = columns(tx)?;
     let mut changed = v != SCHEMA_VERSION.to_string();
@@ -59,6 +60,11 @@ pub(super) fn upgrade(tx: &Transaction<'_>, v: &str) -> rusqlite::Result<()> {
     }
     if !cols.contains("checksum") {
         tx.execute_batch("ALTER TABLE runs ADD COLUMN checksum TEXT;")?;
+    }
+    // The learned discount's column: NULL for every run written before it (none learned η),
+    // which leaves their checksums as they were.
+    if !evals_have_eta(tx)? {
+        tx.execute_batch("ALTER TABLE evals ADD COLUMN eta REAL;")?;
     }
     if changed {
         rekey(tx)?;
@@ -96,9 +102,21 @@ CREATE TABLE IF NOT EXISTS evals (
     res_ones_norm REAL NOT NULL,
     res_ortho_norm REAL NOT NULL,
     residual_norm REAL NOT NULL,
+    eta REAL,
     PRIMARY KEY (run_id, timestep)
 ) WITHOUT ROWID;
 ";
+
+/// True when the `evals` table has the column `eta` (the learned discount, SPEC §8.2): stores
+/// written before it have not, and read as `None` there.
+pub(super) fn evals_have_eta(conn: &Connection) -> rusqlite::Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('evals') WHERE name = 'eta'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
 
 /// A constant as an SQL literal (for a column default).
 fn sql_literal(v: &SqlValue) -> String {
@@ -153,7 +171,7 @@ fn rekey(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
         }
     }
     let mut evals = tx.prepare(
-        "SELECT timestep, mse, res_ones_norm, res_ortho_norm, residual_norm FROM evals
+        "SELECT timestep, mse, res_ones_norm, res_ortho_norm, residual_norm, eta FROM evals
          WHERE run_id = ?1 ORDER BY timestep",
     )?;
     let mut seen = HashSet::new();
@@ -168,6 +186,7 @@ fn rekey(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
                     res_ones_norm: r.get(2)?,
                     res_ortho_norm: r.get(3)?,
                     residual_norm: r.get(4)?,
+                    eta: r.get(5)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -25,6 +25,7 @@ fn record(seed: u64, offset: f64, diverged: bool) -> RunRecord {
             res_ones_norm: 1.0 / 7.0,
             res_ortho_norm: std::f64::consts::PI * offset,
             residual_norm: f64::MIN_POSITIVE,
+            eta: None,
         })
         .collect();
     RunRecord {
@@ -170,6 +171,7 @@ fn old_stores_open_and_resume() {
                     res_ones_norm: 0.25,
                     res_ortho_norm: 0.125,
                     residual_norm: 0.75,
+                    eta: None,
                 },
                 EvalRow {
                     timestep: 300,
@@ -177,6 +179,7 @@ fn old_stores_open_and_resume() {
                     res_ones_norm: 0.025,
                     res_ortho_norm: 0.0125,
                     residual_norm: 0.075,
+                    eta: None,
                 },
             ];
             r
@@ -239,4 +242,78 @@ fn reading_creates_nothing() {
     let mut w = Store::open(dir.path()).unwrap();
     assert!(w.insert(&record(2, 0.0, false)).unwrap());
     assert!(Store::open_read(&dir.path().join("none")).is_err());
+}
+
+/// A store written before the last settings were declared (its runs checksummed without them)
+/// reads back, read-only and after an upgrade, its runs taking those settings' defaults.
+#[test]
+fn stores_written_before_a_setting_still_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = record(3, 0.5, false);
+    Store::open(dir.path()).unwrap().insert(&rec).unwrap();
+    // The settings after `solver` did not exist then: no columns, and keys that end at `solver`.
+    let later: Vec<&str> = SETTINGS
+        .iter()
+        .map(|s| s.name)
+        .skip_while(|n| *n != "solver")
+        .skip(1)
+        .collect();
+    let key = rec.config.key();
+    let cut = key
+        .find(&format!(";{}=", later[0]))
+        .expect("a setting after solver");
+    let old_key = &key[..cut];
+    assert!(old_key.ends_with("solver=auto"), "{old_key}");
+    let old_sum = super::checksum::checksum_with_key(old_key, &rec);
+    {
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        for n in later {
+            conn.execute_batch(&format!("ALTER TABLE runs DROP COLUMN {n};"))
+                .unwrap();
+        }
+        conn.execute(
+            "UPDATE runs SET key = ?1, checksum = ?2",
+            [old_key, old_sum.as_str()],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE meta SET value = '2' WHERE name = 'schema_version'",
+            [],
+        )
+        .unwrap();
+    }
+    let read = Store::open_read(dir.path()).unwrap().load_all().unwrap();
+    assert_eq!(read, vec![rec.clone()]);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.load_all().unwrap(), vec![rec.clone()]);
+    assert!(s.finished_keys().unwrap().contains(&key));
+}
+
+/// A learned discount's `eta` round-trips bit for bit beside the fixed-η runs' NULLs, and is
+/// part of the checksum.
+#[test]
+fn learned_eta_round_trips_and_is_checksummed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = record(1, 0.0, false);
+    let mut learned = record(2, 0.0, false);
+    for (i, r) in learned.rows.iter_mut().enumerate() {
+        r.eta = Some(0.9 + i as f64 / 97.0);
+    }
+    assert_ne!(checksum(&learned), checksum(&record(2, 0.0, false)));
+    {
+        let mut s = Store::open(dir.path()).unwrap();
+        assert!(s.insert(&fixed).unwrap());
+        assert!(s.insert(&learned).unwrap());
+    }
+    let read = Store::open_read(dir.path()).unwrap().load_all().unwrap();
+    assert_eq!(read, vec![fixed, learned]);
+    Connection::open(dir.path().join(DB_FILE))
+        .unwrap()
+        .execute(
+            "UPDATE evals SET eta = 0.5 WHERE eta IS NOT NULL AND timestep = 10",
+            [],
+        )
+        .unwrap();
+    let err = Store::open_read(dir.path()).unwrap().load_all();
+    assert!(matches!(err, Err(StoreError::Damaged { .. })), "{err:?}");
 }

@@ -227,7 +227,7 @@ pub fn analyze(
         steps,
         batch_size: cfg.batch_size,
         eval_every: usize::MAX,
-        lr,
+        optimizer: crate::optim::OptimizerSpec::sgd(lr),
         sampling: cfg.sampling,
     };
     let mut trace = ExplicitTrace {

@@ -42,11 +42,41 @@ pub enum Command {
     /// Write one self-contained HTML page of a results directory: its figures, comparison and
     /// theory, with the settings and version that made them.
     Report(ReportArgs),
-    /// Run a designed study into a results store, then draw and summarize it.
-    Study(StudyArgs),
+    /// Run a designed study into a resumable results store, then write its table and figures.
+    #[command(subcommand)]
+    Study(StudyCommand),
     /// Write a domain's training and test sets (Monte Carlo targets, no bias column) as a
     /// directory that `--domain data:DIR` reads.
     Dataset(DatasetArgs),
+}
+
+/// The studies of `imprl study`.
+#[derive(Subcommand)]
+pub enum StudyCommand {
+    /// The model family (README "Model family study"): final ‖r‖ against m ∈ {1, 2, 4} ×
+    /// {max, logsumexp} at each domain's best fixed η, and learned versus fixed η from each
+    /// grid η₀ (implicit, best learning rates, offset 0).
+    ModelFamily(ModelFamilyArgs),
+    /// Figures 1-3 with TD targets (td:1, td:10) next to Monte Carlo returns, on the three
+    /// domains; figures per targets value and a summary table (README, "TD targets").
+    Td(TdStudyArgs),
+}
+
+/// Options of `imprl study model-family`.
+#[derive(Args)]
+pub struct ModelFamilyArgs {
+    /// Output directory (holds the results store, the table and the figures; rerunning resumes).
+    #[arg(long, default_value = "model-family")]
+    pub out: PathBuf,
+    /// Seeds per configuration.
+    #[arg(long, default_value_t = imprl::published::N_SEEDS)]
+    pub seeds: usize,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Progress display [default: a bar on a terminal, else plain lines].
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
 }
 
 /// Options of `imprl dataset`.
@@ -67,21 +97,6 @@ pub struct DatasetArgs {
     /// Write train_x.npy, train_y.npy, test_x.npy, test_y.npy instead of train.csv, test.csv.
     #[arg(long)]
     pub npy: bool,
-}
-
-/// Options of `imprl study`.
-#[derive(Args)]
-pub struct StudyArgs {
-    #[command(subcommand)]
-    pub kind: StudyKind,
-}
-
-/// The studies.
-#[derive(clap::Subcommand)]
-pub enum StudyKind {
-    /// Figures 1-3 with TD targets (td:1, td:10) next to Monte Carlo returns, on the three
-    /// domains; figures per targets value and a summary table (README, "TD targets").
-    Td(TdStudyArgs),
 }
 
 /// Options of `imprl study td`.

@@ -101,7 +101,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => analysis::compare(&args),
         Command::Plot(args) => analysis::plot(&args),
         Command::Report(args) => analysis::report(&args),
-        Command::Study(args) => study::study(&args),
+        Command::Study(which) => study::study(&which),
         Command::Dataset(args) => dataset::dataset(&args),
     }
 }
