@@ -20,6 +20,7 @@ pub fn run_on(
     let mut param = cfg
         .param
         .init(problem.train.k, cfg.eta, cfg.seed, cfg.solver);
+    param.set_grad_mode(cfg.grad);
     let mut rng = stream(cfg.seed, Stream::Batches);
     Ok(train(
         param.as_mut(),

@@ -13,7 +13,7 @@ use super::value::{Raw, SettingType};
 use super::{allowed, ConfigError, Setting};
 use crate::domain::{DomainKind, Slip};
 use crate::linalg::SolverKind;
-use crate::param::ParamKind;
+use crate::param::{GradMode, ParamKind};
 use crate::published;
 use crate::train::Sampling;
 
@@ -56,4 +56,6 @@ declare_settings! {
     bias: bool = Value(false), "" => |_| true;
     /// The implicit model's linear solver: LU, refinement, GMRES, or auto (LU for k <= 32, else GMRES).
     solver: SolverKind = Value(SolverKind::Auto), "" => |_| true;
+    /// Implicit model's gradient: ift (exact), unroll:K (VIN, θ_K from 0), unroll-warm:K, truncated:K (SPEC §8.3).
+    grad: GradMode = Value(GradMode::Ift), "" => |_| true;
 }

@@ -2,10 +2,12 @@
 //! that the trainer never knows which one it runs.
 
 mod explicit;
+pub mod grad_mode;
 mod implicit;
 mod init;
 
 pub use explicit::{Explicit, ExplicitMatrix};
+pub use grad_mode::GradMode;
 pub use implicit::{Implicit, ImplicitGrad};
 pub use init::{draw_implicit_init, ImplicitInit};
 
@@ -37,6 +39,10 @@ pub trait Parameterization: Send {
     fn as_implicit(&self) -> Option<&Implicit> {
         None
     }
+
+    /// Chooses how the gradient is computed (SPEC §8.3). Only the implicit model has modes: the
+    /// explicit parameterizations ignore it (their gradient is exact).
+    fn set_grad_mode(&mut self, _mode: GradMode) {}
 }
 
 /// The parameterizations offered on the command line.
