@@ -42,6 +42,11 @@ pub enum Command {
     /// Write one self-contained HTML page of a results directory: its figures, comparison and
     /// theory, with the settings and version that made them.
     Report(ReportArgs),
+    /// Follow one implicit run (grad = ift) and compare every gradient mode (unroll:K,
+    /// unroll-warm:K, truncated:K) with the exact gradient: gradients.csv and a figure.
+    Gradients(crate::gradmodes::GradientsArgs),
+    /// Run a study: a grid of runs answering one question, with its summary and figures.
+    Study(crate::gradmodes::StudyArgs),
 }
 
 /// Options of `imprl report`.

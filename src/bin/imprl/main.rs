@@ -8,6 +8,7 @@
 
 mod analysis;
 mod args;
+mod gradmodes;
 mod progress;
 mod running;
 mod stores;
@@ -99,5 +100,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => analysis::compare(&args),
         Command::Plot(args) => analysis::plot(&args),
         Command::Report(args) => analysis::report(&args),
+        Command::Gradients(args) => gradmodes::gradients(&args),
+        Command::Study(args) => gradmodes::study(&args),
     }
 }
