@@ -3,6 +3,7 @@
 
 use crate::config::{check_batch, ConfigError, RunConfig};
 use crate::data::Problem;
+use crate::param::{LearnEta, ModelSpec};
 use crate::rng::{stream, Stream};
 use crate::train::{train, Observer, RunLog};
 
@@ -17,9 +18,10 @@ pub fn run_on(
     observer: &mut dyn Observer,
 ) -> Result<RunLog, ConfigError> {
     check_batch(cfg.sampling, cfg.batch_size, problem.train.len())?;
+    let spec = model_spec(cfg)?;
     let mut param = cfg
         .param
-        .init(problem.train.k, cfg.eta, cfg.seed, cfg.solver);
+        .init_model(problem.train.k, &spec, cfg.seed, cfg.solver);
     param.set_grad_mode(cfg.grad);
     let mut rng = stream(cfg.seed, Stream::Batches);
     Ok(train(
@@ -29,6 +31,25 @@ pub fn run_on(
         &mut rng,
         observer,
     ))
+}
+
+/// The model of `cfg` (SPEC §8.1, §8.2): its discount, pseudo-actions, reduction, temperature
+/// and whether `η` is learned. A learned `η = σ(ρ)` needs `ρ₀ = logit(η₀)` finite: `eta > 0`.
+pub fn model_spec(cfg: &RunConfig) -> Result<ModelSpec, ConfigError> {
+    if cfg.learn_eta != LearnEta::None && cfg.eta <= 0.0 {
+        return Err(ConfigError::invalid(
+            "eta",
+            cfg.eta,
+            "0 < eta < 1 when learn_eta is not none (η = σ(ρ) starts at ρ = logit(eta))",
+        ));
+    }
+    Ok(ModelSpec {
+        eta: cfg.eta,
+        actions: cfg.actions,
+        reduce: cfg.reduce,
+        temperature: cfg.temperature,
+        learn_eta: cfg.learn_eta,
+    })
 }
 
 /// Builds the run's data and runs it (see [`run_on`]).

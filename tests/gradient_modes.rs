@@ -4,7 +4,11 @@
 //! pseudo-actions.
 
 use imprl::param::grad_mode::{gradient_from_adjoint, neumann_adjoint, Model, Unrolled};
-use imprl::param::{draw_implicit_init, GradMode, Implicit, Parameterization};
+use imprl::linalg::SolverKind;
+use imprl::param::{
+    draw_family_init, draw_implicit_init, GradMode, Implicit, ImplicitFamily, LearnEta, ModelSpec,
+    Parameterization, Reduce,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -106,7 +110,7 @@ fn unrolled_loss(
     eta: f64,
     w: &[f64],
     f: &[f64],
-    reduce: &dyn Fn(&[f64], &mut [f64]) -> f64,
+    reduce: Reduce,
     theta0: &[f64],
     steps: usize,
     g: &[f64],
@@ -115,10 +119,11 @@ fn unrolled_loss(
     let model = Model {
         k,
         m,
-        eta,
+        eta: &[eta],
         w,
         s: &s,
         reduce,
+        tau: 1.0,
     };
     let un = Unrolled::forward(&model, theta0, steps);
     un.theta_k().iter().zip(g).map(|(a, b)| a * b).sum()
@@ -132,25 +137,9 @@ fn softmax_rows(f: &[f64], k: usize) -> Vec<f64> {
     s
 }
 
-fn logsumexp(q: &[f64], pi: &mut [f64]) -> f64 {
-    let mx = q.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-    let mut z = 0.0;
-    for (p, &v) in pi.iter_mut().zip(q) {
-        *p = (v - mx).exp();
-        z += *p;
-    }
-    pi.iter_mut().for_each(|p| *p /= z);
-    mx + z.ln()
-}
-
-fn identity(q: &[f64], pi: &mut [f64]) -> f64 {
-    pi[0] = 1.0;
-    q[0]
-}
-
 /// The reverse-mode gradient of `θ_K` against central differences of `θ_K` itself, for
 /// `m` pseudo-actions, cold and warm starts.
-fn check_finite_differences(m: usize, reduce: &dyn Fn(&[f64], &mut [f64]) -> f64, seed: u64) {
+fn check_finite_differences(m: usize, reduce: Reduce, seed: u64) {
     let (k, eta, steps) = (6, 0.9, 7);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let w = random_vec(&mut rng, k * m);
@@ -161,10 +150,11 @@ fn check_finite_differences(m: usize, reduce: &dyn Fn(&[f64], &mut [f64]) -> f64
         let model = Model {
             k,
             m,
-            eta,
+            eta: &[eta],
             w: &w,
             s: &s,
             reduce,
+            tau: 1.0,
         };
         let grad = Unrolled::forward(&model, &theta0, steps).backward(&model, &g);
         let h = 1e-5;
@@ -192,12 +182,12 @@ fn check_finite_differences(m: usize, reduce: &dyn Fn(&[f64], &mut [f64]) -> f64
 
 #[test]
 fn unrolled_gradient_is_the_derivative_of_theta_k_one_action() {
-    check_finite_differences(1, &identity, 11);
+    check_finite_differences(1, Reduce::Max, 11);
 }
 
 #[test]
 fn unrolled_gradient_is_the_derivative_of_theta_k_several_actions() {
-    check_finite_differences(3, &logsumexp, 12);
+    check_finite_differences(3, Reduce::LogSumExp, 12);
 }
 
 #[test]
@@ -229,10 +219,11 @@ fn unrolled_training_step_follows_the_reverse_mode_gradient() {
             &Model {
                 k,
                 m: 1,
-                eta,
+                eta: &[eta],
                 w: &w1,
                 s: &s1,
-                reduce: &identity,
+                reduce: Reduce::Max,
+                tau: 1.0,
             },
             &next_start,
             5,
@@ -257,4 +248,71 @@ fn truncated_training_step_keeps_the_exact_theta() {
     exact.solve(&mut x).expect("solve");
     let err = norm_inf(&diff(imp.theta(), &x)) / norm_inf(&x);
     assert!(err < 1e-9, "θ̂ after a truncated step: {err}");
+}
+
+fn family(m: usize, reduce: Reduce, learn_eta: LearnEta, seed: u64) -> ImplicitFamily {
+    let spec = ModelSpec {
+        eta: 0.9,
+        actions: m,
+        reduce,
+        temperature: 1.0,
+        learn_eta,
+    };
+    ImplicitFamily::new(draw_family_init(6, m, seed), &spec, SolverKind::Lu)
+}
+
+#[test]
+fn family_unrolled_step_follows_the_reverse_mode_gradient() {
+    let (k, lr, steps) = (6, 0.05, 4);
+    for (m, reduce) in [(3, Reduce::LogSumExp), (2, Reduce::Max)] {
+        let mut fam = family(m, reduce, LearnEta::None, 21);
+        fam.set_grad_mode(GradMode::Unroll(steps));
+        let g = random_vec(&mut ChaCha8Rng::seed_from_u64(22), k);
+        let model = fam.model();
+        let un = Unrolled::forward(&model, &vec![0.0; k], steps);
+        assert_eq!(fam.theta(), un.theta_k());
+        let grad = un.backward(&model, &g);
+        let w1: Vec<f64> = fam.w().iter().zip(&grad.dw).map(|(a, d)| a - lr * d).collect();
+        let f1: Vec<f64> = fam.f().iter().zip(&grad.df).map(|(a, d)| a - lr * d).collect();
+        fam.sgd_step(&g, lr).expect("step");
+        assert_eq!(fam.w(), &w1[..]);
+        assert_eq!(fam.f(), &f1[..]);
+    }
+}
+
+#[test]
+fn family_truncated_adjoint_converges_to_the_ift_gradient() {
+    let k = 6;
+    for (m, reduce) in [(3, Reduce::LogSumExp), (2, Reduce::Max)] {
+        let g = random_vec(&mut ChaCha8Rng::seed_from_u64(23), k);
+        let mut exact = family(m, reduce, LearnEta::PerStateAction, 24);
+        exact.compute_gradient(&g).expect("solve");
+        let terms = (1e-12f64.ln() / 0.9f64.ln()).ceil() as usize;
+        let mut trunc = exact.clone();
+        trunc.set_grad_mode(GradMode::Truncated(terms));
+        trunc.compute_gradient(&g).expect("adjoint");
+        let rel = |a: &[f64], b: &[f64]| norm1(&diff(a, b)) / norm1(b);
+        let (e, t) = (exact.grad(), trunc.grad());
+        assert!(rel(&t.dw, &e.dw) < 1e-9);
+        assert!(rel(&t.df, &e.df) < 1e-9);
+        assert!(rel(&t.drho, &e.drho) < 1e-9);
+        let mut one = exact.clone();
+        one.set_grad_mode(GradMode::Truncated(1));
+        one.compute_gradient(&g).expect("adjoint");
+        assert!(rel(&one.grad().dw, &e.dw) > 1e-3);
+    }
+}
+
+#[test]
+fn family_unrolled_gradient_converges_to_the_ift_gradient() {
+    let k = 6;
+    let g = random_vec(&mut ChaCha8Rng::seed_from_u64(25), k);
+    let mut exact = family(3, Reduce::LogSumExp, LearnEta::None, 26);
+    exact.compute_gradient(&g).expect("solve");
+    let model = exact.model();
+    let steps = (1e-12f64.ln() / 0.9f64.ln()).ceil() as usize;
+    let grad = Unrolled::forward(&model, &vec![0.0; k], steps).backward(&model, &g);
+    let rel = |a: &[f64], b: &[f64]| norm1(&diff(a, b)) / norm1(b);
+    assert!(rel(&grad.dw, &exact.grad().dw) < 1e-9);
+    assert!(rel(&grad.df, &exact.grad().df) < 1e-9);
 }

@@ -13,7 +13,7 @@ use super::value::{Raw, SettingType};
 use super::{allowed, ConfigError, Setting};
 use crate::domain::{DomainKind, Slip};
 use crate::linalg::SolverKind;
-use crate::param::{GradMode, ParamKind};
+use crate::param::{GradMode, LearnEta, ParamKind, Reduce};
 use crate::published;
 use crate::train::Sampling;
 
@@ -24,6 +24,9 @@ fn best_lr(c: &RunConfig) -> f64 {
 
 /// Largest minibatch accepted (a guard against typing mistakes that would allocate terabytes).
 pub const MAX_BATCH: usize = 1_000_000;
+
+/// Largest number of pseudo-actions accepted (the model holds `k·m·k` logits).
+pub const MAX_ACTIONS: usize = 64;
 
 /// Largest number of updates accepted.
 pub const MAX_STEPS: usize = 100_000_000;
@@ -56,6 +59,14 @@ declare_settings! {
     bias: bool = Value(false), "" => |_| true;
     /// The implicit model's linear solver: LU, refinement, GMRES, or auto (LU for k <= 32, else GMRES).
     solver: SolverKind = Value(SolverKind::Auto), "" => |_| true;
+    /// Pseudo-actions m of the implicit model (1: the paper's Markov reward chain; docs/extensions.md).
+    actions: usize = Value(1), "an integer from 1 to 64" => |x| (1..=MAX_ACTIONS).contains(x);
+    /// Bellman reduction over pseudo-actions: max (policy iteration) or logsumexp (Newton); the identity when actions = 1.
+    reduce: Reduce = Value(Reduce::Max), "" => |_| true;
+    /// Temperature τ of the logsumexp reduction.
+    temperature: f64 = Value(1.0), "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
+    /// Learn the internal discount η = σ(ρ) from eta as its start: no, one scalar, or one per state and pseudo-action.
+    learn_eta: LearnEta = Value(LearnEta::None), "" => |_| true;
     /// Implicit model's gradient: ift (exact), unroll:K (VIN, θ_K from 0), unroll-warm:K, truncated:K (SPEC §8.3).
     grad: GradMode = Value(GradMode::Ift), "" => |_| true;
 }

@@ -3,7 +3,7 @@
 
 use crate::domain::{DomainKind, Slip};
 use crate::linalg::SolverKind;
-use crate::param::{GradMode, ParamKind};
+use crate::param::{GradMode, LearnEta, ParamKind, Reduce};
 use crate::train::Sampling;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
@@ -239,6 +239,15 @@ enum_setting!(SolverKind {
     SolverKind::Gmres => "gmres",
     SolverKind::Auto => "auto",
 });
+enum_setting!(Reduce {
+    Reduce::Max => "max",
+    Reduce::LogSumExp => "logsumexp",
+});
+enum_setting!(LearnEta {
+    LearnEta::None => "none",
+    LearnEta::Scalar => "scalar",
+    LearnEta::PerStateAction => "per-state-action",
+});
 
 /// The gradient mode (SPEC §8.3): `ift`, `unroll:K`, `unroll-warm:K`, `truncated:K`.
 impl SettingType for GradMode {
@@ -308,6 +317,8 @@ mod tests {
         check::<Sampling>();
         check::<Slip>();
         check::<SolverKind>();
+        check::<Reduce>();
+        check::<LearnEta>();
         check::<bool>();
     }
 

@@ -1,7 +1,7 @@
 //! Explicit parameterizations: `θ` itself, and the matrix product `θ = Mw` (SPEC §1).
 
 use super::{all_finite, Implicit, Parameterization, StepError};
-use crate::linalg::{matvec, matvec_t};
+use crate::linalg::{matvec, matvec_t, ResolventLu};
 
 /// `ψ = θ`: the SGD step is `θ ← θ − αg`.
 #[derive(Debug, Clone)]
@@ -47,10 +47,13 @@ pub struct ExplicitMatrix {
 impl ExplicitMatrix {
     /// `w` of the implicit model and `M = (I − ησ(F))⁻¹`, so `θ = Mw = θ̂` initially.
     pub fn from_implicit(imp: &Implicit) -> Self {
-        let k = imp.k();
+        Self::from_system(imp.k(), imp.factorization(), imp.w().to_vec())
+    }
+
+    /// `M = A⁻¹` of the factorized `A` (`k × k`) and the given `w`, so `θ = A⁻¹w` initially.
+    pub fn from_system(k: usize, mut solver: ResolventLu, w: Vec<f64>) -> Self {
         let mut m = vec![0.0; k * k];
         let mut col = vec![0.0; k];
-        let mut solver = imp.factorization();
         for j in 0..k {
             col.fill(0.0);
             col[j] = 1.0;
@@ -59,7 +62,6 @@ impl ExplicitMatrix {
                 m[i * k + j] = col[i];
             }
         }
-        let w = imp.w().to_vec();
         let mut theta = vec![0.0; k];
         matvec(&m, k, &w, &mut theta);
         Self {

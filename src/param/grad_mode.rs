@@ -3,10 +3,11 @@
 //! iteration (value iteration networks), versus a `K`-term Neumann series for the adjoint.
 //!
 //! The functions here see the model through [`Model`]: `m` pseudo-actions, rewards `w` (`k × m`),
-//! transition rows `S_a` (row `(k, a)` of a `k·m × k` row-major matrix), discount `η` and the
-//! reduction over pseudo-actions (SPEC §8.1). With `m = 1` the reduction is the identity and the
-//! model is §1's Markov reward chain, `J = ηS`.
+//! transition rows `S_a` (row `(k, a)` of a `k·m × k` row-major matrix), discounts `η_{ka}` and
+//! the reduction over pseudo-actions (SPEC §8.1, §8.2). With `m = 1` the reduction is the
+//! identity and the model is §1's Markov reward chain, `J = ηS`.
 
+use super::reduce::{reduce_row, Reduce};
 use super::ImplicitGrad;
 
 /// Largest `K` accepted by the unrolled and truncated modes (a guard against typing mistakes:
@@ -96,16 +97,6 @@ impl std::fmt::Display for GradMode {
     }
 }
 
-/// The reduction of one state's pseudo-action values `q` (length `m`): returns its value and
-/// writes `π_a = ∂reduce/∂q_a` into the second argument (SPEC §8.1).
-pub type ReduceFn<'a> = &'a dyn Fn(&[f64], &mut [f64]) -> f64;
-
-/// The identity reduction of a single pseudo-action (`m = 1`): value `q_0`, `π = 1`.
-pub fn identity_reduce(q: &[f64], pi: &mut [f64]) -> f64 {
-    pi[0] = 1.0;
-    q[0]
-}
-
 /// A view of the implicit model: what the modes need.
 #[derive(Clone, Copy)]
 pub struct Model<'a> {
@@ -113,17 +104,28 @@ pub struct Model<'a> {
     pub k: usize,
     /// Number of pseudo-actions `m`.
     pub m: usize,
-    /// Internal discount `η`.
-    pub eta: f64,
+    /// Internal discounts: one `η` for every row (length 1), or `η_{ka}` (length `k·m`).
+    pub eta: &'a [f64],
     /// Rewards `w`, `k × m` row-major.
     pub w: &'a [f64],
     /// Transition rows: row `k·m + a` is `(S_a)_{k·}`; `k·m × k` row-major.
     pub s: &'a [f64],
-    /// The reduction over pseudo-actions.
-    pub reduce: ReduceFn<'a>,
+    /// The reduction over pseudo-actions (with one pseudo-action, both are the identity).
+    pub reduce: Reduce,
+    /// Temperature `τ` of [`Reduce::LogSumExp`].
+    pub tau: f64,
 }
 
 impl Model<'_> {
+    /// `η` of row `r = k·m + a`.
+    fn eta_of(&self, r: usize) -> f64 {
+        if self.eta.len() == 1 {
+            self.eta[0]
+        } else {
+            self.eta[r]
+        }
+    }
+
     /// One step `θ' = reduce Q(θ)`, `Q_{ka} = w_{ka} + η (S_a θ)_k`, writing `(S_a θ)` (length
     /// `k·m`) into `s_theta` and `π` (length `k·m`) into `pi`.
     pub fn step(&self, theta: &[f64], next: &mut [f64], s_theta: &mut [f64], pi: &mut [f64]) {
@@ -134,18 +136,18 @@ impl Model<'_> {
                 let r = kk * m + a;
                 let st = crate::linalg::dot(&self.s[r * k..(r + 1) * k], theta);
                 s_theta[r] = st;
-                q[a] = self.w[r] + self.eta * st;
+                q[a] = self.w[r] + self.eta_of(r) * st;
             }
-            next[kk] = (self.reduce)(&q, &mut pi[kk * m..(kk + 1) * m]);
+            next[kk] = reduce_row(&q, self.reduce, self.tau, &mut pi[kk * m..(kk + 1) * m]);
         }
     }
 
-    /// `out = Jᵀλ = Σ_{k,a} η λ_k π_{ka} (S_a)_{k·}`.
+    /// `out = Jᵀλ = Σ_{k,a} η_{ka} λ_k π_{ka} (S_a)_{k·}`.
     pub fn jacobian_transpose(&self, pi: &[f64], lambda: &[f64], out: &mut [f64]) {
         let k = self.k;
         out.fill(0.0);
         for (r, row) in self.s.chunks_exact(k).enumerate() {
-            let c = self.eta * lambda[r / self.m] * pi[r];
+            let c = self.eta_of(r) * lambda[r / self.m] * pi[r];
             if c != 0.0 {
                 for (o, &sj) in out.iter_mut().zip(row) {
                     *o += c * sj;
@@ -156,7 +158,8 @@ impl Model<'_> {
 
     /// Adds one step's contribution to `∇_ψ L` for the step `θ_{i+1} = reduce Q(θ_i)` with
     /// adjoint `λ = λ_{i+1}` (or, at a fixed point, `u`): `∂L/∂w_{ka} += λ_k π_{ka}`,
-    /// `∂L/∂F_{kaj} += η λ_k π_{ka} S_{a,kj} (θ_j − (S_a θ)_k)`.
+    /// `∂L/∂F_{kaj} += η_{ka} λ_k π_{ka} S_{a,kj} (θ_j − (S_a θ)_k)` and
+    /// `∂L/∂η_{ka} += λ_k π_{ka} (S_a θ)_k` (into `deta`, length `k·m`).
     pub fn accumulate(
         &self,
         lambda: &[f64],
@@ -164,6 +167,7 @@ impl Model<'_> {
         theta: &[f64],
         s_theta: &[f64],
         grad: &mut ImplicitGrad,
+        deta: &mut [f64],
     ) {
         let k = self.k;
         for (r, (drow, srow)) in grad
@@ -177,8 +181,9 @@ impl Model<'_> {
             if c == 0.0 {
                 continue;
             }
-            let ce = self.eta * c;
             let st = s_theta[r];
+            deta[r] += c * st;
+            let ce = self.eta_of(r) * c;
             for ((d, &skj), &tj) in drow.iter_mut().zip(srow).zip(theta) {
                 *d += ce * skj * (tj - st);
             }
@@ -248,8 +253,14 @@ impl Unrolled {
     /// constant): `λ_K = g`; for `i = K−1, …, 0`: accumulate step `i`'s `∂/∂w`, `∂/∂F` with
     /// `λ_{i+1}`, then `λ_i = J_iᵀλ_{i+1}`.
     pub fn backward(&self, model: &Model<'_>, g: &[f64]) -> ImplicitGrad {
+        self.backward_with_eta(model, g).0
+    }
+
+    /// [`Unrolled::backward`], with `∂L(θ_K)/∂η_{ka}` (length `k·m`) for a learned discount.
+    pub fn backward_with_eta(&self, model: &Model<'_>, g: &[f64]) -> (ImplicitGrad, Vec<f64>) {
         let (k, km) = (model.k, model.k * model.m);
         let mut grad = model.zero_grad();
+        let mut deta = vec![0.0; km];
         let mut lambda = g.to_vec();
         let mut next = vec![0.0; k];
         for i in (0..self.steps()).rev() {
@@ -261,13 +272,14 @@ impl Unrolled {
                 theta,
                 &self.s_thetas[i * km..(i + 1) * km],
                 &mut grad,
+                &mut deta,
             );
             if i > 0 {
                 model.jacobian_transpose(pi, &lambda, &mut next);
                 std::mem::swap(&mut lambda, &mut next);
             }
         }
-        grad
+        (grad, deta)
     }
 }
 
@@ -298,7 +310,8 @@ pub fn gradient_from_adjoint(
     s_theta: &[f64],
 ) -> ImplicitGrad {
     let mut grad = model.zero_grad();
-    model.accumulate(u, pi, theta, s_theta, &mut grad);
+    let mut deta = vec![0.0; model.k * model.m];
+    model.accumulate(u, pi, theta, s_theta, &mut grad, &mut deta);
     grad
 }
 

@@ -1,6 +1,7 @@
 //! The implicit parameterization: a Markov reward chain `θ̂ = (I − ησ(F))⁻¹w` (SPEC §1).
 
-use super::grad_mode::{identity_reduce, neumann_adjoint, GradMode, Model, Unrolled};
+use super::grad_mode::{neumann_adjoint, GradMode, Model, Unrolled};
+use super::reduce::Reduce;
 use super::{all_finite, ImplicitInit, Parameterization, StepError};
 use crate::linalg::{
     matvec, softmax, softmax_rows, Resolvent, ResolventLu, SolveError, SolveStats, SolverKind,
@@ -200,10 +201,11 @@ impl Implicit {
         Model {
             k: self.k,
             m: 1,
-            eta: self.eta,
+            eta: std::slice::from_ref(&self.eta),
             w: &self.w,
             s: &self.s,
-            reduce: &identity_reduce,
+            reduce: Reduce::Max,
+            tau: 1.0,
         }
     }
 

@@ -2,14 +2,18 @@
 //! that the trainer never knows which one it runs.
 
 mod explicit;
+mod family;
 pub mod grad_mode;
 mod implicit;
 mod init;
+mod reduce;
 
 pub use explicit::{Explicit, ExplicitMatrix};
+pub use family::{FamilyGrad, FixedPointError, ImplicitFamily, ModelSpec, MAX_FIXED_POINT_ITERS};
 pub use grad_mode::GradMode;
 pub use implicit::{Implicit, ImplicitGrad};
-pub use init::{draw_implicit_init, ImplicitInit};
+pub use init::{draw_family_init, draw_implicit_init, FamilyInit, ImplicitInit};
+pub use reduce::{logit, reduce_row, sigmoid, LearnEta, Reduce};
 
 use crate::linalg::{SolveError, SolverKind};
 use serde::{Deserialize, Serialize};
@@ -23,6 +27,18 @@ pub enum StepError {
     /// A solve of the implicit model (`A = I − ηS`) could not meet its tolerance.
     #[error(transparent)]
     SolveFailed(#[from] SolveError),
+    /// The model family's fixed point `θ = reduce Q(θ)` was not reached (SPEC §8.1).
+    #[error(transparent)]
+    FixedPoint(FixedPointError),
+}
+
+impl From<FixedPointError> for StepError {
+    fn from(e: FixedPointError) -> Self {
+        match e {
+            FixedPointError::Solve(e) => StepError::SolveFailed(e),
+            e => StepError::FixedPoint(e),
+        }
+    }
 }
 
 /// A parameterization `θ = θ(ψ)` of the value weights, trained by SGD on `ψ`.
@@ -40,6 +56,16 @@ pub trait Parameterization: Send {
         None
     }
 
+    /// The mean internal discount `η` when it is learned (SPEC §8.2), else `None`.
+    fn learned_eta(&self) -> Option<f64> {
+        None
+    }
+
+    /// The model family (SPEC §8.1) behind this parameterization, if it is one that
+    /// [`Parameterization::as_implicit`] does not cover (`m > 1` or a learned `η`).
+    fn as_family(&self) -> Option<&ImplicitFamily> {
+        None
+    }
     /// Chooses how the gradient is computed (SPEC §8.3). Only the implicit model has modes: the
     /// explicit parameterizations ignore it (their gradient is exact).
     fn set_grad_mode(&mut self, _mode: GradMode) {}
@@ -101,14 +127,49 @@ impl ParamKind {
         seed: u64,
         solver: SolverKind,
     ) -> Box<dyn Parameterization> {
-        let init = draw_implicit_init(k, seed);
+        self.init_model(k, &ModelSpec::singleton(eta), seed, solver)
+    }
+
+    /// The initial parameters of the model `spec` (SPEC §3, §8.1, §8.2). The paper's model
+    /// ([`ModelSpec::is_singleton`]) is [`Implicit`], exactly as [`ParamKind::init`] gives it;
+    /// otherwise the implicit kind is [`ImplicitFamily`], and the explicit kinds start from its
+    /// `θ̂`: `explicit` at `θ = θ̂`, `explicit-matrix` at `M = (I − J)⁻¹` and `w = b`, the
+    /// linear system `(I − J)θ̂ = b` that `θ̂` solves at its own `π` (for `max`, the greedy
+    /// policy's `A_π⁻¹` and rewards). A learned `η` only sets their initialization.
+    pub fn init_model(
+        self,
+        k: usize,
+        spec: &ModelSpec,
+        seed: u64,
+        solver: SolverKind,
+    ) -> Box<dyn Parameterization> {
+        if spec.is_singleton() {
+            let (init, eta) = (draw_implicit_init(k, seed), spec.eta);
+            return match self {
+                ParamKind::Explicit => {
+                    Box::new(Explicit::new(Implicit::new(init, eta).theta().to_vec()))
+                }
+                ParamKind::Implicit => Box::new(Implicit::with_solver(init, eta, solver)),
+                ParamKind::ExplicitMatrix => {
+                    Box::new(ExplicitMatrix::from_implicit(&Implicit::new(init, eta)))
+                }
+            };
+        }
+        let init = draw_family_init(k, spec.actions, seed);
         match self {
-            ParamKind::Explicit => {
-                Box::new(Explicit::new(Implicit::new(init, eta).theta().to_vec()))
-            }
-            ParamKind::Implicit => Box::new(Implicit::with_solver(init, eta, solver)),
+            ParamKind::Implicit => Box::new(ImplicitFamily::new(init, spec, solver)),
+            ParamKind::Explicit => Box::new(Explicit::new(
+                ImplicitFamily::new(init, spec, SolverKind::Lu)
+                    .theta()
+                    .to_vec(),
+            )),
             ParamKind::ExplicitMatrix => {
-                Box::new(ExplicitMatrix::from_implicit(&Implicit::new(init, eta)))
+                let fam = ImplicitFamily::new(init, spec, SolverKind::Lu);
+                Box::new(ExplicitMatrix::from_system(
+                    k,
+                    fam.factorization(),
+                    fam.effective_reward(),
+                ))
             }
         }
     }

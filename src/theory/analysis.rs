@@ -11,7 +11,7 @@ use super::theorem5::{
     ratio_estimate, residuals, second_moment_ratio,
 };
 use super::{frob, mul, norm2, CheckpointRow, TheoryConfig, TheoryReport};
-use crate::config::{ConfigError, RunConfig, RunSettings};
+use crate::config::{ConfigError, RunConfig, RunSettings, SettingType};
 use crate::data::Problem;
 use crate::param::{draw_implicit_init, Explicit, Implicit, ParamKind, Parameterization};
 use crate::rng::{stream, Stream};
@@ -291,6 +291,19 @@ pub fn resolve(
         ..*settings
     }
     .resolve()?;
+    // The checkpoint analysis (Perron split, Theorems 4 and 5) is the paper's, for its model;
+    // for the family only Theorem 1 generalizes ([`super::family_preconditioner`]).
+    let family = "1 (the analysis covers the paper's model; for m > 1 or a learned η only Theorem 1 generalizes, and the Perron split, Theorems 4 and 5 do not apply)";
+    if imp.actions != 1 {
+        return Err(ConfigError::invalid("actions", imp.actions, family));
+    }
+    if imp.learn_eta != crate::param::LearnEta::None {
+        return Err(ConfigError::invalid(
+            "learn_eta",
+            imp.learn_eta.text(),
+            &family.replacen('1', "none", 1),
+        ));
+    }
     let exp = RunSettings {
         param: Some(ParamKind::Explicit),
         lr: lr_explicit,

@@ -25,6 +25,7 @@
 //! `⟨1, r_i φ_i⟩`), Theorem 4's formula and the Perron split are asymptotic, `O(1−η)` relative.
 
 mod analysis;
+mod family;
 pub mod output;
 mod perron;
 mod theorem4;
@@ -32,6 +33,7 @@ mod theorem5;
 
 pub use crate::stats::{Estimate, Z95};
 pub use analysis::{analyze, check_problem, checkpoint, resolve};
+pub use family::{family_preconditioner, family_theorem1_rel_error};
 pub use perron::{
     implicit_step, perron_split, preconditioner, resolvent_inverse, softmax_curvature,
     stationary_distribution, symmetric_eigenvalues, theorem1_rel_error, PerronSplit,

@@ -1,0 +1,612 @@
+//! The implicit model family with `m` pseudo-actions, a `max` or `logsumexp` Bellman reduction
+//! and an optionally learned discount (SPEC §8.1, §8.2).
+
+use super::reduce::{logit, reduce_row, sigmoid, LearnEta, Reduce};
+use super::grad_mode::{neumann_adjoint, GradMode, Model, Unrolled};
+use super::{all_finite, FamilyInit, Parameterization, StepError};
+use crate::linalg::REFINE_TOL;
+use crate::linalg::{matvec, norm, softmax, Resolvent, ResolventLu, SolveError, SolverKind};
+use multiversion::multiversion;
+
+/// At most this many Newton (policy-iteration) steps per forward solve before it is an error.
+pub const MAX_FIXED_POINT_ITERS: usize = 100;
+
+/// What the model is, beyond its feature dimension and seed: the settings `eta`, `actions`,
+/// `reduce`, `temperature` and `learn_eta` (SPEC §8.1, §8.2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelSpec {
+    /// Internal discount `η` (its starting value `η₀` when learned).
+    pub eta: f64,
+    /// Number of pseudo-actions `m ≥ 1`.
+    pub actions: usize,
+    /// The Bellman reduction over pseudo-actions.
+    pub reduce: Reduce,
+    /// Temperature `τ > 0` of [`Reduce::LogSumExp`].
+    pub temperature: f64,
+    /// Whether (and how finely) `η` is learned.
+    pub learn_eta: LearnEta,
+}
+
+impl ModelSpec {
+    /// The paper's model (SPEC §1): one pseudo-action, fixed `η`.
+    pub fn singleton(eta: f64) -> Self {
+        Self {
+            eta,
+            actions: 1,
+            reduce: Reduce::Max,
+            temperature: 1.0,
+            learn_eta: LearnEta::None,
+        }
+    }
+
+    /// Whether this is the paper's Markov reward chain (SPEC §1): `m = 1` (where both
+    /// reductions are the identity) and a fixed `η`. Such a model is run by
+    /// [`super::Implicit`], bit for bit as before the family existed.
+    pub fn is_singleton(&self) -> bool {
+        self.actions == 1 && self.learn_eta == LearnEta::None
+    }
+}
+
+/// Why the fixed point `θ = reduce Q(θ)` could not be found.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum FixedPointError {
+    /// Newton's method (policy iteration for `max`) did not reach the tolerance within its
+    /// iteration cap.
+    #[error(
+        "the fixed point θ = reduce Q(θ) was not reached in {iterations} Newton (policy-iteration) steps (residual ‖θ − reduce Q(θ)‖₂ = {residual:.3e}, tolerance {tol:.3e})"
+    )]
+    NoConvergence {
+        /// Steps taken.
+        iterations: usize,
+        /// `‖θ − reduce Q(θ)‖₂` at the last iterate.
+        residual: f64,
+        /// `REFINE_TOL·‖b‖₂`.
+        tol: f64,
+    },
+    /// A linear solve with `A = I − J` failed.
+    #[error(transparent)]
+    Solve(#[from] SolveError),
+}
+
+/// The gradient `∇_ψ L` of the model family (SPEC §8.1, §8.2), in the layouts of the parameters.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FamilyGrad {
+    /// `∂L/∂w_{ka} = u_k π_{ka}` (`k × m`).
+    pub dw: Vec<f64>,
+    /// `∂L/∂F_{kaj} = η_{ka} u_k π_{ka} S_{a,kj}(θ̂_j − (S_aθ̂)_k)` (`k × m × k`).
+    pub df: Vec<f64>,
+    /// `∂L/∂ρ`: empty (fixed `η`), one entry (`Σ_{ka} ∂L/∂η_{ka}·η(1 − η)`), or `k × m`
+    /// (`∂L/∂η_{ka}·η_{ka}(1 − η_{ka})`), with `∂L/∂η_{ka} = u_k π_{ka}(S_aθ̂)_k`.
+    pub drho: Vec<f64>,
+}
+
+/// The implicit model with `m` pseudo-actions (SPEC §8.1): `S_a = σ(F_{·a·})`,
+/// `Q(θ)_{ka} = w_{ka} + η_{ka}(S_aθ)_k`, value weights `θ̂ = reduce_a Q(θ̂)`, and
+/// `η_{ka} = σ(ρ)` when the discount is learned (SPEC §8.2).
+///
+/// The forward solve is Newton's method on `θ − reduce Q(θ) = 0`, whose Jacobian is
+/// `A = I − J`, `J = Σ_a diag(π_{·a}) diag(η_{·a}) S_a` (for `max` this is policy iteration:
+/// `π` greedy, each step the exact evaluation of `π`), warm-started from the previous `θ̂`; each
+/// step solves `(I − J)δ = reduce Q(θ) − θ` with the [`Resolvent`] of `J` (its `η` is 1: the
+/// discounts are folded into `J`, whose rows sum to at most `max η < 1`). It stops when
+/// `‖θ − reduce Q(θ)‖₂ ≤ REFINE_TOL·‖b‖₂`, `b = reduce Q(θ) − Jθ` (for `m = 1`, `b = w`:
+/// §1's criterion).
+#[derive(Clone)]
+pub struct ImplicitFamily {
+    k: usize,
+    m: usize,
+    reduce: Reduce,
+    tau: f64,
+    learn: LearnEta,
+    w: Vec<f64>,
+    f: Vec<f64>,
+    s: Vec<f64>,
+    rho: Vec<f64>,
+    /// `η_{ka}` (`k × m`).
+    eta: Vec<f64>,
+    theta: Vec<f64>,
+    /// `(S_aθ)_k` (`k × m`).
+    sa_theta: Vec<f64>,
+    /// `Q(θ)` then, after the reduction, `π` (`k × m`).
+    q: Vec<f64>,
+    pi: Vec<f64>,
+    /// `J` of the solver's current matrix and a candidate (`k × k`).
+    j: Vec<f64>,
+    j_next: Vec<f64>,
+    scratch: [Vec<f64>; 3],
+    grad: FamilyGrad,
+    max_iters: usize,
+    newton_steps: u64,
+    solver: Resolvent,
+    /// How the gradient is computed (SPEC §8.3).
+    mode: GradMode,
+    /// The unrolled modes' trajectory to `θ_K` (empty otherwise).
+    unrolled: Unrolled,
+}
+
+impl ImplicitFamily {
+    /// The model at `init` with the discount, reduction and temperature of `spec`, solved by
+    /// `kind`. If its fixed point cannot be found, `θ̂` is NaN (a run from it diverges at once).
+    pub fn new(init: FamilyInit, spec: &ModelSpec, kind: SolverKind) -> Self {
+        let (k, m) = (init.k, init.m);
+        let rho = match spec.learn_eta {
+            LearnEta::None => Vec::new(),
+            LearnEta::Scalar => vec![logit(spec.eta)],
+            LearnEta::PerStateAction => vec![logit(spec.eta); k * m],
+        };
+        let mut s = vec![0.0; k * m * k];
+        softmax_all(&init.f, k, &mut s);
+        let j = vec![0.0; k * k];
+        let solver = Resolvent::new(&j, k, 1.0, kind);
+        let mut me = Self {
+            k,
+            m,
+            reduce: spec.reduce,
+            tau: spec.temperature,
+            learn: spec.learn_eta,
+            w: init.w,
+            f: init.f,
+            s,
+            rho,
+            eta: vec![spec.eta; k * m],
+            theta: vec![0.0; k],
+            sa_theta: vec![0.0; k * m],
+            q: vec![0.0; k * m],
+            pi: vec![0.0; k * m],
+            j,
+            j_next: vec![0.0; k * k],
+            scratch: [vec![0.0; k], vec![0.0; k], vec![0.0; k]],
+            grad: FamilyGrad {
+                dw: vec![0.0; k * m],
+                df: vec![0.0; k * m * k],
+                drho: vec![
+                    0.0;
+                    if spec.learn_eta == LearnEta::None {
+                        0
+                    } else {
+                        k * m
+                    }
+                ],
+            },
+            max_iters: MAX_FIXED_POINT_ITERS,
+            newton_steps: 0,
+            solver,
+            mode: GradMode::Ift,
+            unrolled: Unrolled::default(),
+        };
+        me.grad.drho.truncate(me.rho.len());
+        me.refresh_eta();
+        if me.solve_forward().is_err() {
+            me.theta.fill(f64::NAN);
+        }
+        me
+    }
+
+    /// Feature dimension `k`.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The value weights `θ̂` (as [`Parameterization::theta`]).
+    pub fn theta_hat(&self) -> &[f64] {
+        &self.theta
+    }
+
+    /// Number of pseudo-actions `m`.
+    pub fn actions(&self) -> usize {
+        self.m
+    }
+
+    /// The reduction and its temperature `τ`.
+    pub fn reduce(&self) -> (Reduce, f64) {
+        (self.reduce, self.tau)
+    }
+
+    /// Rewards `w` (`k × m`).
+    pub fn w(&self) -> &[f64] {
+        &self.w
+    }
+
+    /// Logits `F` (`k × m × k`).
+    pub fn f(&self) -> &[f64] {
+        &self.f
+    }
+
+    /// Transition matrices `S_a = σ(F_{·a·})` in `F`'s layout (each row stochastic).
+    pub fn s(&self) -> &[f64] {
+        &self.s
+    }
+
+    /// The discount's logits `ρ` (empty when `η` is fixed).
+    pub fn rho(&self) -> &[f64] {
+        &self.rho
+    }
+
+    /// `η_{ka}` (`k × m`).
+    pub fn eta(&self) -> &[f64] {
+        &self.eta
+    }
+
+    /// `π_{ka} = ∂reduce/∂Q_{ka}` at `θ̂` (`k × m`).
+    pub fn pi(&self) -> &[f64] {
+        &self.pi
+    }
+
+    /// `(S_aθ̂)_k` (`k × m`).
+    pub fn sa_theta(&self) -> &[f64] {
+        &self.sa_theta
+    }
+
+    /// `J = Σ_a diag(π_{·a}) diag(η_{·a}) S_a` at `θ̂` (`k × k`), so that `A = I − J` (SPEC §8.3).
+    pub fn jacobian(&self) -> &[f64] {
+        &self.j
+    }
+
+    /// Newton (policy-iteration) steps taken by all forward solves so far.
+    pub fn newton_steps(&self) -> u64 {
+        self.newton_steps
+    }
+
+    /// Caps the Newton steps of each forward solve (default [`MAX_FIXED_POINT_ITERS`]).
+    pub fn set_max_iterations(&mut self, n: usize) {
+        self.max_iters = n;
+    }
+
+    /// The mean `η` over states and pseudo-actions.
+    pub fn mean_eta(&self) -> f64 {
+        self.eta.iter().sum::<f64>() / self.eta.len() as f64
+    }
+
+    /// A fresh LU factorization of `A = I − J` at `θ̂`.
+    pub fn factorization(&self) -> ResolventLu {
+        ResolventLu::new(&self.j, self.k, 1.0)
+    }
+
+    /// The right-hand side `b = reduce Q(θ̂) − Jθ̂` of the linear system `(I − J)θ̂ = b` that
+    /// `θ̂` solves at its own `π` (for `max`, `b_k = w_{k,π(k)}`).
+    pub fn effective_reward(&self) -> Vec<f64> {
+        let mut jt = vec![0.0; self.k];
+        matvec(&self.j, self.k, &self.theta, &mut jt);
+        let mut q = self.q.clone();
+        let mut pi = vec![0.0; self.m];
+        (0..self.k)
+            .map(|kk| {
+                let row = &mut q[kk * self.m..(kk + 1) * self.m];
+                for (a, v) in row.iter_mut().enumerate() {
+                    let i = kk * self.m + a;
+                    *v = self.w[i] + self.eta[i] * self.sa_theta[i];
+                }
+                reduce_row(row, self.reduce, self.tau, &mut pi) - jt[kk]
+            })
+            .collect()
+    }
+
+    /// Sets new parameters (`w`, `F`, and `ρ` when learned) and solves for `θ̂` (warm-started).
+    pub fn set_params(&mut self, w: &[f64], f: &[f64], rho: &[f64]) -> Result<(), FixedPointError> {
+        self.w.copy_from_slice(w);
+        self.f.copy_from_slice(f);
+        self.rho.copy_from_slice(rho);
+        softmax_all(&self.f, self.k, &mut self.s);
+        self.refresh_eta();
+        self.solve_forward()
+    }
+
+    /// `η = σ(ρ)` after a change of `ρ`.
+    fn refresh_eta(&mut self) {
+        match self.learn {
+            LearnEta::None => {}
+            LearnEta::Scalar => self.eta.fill(sigmoid(self.rho[0])),
+            LearnEta::PerStateAction => {
+                for (e, &r) in self.eta.iter_mut().zip(&self.rho) {
+                    *e = sigmoid(r);
+                }
+            }
+        }
+    }
+
+    /// One reduction step at the current `θ`: `(S_aθ)_k`, `Q`, `π`, `R = reduce Q(θ)` into
+    /// `scratch[0]` and the matching `J` into `j_next`.
+    fn linearize(&mut self) {
+        let (k, m) = (self.k, self.m);
+        matvec(&self.s, k, &self.theta, &mut self.sa_theta);
+        for i in 0..k * m {
+            self.q[i] = self.w[i] + self.eta[i] * self.sa_theta[i];
+        }
+        for kk in 0..k {
+            let rows = kk * m..(kk + 1) * m;
+            self.scratch[0][kk] = reduce_row(
+                &self.q[rows.clone()],
+                self.reduce,
+                self.tau,
+                &mut self.pi[rows],
+            );
+        }
+        for (kk, jrow) in self.j_next.chunks_exact_mut(k).enumerate() {
+            jrow.fill(0.0);
+            for a in 0..m {
+                let i = kk * m + a;
+                let c = self.pi[i] * self.eta[i];
+                if c != 0.0 {
+                    for (x, &sv) in jrow.iter_mut().zip(&self.s[i * k..(i + 1) * k]) {
+                        *x += c * sv;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One step `θ ← reduce Q(θ)` of value iteration from the current `θ̂`, with the `π` and
+    /// `J` it uses (the building block of unrolled gradient modes, SPEC §8.3): returns
+    /// `(reduce Q(θ̂), π, J)`.
+    pub fn reduce_step(&self) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let mut copy = self.clone();
+        copy.linearize();
+        let [r, ..] = copy.scratch;
+        (r, copy.pi, copy.j_next)
+    }
+
+    /// Newton's method for `θ = reduce Q(θ)` from the current `θ` (see [`ImplicitFamily`]).
+    ///
+    /// Each step solves `(I − J)θ' = b`, `b = reduce Q(θ) − Jθ`, warm-started at `θ` (whose
+    /// residual `b − (I − J)θ` is the fixed-point residual `reduce Q(θ) − θ`), so that a step
+    /// near the fixed point costs what a warm-started linear solve of §1 costs.
+    fn solve_forward(&mut self) -> Result<(), FixedPointError> {
+        let k = self.k;
+        let mut it = 0;
+        loop {
+            self.linearize();
+            let [b, jt, diff] = &mut self.scratch;
+            matvec(&self.j_next, k, &self.theta, jt);
+            // diff ← R − θ (the fixed-point residual), b ← R − Jθ.
+            for i in 0..k {
+                diff[i] = b[i] - self.theta[i];
+                b[i] -= jt[i];
+            }
+            let (res, tol) = (norm(diff), REFINE_TOL * norm(b));
+            if self.j != self.j_next {
+                std::mem::swap(&mut self.j, &mut self.j_next);
+                self.solver.update(&self.j);
+            }
+            if tol.is_finite() && res <= tol {
+                return Ok(());
+            }
+            if !res.is_finite() || it == self.max_iters {
+                return Err(FixedPointError::NoConvergence {
+                    iterations: it,
+                    residual: res,
+                    tol,
+                });
+            }
+            self.solver.solve(&self.j, b, &mut self.theta, jt, false)?;
+            self.newton_steps += 1;
+            it += 1;
+        }
+    }
+
+    /// `∇_ψ L` for `g = ∇_θ L` at `θ̂` by the implicit function theorem (SPEC §8.1, §8.2), into
+    /// the model's gradient buffers ([`ImplicitFamily::grad`]): `u = A⁻ᵀg`, `A = I − J`.
+    pub fn compute_gradient(&mut self, g: &[f64]) -> Result<(), SolveError> {
+        let (k, m) = (self.k, self.m);
+        let truncated = match self.mode {
+            GradMode::Truncated(terms) => Some(neumann_adjoint(&self.model(), &self.pi, g, terms)),
+            _ => None,
+        };
+        let [u, su, _] = &mut self.scratch;
+        if let Some(ut) = truncated {
+            u.copy_from_slice(&ut);
+        } else {
+            u.fill(0.0);
+            su.fill(0.0);
+            self.solver.solve(&self.j, g, u, su, true)?;
+        }
+        let gr = &mut self.grad;
+        for kk in 0..k {
+            for a in 0..m {
+                let i = kk * m + a;
+                let up = u[kk] * self.pi[i];
+                gr.dw[i] = up;
+                let c = self.eta[i] * up;
+                let drow = &mut gr.df[i * k..(i + 1) * k];
+                if c == 0.0 {
+                    drow.fill(0.0);
+                    continue;
+                }
+                let st = self.sa_theta[i];
+                for ((d, &sv), &t) in drow
+                    .iter_mut()
+                    .zip(&self.s[i * k..(i + 1) * k])
+                    .zip(&self.theta)
+                {
+                    *d = c * sv * (t - st);
+                }
+            }
+        }
+        match self.learn {
+            LearnEta::None => {}
+            LearnEta::Scalar => {
+                let e = self.eta[0];
+                let deta: f64 = (0..k * m)
+                    .map(|i| u[i / m] * self.pi[i] * self.sa_theta[i])
+                    .sum();
+                gr.drho[0] = deta * e * (1.0 - e);
+            }
+            LearnEta::PerStateAction => {
+                for i in 0..k * m {
+                    let e = self.eta[i];
+                    gr.drho[i] = u[i / m] * self.pi[i] * self.sa_theta[i] * e * (1.0 - e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The gradient of the last [`ImplicitFamily::compute_gradient`].
+    pub fn grad(&self) -> &FamilyGrad {
+        &self.grad
+    }
+
+    /// The adjoint `u = A⁻ᵀg` of the last [`ImplicitFamily::compute_gradient`].
+    pub fn adjoint(&self) -> &[f64] {
+        &self.scratch[0]
+    }
+}
+
+/// The gradient modes of SPEC §8.3 for the model family (`J_i = Σ_a diag(π_{i,a}) η S_a`, `π_i`
+/// from step `i`'s reduction); `truncated` is in [`ImplicitFamily::compute_gradient`].
+impl ImplicitFamily {
+    /// The model as the gradient modes see it.
+    pub fn model(&self) -> Model<'_> {
+        Model {
+            k: self.k,
+            m: self.m,
+            eta: &self.eta,
+            w: &self.w,
+            s: &self.s,
+            reduce: self.reduce,
+            tau: self.tau,
+        }
+    }
+
+    /// `θ ← θ_K`, `K` steps of `θ ← reduce Q(θ)` from the current `θ`.
+    fn unroll_forward(&mut self) {
+        let mut unrolled = std::mem::take(&mut self.unrolled);
+        unrolled.run(&self.model(), &self.theta, self.mode.k());
+        self.theta.copy_from_slice(unrolled.theta_k());
+        self.unrolled = unrolled;
+    }
+
+    /// One SGD step of an unrolled mode: `ψ ← ψ − α ∂L(θ_K)/∂ψ` (`w`, `F` and a learned `ρ`,
+    /// `∂L/∂ρ = ∂L/∂η · η(1 − η)`) by reverse mode through the stored trajectory, then `θ_K`
+    /// at the new parameters, from 0 (`unroll`) or from the previous `θ_K` (`unroll-warm`).
+    fn unrolled_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
+        let (grad, deta) = self.unrolled.backward_with_eta(&self.model(), g);
+        for (wi, d) in self.w.iter_mut().zip(&grad.dw) {
+            *wi -= lr * d;
+        }
+        for (fi, d) in self.f.iter_mut().zip(&grad.df) {
+            *fi -= lr * d;
+        }
+        softmax_all(&self.f, self.k, &mut self.s);
+        match self.learn {
+            LearnEta::None => {}
+            LearnEta::Scalar => {
+                let e = self.eta[0];
+                self.rho[0] -= lr * deta.iter().sum::<f64>() * e * (1.0 - e);
+            }
+            LearnEta::PerStateAction => {
+                for ((r, d), e) in self.rho.iter_mut().zip(&deta).zip(&self.eta) {
+                    *r -= lr * d * e * (1.0 - e);
+                }
+            }
+        }
+        self.refresh_eta();
+        if !all_finite(&self.w) || !all_finite(&self.rho) {
+            return Err(StepError::NonFinite);
+        }
+        if matches!(self.mode, GradMode::Unroll(_)) {
+            self.theta.fill(0.0);
+        }
+        self.unroll_forward();
+        if !all_finite(&self.theta) {
+            return Err(StepError::NonFinite);
+        }
+        Ok(())
+    }
+}
+
+impl Parameterization for ImplicitFamily {
+    fn theta(&self) -> &[f64] {
+        &self.theta
+    }
+
+    /// `ψ ← ψ − α∇_ψL` for `w`, `F` and `ρ`, the softmax of each changed row of `F` fused with
+    /// its update (rows with `π_{ka} = 0`, e.g. the non-greedy pseudo-actions of `max`, do not
+    /// change), then `θ̂` at the new parameters.
+    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
+        if self.mode.is_unrolled() {
+            return self.unrolled_step(g, lr);
+        }
+        self.compute_gradient(g)?;
+        for (wi, d) in self.w.iter_mut().zip(&self.grad.dw) {
+            *wi -= lr * d;
+        }
+        logit_rows_step(
+            &mut self.f,
+            &mut self.s,
+            &self.grad.df,
+            &self.pi,
+            &self.eta,
+            &self.scratch[0],
+            lr,
+        );
+        for (r, d) in self.rho.iter_mut().zip(&self.grad.drho) {
+            *r -= lr * d;
+        }
+        self.refresh_eta();
+        if !all_finite(&self.w) || !all_finite(&self.rho) {
+            return Err(StepError::NonFinite);
+        }
+        let solved = self.solve_forward();
+        if !all_finite(&self.theta) {
+            return Err(StepError::NonFinite);
+        }
+        Ok(solved?)
+    }
+
+    /// The unrolled modes replace `θ̂` by `θ_K`, `K` steps from 0 (SPEC §8.3); meant for a
+    /// freshly built model.
+    fn set_grad_mode(&mut self, mode: GradMode) {
+        self.mode = mode;
+        if mode.is_unrolled() {
+            self.theta.fill(0.0);
+            self.unroll_forward();
+        }
+    }
+
+    fn learned_eta(&self) -> Option<f64> {
+        (self.learn != LearnEta::None).then(|| self.mean_eta())
+    }
+
+    fn as_family(&self) -> Option<&ImplicitFamily> {
+        Some(self)
+    }
+}
+
+/// `S = σ(F)` row by row for `F` with rows of length `k` (any number of rows).
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
+fn softmax_all(f: &[f64], k: usize, s: &mut [f64]) {
+    for (fr, sr) in f.chunks_exact(k).zip(s.chunks_exact_mut(k)) {
+        softmax(fr, sr);
+    }
+}
+
+/// The SGD step `F_{ka·} ← F_{ka·} − α ∂L/∂F_{ka·}` fused with the softmax of each changed row;
+/// a row whose gradient is zero by its factor `η_{ka} u_k π_{ka}` (a non-greedy pseudo-action of
+/// `max`) is left as it is, its softmax too.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
+fn logit_rows_step(
+    f: &mut [f64],
+    s: &mut [f64],
+    df: &[f64],
+    pi: &[f64],
+    eta: &[f64],
+    u: &[f64],
+    lr: f64,
+) {
+    let m = pi.len() / u.len();
+    let k = u.len();
+    for (i, ((fr, sr), dr)) in f
+        .chunks_exact_mut(k)
+        .zip(s.chunks_exact_mut(k))
+        .zip(df.chunks_exact(k))
+        .enumerate()
+    {
+        if pi[i] * eta[i] * u[i / m] == 0.0 {
+            continue;
+        }
+        for (x, d) in fr.iter_mut().zip(dr) {
+            *x -= lr * d;
+        }
+        softmax(fr, sr);
+    }
+}
