@@ -3,8 +3,8 @@
 //! the exact derivative of `θ_K` (central finite differences), for one and several
 //! pseudo-actions.
 
-use imprl::param::grad_mode::{gradient_from_adjoint, neumann_adjoint, Model, Unrolled};
 use imprl::linalg::SolverKind;
+use imprl::param::grad_mode::{gradient_from_adjoint, neumann_adjoint, Model, Unrolled};
 use imprl::param::{
     draw_family_init, draw_implicit_init, GradMode, Implicit, ImplicitFamily, LearnEta, ModelSpec,
     Parameterization, Reduce,
@@ -158,7 +158,8 @@ fn check_finite_differences(m: usize, reduce: Reduce, seed: u64) {
         };
         let grad = Unrolled::forward(&model, &theta0, steps).backward(&model, &g);
         let h = 1e-5;
-        let loss = |w: &[f64], f: &[f64]| unrolled_loss(k, m, eta, w, f, reduce, &theta0, steps, &g);
+        let loss =
+            |w: &[f64], f: &[f64]| unrolled_loss(k, m, eta, w, f, reduce, &theta0, steps, &g);
         let mut fd_w = vec![0.0; w.len()];
         for i in 0..w.len() {
             let (mut wp, mut wm) = (w.clone(), w.clone());
@@ -204,8 +205,18 @@ fn unrolled_training_step_follows_the_reverse_mode_gradient() {
         let un = Unrolled::forward(&model, &start, 5);
         assert_eq!(un.theta_k(), &theta0[..]);
         let grad = un.backward(&model, &g);
-        let w1: Vec<f64> = imp.w().iter().zip(&grad.dw).map(|(a, d)| a - lr * d).collect();
-        let f1: Vec<f64> = imp.f().iter().zip(&grad.df).map(|(a, d)| a - lr * d).collect();
+        let w1: Vec<f64> = imp
+            .w()
+            .iter()
+            .zip(&grad.dw)
+            .map(|(a, d)| a - lr * d)
+            .collect();
+        let f1: Vec<f64> = imp
+            .f()
+            .iter()
+            .zip(&grad.df)
+            .map(|(a, d)| a - lr * d)
+            .collect();
         imp.sgd_step(&g, lr).expect("step");
         assert_eq!(imp.w(), &w1[..]);
         assert_eq!(imp.f(), &f1[..]);
@@ -272,8 +283,18 @@ fn family_unrolled_step_follows_the_reverse_mode_gradient() {
         let un = Unrolled::forward(&model, &vec![0.0; k], steps);
         assert_eq!(fam.theta(), un.theta_k());
         let grad = un.backward(&model, &g);
-        let w1: Vec<f64> = fam.w().iter().zip(&grad.dw).map(|(a, d)| a - lr * d).collect();
-        let f1: Vec<f64> = fam.f().iter().zip(&grad.df).map(|(a, d)| a - lr * d).collect();
+        let w1: Vec<f64> = fam
+            .w()
+            .iter()
+            .zip(&grad.dw)
+            .map(|(a, d)| a - lr * d)
+            .collect();
+        let f1: Vec<f64> = fam
+            .f()
+            .iter()
+            .zip(&grad.df)
+            .map(|(a, d)| a - lr * d)
+            .collect();
         fam.sgd_step(&g, lr).expect("step");
         assert_eq!(fam.w(), &w1[..]);
         assert_eq!(fam.f(), &f1[..]);

@@ -632,12 +632,19 @@ fn bad_model_settings_are_config_errors() {
         .expect_err("logit(0) is not finite")
         .to_string();
     assert!(e.contains("`eta`") && e.contains("learn_eta"), "{e}");
-    assert!(SETTINGS.iter().rev().take(4).map(|s| s.name).eq([
-        "learn_eta",
-        "temperature",
+    // The model family's settings are appended together, after the published ones (later
+    // settings, such as `grad`, may follow them).
+    let at = SETTINGS
+        .iter()
+        .position(|s| s.name == "actions")
+        .expect("actions is declared");
+    assert!(SETTINGS[at..].iter().take(4).map(|s| s.name).eq([
+        "actions",
         "reduce",
-        "actions"
+        "temperature",
+        "learn_eta"
     ]));
+    assert!(at > SETTINGS.iter().position(|s| s.name == "solver").expect("solver"));
 }
 
 /// Every new setting runs on every domain with finite logs (issue 11's check).

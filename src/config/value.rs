@@ -331,7 +331,10 @@ mod tests {
             let t = toml::Value::String(text.into());
             assert_eq!(<GradMode as SettingType>::parse(Raw::Toml(&t)), Some(v));
         }
-        assert_eq!(<GradMode as SettingType>::parse(Raw::Text("unroll:0")), None);
+        assert_eq!(
+            <GradMode as SettingType>::parse(Raw::Text("unroll:0")),
+            None
+        );
         assert!(GradMode::kind().contains("K an integer from 1"));
     }
 }

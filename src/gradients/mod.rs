@@ -62,9 +62,11 @@ pub fn compare(a: &ImplicitGrad, b: &ImplicitGrad) -> (f64, f64) {
     (err / norm1(&b.dw), cos)
 }
 
-/// Every mode's gradient at the implicit model `param` and minibatch `batch` of `data`, against
-/// the exact one (see the module's documentation); `theta_prev` starts `unroll-warm`. `None`
-/// when `param` is not the implicit model or its adjoint cannot be solved.
+/// Every mode's gradient at the implicit model `param` (the paper's or the model family's) and
+/// minibatch `batch` of `data`, against the exact one (see the module's documentation);
+/// `theta_prev` starts `unroll-warm`. `None` when `param` is not an implicit model or its adjoint
+/// cannot be solved. The truncated bound is `η^K` with the largest `η` (the rows of `J` sum to at
+/// most `max η`).
 pub fn compare_modes(
     param: &dyn Parameterization,
     theta_prev: &[f64],
@@ -73,17 +75,32 @@ pub fn compare_modes(
     ks: &[usize],
     step: usize,
 ) -> Option<Vec<GradientRow>> {
-    let mut imp = param.as_implicit()?.clone();
-    let k = imp.k();
+    let k = param.theta().len();
     let g_at = |theta: &[f64]| {
         let mut g = vec![0.0; k];
         minibatch_gradient(data, theta, batch, &mut g);
         g
     };
-    let g = g_at(imp.theta());
-    let exact = imp.gradient(&g).ok()?;
-    let model = imp.model();
-    let pi = imp.pi();
+    let g = g_at(param.theta());
+    let mut imp = param.as_implicit().cloned();
+    let mut fam = param.as_family().cloned();
+    let exact = match (&mut imp, &mut fam) {
+        (Some(i), _) => i.gradient(&g).ok()?,
+        (None, Some(f)) => {
+            f.compute_gradient(&g).ok()?;
+            ImplicitGrad {
+                dw: f.grad().dw.clone(),
+                df: f.grad().df.clone(),
+            }
+        }
+        (None, None) => return None,
+    };
+    let (model, pi, theta, s_theta) = match (&imp, &fam) {
+        (Some(i), _) => (i.model(), i.pi(), i.theta(), i.s_theta()),
+        (None, Some(f)) => (f.model(), f.pi().to_vec(), f.theta(), f.sa_theta()),
+        (None, None) => return None,
+    };
+    let eta_max = model.eta.iter().fold(0.0f64, |a, &b| a.max(b));
     let zero = vec![0.0; k];
     let mut rows = Vec::with_capacity(3 * ks.len());
     for family in FAMILIES {
@@ -91,10 +108,14 @@ pub fn compare_modes(
             let grad = match family {
                 "truncated" => {
                     let u = neumann_adjoint(&model, &pi, &g, kk);
-                    gradient_from_adjoint(&model, &u, &pi, imp.theta(), imp.s_theta())
+                    gradient_from_adjoint(&model, &u, &pi, theta, s_theta)
                 }
                 _ => {
-                    let start = if family == "unroll" { &zero } else { theta_prev };
+                    let start = if family == "unroll" {
+                        &zero
+                    } else {
+                        theta_prev
+                    };
                     let un = Unrolled::forward(&model, start, kk);
                     un.backward(&model, &g_at(un.theta_k()))
                 }
@@ -107,7 +128,7 @@ pub fn compare_modes(
                 rel_err_dw_l1,
                 cos_full,
                 bound: if family == "truncated" {
-                    imp.eta().powi(kk as i32)
+                    eta_max.powi(kk as i32)
                 } else {
                     f64::NAN
                 },
@@ -132,7 +153,12 @@ struct Follower<'a> {
 impl Observer for Follower<'_> {
     fn on_step(&mut self, step: usize, _g: &[f64], param: &dyn Parameterization) {
         if step % self.every == 0 {
-            draw_batch(&mut self.rng, self.data.len(), self.sampling, &mut self.batch);
+            draw_batch(
+                &mut self.rng,
+                self.data.len(),
+                self.sampling,
+                &mut self.batch,
+            );
             if let Some(rows) = compare_modes(
                 param,
                 &self.theta_prev,
@@ -159,7 +185,11 @@ pub fn follow(
     every: usize,
 ) -> Result<(RunLog, Vec<GradientRow>), ConfigError> {
     if cfg.grad != GradMode::Ift {
-        return Err(ConfigError::invalid("grad", cfg.grad, "ift (the run followed)"));
+        return Err(ConfigError::invalid(
+            "grad",
+            cfg.grad,
+            "ift (the run followed)",
+        ));
     }
     if cfg.param != crate::param::ParamKind::Implicit {
         return Err(ConfigError::invalid("param", cfg.param, "implicit"));
@@ -167,7 +197,11 @@ pub fn follow(
     if every == 0 {
         return Err(ConfigError::invalid("every", 0, "an integer >= 1"));
     }
-    if ks.is_empty() || ks.iter().any(|&k| !(1..=crate::param::grad_mode::MAX_K).contains(&k)) {
+    if ks.is_empty()
+        || ks
+            .iter()
+            .any(|&k| !(1..=crate::param::grad_mode::MAX_K).contains(&k))
+    {
         return Err(ConfigError::invalid(
             "ks",
             format!("{ks:?}"),

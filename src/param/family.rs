@@ -1,12 +1,14 @@
 //! The implicit model family with `m` pseudo-actions, a `max` or `logsumexp` Bellman reduction
 //! and an optionally learned discount (SPEC §8.1, §8.2).
 
+use super::grad_mode::{neumann_adjoint, GradMode, Unrolled};
 use super::reduce::{logit, reduce_row, sigmoid, LearnEta, Reduce};
-use super::grad_mode::{neumann_adjoint, GradMode, Model, Unrolled};
 use super::{all_finite, FamilyInit, Parameterization, StepError};
 use crate::linalg::REFINE_TOL;
 use crate::linalg::{matvec, norm, softmax, Resolvent, ResolventLu, SolveError, SolverKind};
 use multiversion::multiversion;
+
+mod grad;
 
 /// At most this many Newton (policy-iteration) steps per forward solve before it is an error.
 pub const MAX_FIXED_POINT_ITERS: usize = 100;
@@ -448,69 +450,6 @@ impl ImplicitFamily {
     /// The adjoint `u = A⁻ᵀg` of the last [`ImplicitFamily::compute_gradient`].
     pub fn adjoint(&self) -> &[f64] {
         &self.scratch[0]
-    }
-}
-
-/// The gradient modes of SPEC §8.3 for the model family (`J_i = Σ_a diag(π_{i,a}) η S_a`, `π_i`
-/// from step `i`'s reduction); `truncated` is in [`ImplicitFamily::compute_gradient`].
-impl ImplicitFamily {
-    /// The model as the gradient modes see it.
-    pub fn model(&self) -> Model<'_> {
-        Model {
-            k: self.k,
-            m: self.m,
-            eta: &self.eta,
-            w: &self.w,
-            s: &self.s,
-            reduce: self.reduce,
-            tau: self.tau,
-        }
-    }
-
-    /// `θ ← θ_K`, `K` steps of `θ ← reduce Q(θ)` from the current `θ`.
-    fn unroll_forward(&mut self) {
-        let mut unrolled = std::mem::take(&mut self.unrolled);
-        unrolled.run(&self.model(), &self.theta, self.mode.k());
-        self.theta.copy_from_slice(unrolled.theta_k());
-        self.unrolled = unrolled;
-    }
-
-    /// One SGD step of an unrolled mode: `ψ ← ψ − α ∂L(θ_K)/∂ψ` (`w`, `F` and a learned `ρ`,
-    /// `∂L/∂ρ = ∂L/∂η · η(1 − η)`) by reverse mode through the stored trajectory, then `θ_K`
-    /// at the new parameters, from 0 (`unroll`) or from the previous `θ_K` (`unroll-warm`).
-    fn unrolled_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
-        let (grad, deta) = self.unrolled.backward_with_eta(&self.model(), g);
-        for (wi, d) in self.w.iter_mut().zip(&grad.dw) {
-            *wi -= lr * d;
-        }
-        for (fi, d) in self.f.iter_mut().zip(&grad.df) {
-            *fi -= lr * d;
-        }
-        softmax_all(&self.f, self.k, &mut self.s);
-        match self.learn {
-            LearnEta::None => {}
-            LearnEta::Scalar => {
-                let e = self.eta[0];
-                self.rho[0] -= lr * deta.iter().sum::<f64>() * e * (1.0 - e);
-            }
-            LearnEta::PerStateAction => {
-                for ((r, d), e) in self.rho.iter_mut().zip(&deta).zip(&self.eta) {
-                    *r -= lr * d * e * (1.0 - e);
-                }
-            }
-        }
-        self.refresh_eta();
-        if !all_finite(&self.w) || !all_finite(&self.rho) {
-            return Err(StepError::NonFinite);
-        }
-        if matches!(self.mode, GradMode::Unroll(_)) {
-            self.theta.fill(0.0);
-        }
-        self.unroll_forward();
-        if !all_finite(&self.theta) {
-            return Err(StepError::NonFinite);
-        }
-        Ok(())
     }
 }
 

@@ -329,7 +329,14 @@ mod tests {
         ] {
             assert_eq!(GradMode::parse(&m.text()), Some(m));
         }
-        for bad in ["unroll:0", "unroll", "truncated:-1", "ift:3", "unrol:3", "unroll:x"] {
+        for bad in [
+            "unroll:0",
+            "unroll",
+            "truncated:-1",
+            "ift:3",
+            "unrol:3",
+            "unroll:x",
+        ] {
             assert_eq!(GradMode::parse(bad), None, "{bad}");
         }
         assert_eq!(GradMode::parse(&format!("unroll:{}", MAX_K + 1)), None);

@@ -107,16 +107,20 @@ pub fn run_all(
                 let Some(cfg) = runs.get(i) else { break };
                 let problem = cfg.domain_spec().problem(cfg.offset, cfg.seed);
                 let t = Instant::now();
-                let row = crate::run::run_on(cfg, &problem, &mut crate::train::NoObserver).map(|log| {
-                    let secs = t.elapsed().as_secs_f64();
-                    let last = log.rows.last().filter(|_| log.outcome.diverged_at().is_none());
-                    StudyRow {
-                        cfg: *cfg,
-                        residual_norm: last.map_or(f64::NAN, |r| r.residual_norm),
-                        res_ones_norm: last.map_or(f64::NAN, |r| r.res_ones_norm),
-                        secs_per_update: secs / cfg.steps.max(1) as f64,
-                    }
-                });
+                let row =
+                    crate::run::run_on(cfg, &problem, &mut crate::train::NoObserver).map(|log| {
+                        let secs = t.elapsed().as_secs_f64();
+                        let last = log
+                            .rows
+                            .last()
+                            .filter(|_| log.outcome.diverged_at().is_none());
+                        StudyRow {
+                            cfg: *cfg,
+                            residual_norm: last.map_or(f64::NAN, |r| r.residual_norm),
+                            res_ones_norm: last.map_or(f64::NAN, |r| r.res_ones_norm),
+                            secs_per_update: secs / cfg.steps.max(1) as f64,
+                        }
+                    });
                 if let Ok(mut r) = results.lock() {
                     r[i] = Some(row);
                 }
@@ -308,23 +312,25 @@ pub fn cost_figure(s: &[Summary], ks: &[usize]) -> Figure {
         .map(|&d| {
             let here: Vec<&Summary> = s.iter().filter(|x| x.domain == d).collect();
             let cost = |grad: GradMode| {
-                fastest(here
-                    .iter()
-                    .filter(|x| x.grad == grad)
-                    .map(|x| x.secs_per_update * 1e6)
-                    .collect())
+                fastest(
+                    here.iter()
+                        .filter(|x| x.grad == grad)
+                        .map(|x| x.secs_per_update * 1e6)
+                        .collect(),
+                )
             };
-            let mut series: Vec<Series> = [GradMode::Unroll, GradMode::UnrollWarm, GradMode::Truncated]
-                .iter()
-                .enumerate()
-                .map(|(i, make)| {
-                    let pts = ks
-                        .iter()
-                        .map(|&k| Point::at(k as f64, cost(make(k))))
-                        .collect();
-                    Series::line(make(1).family(), OKABE_ITO[i], pts)
-                })
-                .collect();
+            let mut series: Vec<Series> =
+                [GradMode::Unroll, GradMode::UnrollWarm, GradMode::Truncated]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, make)| {
+                        let pts = ks
+                            .iter()
+                            .map(|&k| Point::at(k as f64, cost(make(k))))
+                            .collect();
+                        Series::line(make(1).family(), OKABE_ITO[i], pts)
+                    })
+                    .collect();
             let c = cost(GradMode::Ift);
             let mut line = Series::line(
                 "ift (exact)",

@@ -133,30 +133,44 @@ fn study_gradients(args: &StudyGradientsArgs) -> anyhow::Result<()> {
         return Err(ConfigError::invalid("seeds/jobs", 0, "an integer >= 1").into());
     }
     let runs = sg::runs(&opts)?;
-    let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("study-gradients"));
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("study-gradients"));
     create_dir(&dir)?;
     eprintln!("{} runs on {} threads", runs.len(), args.jobs);
     let start = std::time::Instant::now();
     let rows = sg::run_all(&runs, args.jobs, &|done, total| {
         if done % 100 == 0 || done == total {
-            eprintln!("{done}/{total} runs ({:.0} s)", start.elapsed().as_secs_f64());
+            eprintln!(
+                "{done}/{total} runs ({:.0} s)",
+                start.elapsed().as_secs_f64()
+            );
         }
     })?;
     let summary = sg::summarize(&rows);
     let path = dir.join("summary.csv");
-    let file =
-        std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     sg::write_summary(std::io::BufWriter::new(file), &summary)?;
     let mut n = 0;
     for &d in &opts.domains {
         let f = sg::metric_figure(&summary, d, &opts.ks, "final ‖r‖", |s| s.residual);
-        n += f.save_as(&dir, &format!("residual-{}", d.text()), Format::Both)?.len();
+        n += f
+            .save_as(&dir, &format!("residual-{}", d.text()), Format::Both)?
+            .len();
         let f = sg::metric_figure(&summary, d, &opts.ks, "final res_ones_norm", |s| s.ones);
-        n += f.save_as(&dir, &format!("ones-{}", d.text()), Format::Both)?.len();
+        n += f
+            .save_as(&dir, &format!("ones-{}", d.text()), Format::Both)?
+            .len();
     }
     n += sg::cost_figure(&summary, &opts.ks)
         .save_as(&dir, "cost", Format::Both)?
         .len();
-    println!("wrote {} and {n} figures to {}", path.display(), dir.display());
+    println!(
+        "wrote {} and {n} figures to {}",
+        path.display(),
+        dir.display()
+    );
     Ok(())
 }
