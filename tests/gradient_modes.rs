@@ -103,14 +103,11 @@ fn enough_steps_give_the_ift_gradient() {
     }
 }
 
-/// `L(θ_K) = gᵀθ_K` for the model `(w, s)` of `m` pseudo-actions with reduction `reduce`.
+/// `L(θ_K) = gᵀθ_K` for the model `(w, σ(F))` of shape `(k, m, η, reduce)`.
 fn unrolled_loss(
-    k: usize,
-    m: usize,
-    eta: f64,
+    (k, m, eta, reduce): (usize, usize, f64, Reduce),
     w: &[f64],
     f: &[f64],
-    reduce: Reduce,
     theta0: &[f64],
     steps: usize,
     g: &[f64],
@@ -159,7 +156,7 @@ fn check_finite_differences(m: usize, reduce: Reduce, seed: u64) {
         let grad = Unrolled::forward(&model, &theta0, steps).backward(&model, &g);
         let h = 1e-5;
         let loss =
-            |w: &[f64], f: &[f64]| unrolled_loss(k, m, eta, w, f, reduce, &theta0, steps, &g);
+            |w: &[f64], f: &[f64]| unrolled_loss((k, m, eta, reduce), w, f, &theta0, steps, &g);
         let mut fd_w = vec![0.0; w.len()];
         for i in 0..w.len() {
             let (mut wp, mut wm) = (w.clone(), w.clone());

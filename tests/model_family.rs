@@ -644,7 +644,12 @@ fn bad_model_settings_are_config_errors() {
         "temperature",
         "learn_eta"
     ]));
-    assert!(at > SETTINGS.iter().position(|s| s.name == "solver").expect("solver"));
+    assert!(
+        at > SETTINGS
+            .iter()
+            .position(|s| s.name == "solver")
+            .expect("solver")
+    );
 }
 
 /// Every new setting runs on every domain with finite logs (issue 11's check).

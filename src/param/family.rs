@@ -402,10 +402,10 @@ impl ImplicitFamily {
             self.solver.solve(&self.j, g, u, su, true)?;
         }
         let gr = &mut self.grad;
-        for kk in 0..k {
+        for (kk, &uk) in u.iter().enumerate() {
             for a in 0..m {
                 let i = kk * m + a;
-                let up = u[kk] * self.pi[i];
+                let up = uk * self.pi[i];
                 gr.dw[i] = up;
                 let c = self.eta[i] * up;
                 let drow = &mut gr.df[i * k..(i + 1) * k];

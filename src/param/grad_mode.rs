@@ -132,11 +132,11 @@ impl Model<'_> {
         let (k, m) = (self.k, self.m);
         let mut q = vec![0.0; m];
         for kk in 0..k {
-            for a in 0..m {
+            for (a, qa) in q.iter_mut().enumerate() {
                 let r = kk * m + a;
                 let st = crate::linalg::dot(&self.s[r * k..(r + 1) * k], theta);
                 s_theta[r] = st;
-                q[a] = self.w[r] + self.eta_of(r) * st;
+                *qa = self.w[r] + self.eta_of(r) * st;
             }
             next[kk] = reduce_row(&q, self.reduce, self.tau, &mut pi[kk * m..(kk + 1) * m]);
         }
