@@ -17,7 +17,8 @@ fn sample(name: &str) -> String {
         "lr" => "0.25".to_string(),
         _ => (s.default_text)().expect("constant default"),
     };
-    if (s.names)().is_empty() || name == "bias" {
+    // Text values (enumerations, gradient modes) are TOML strings.
+    if s.sql_type != "TEXT" {
         text
     } else {
         format!("'{text}'")
