@@ -9,6 +9,7 @@ pub mod domain;
 pub mod export;
 pub mod features;
 pub mod figure;
+pub mod gradients;
 pub mod linalg;
 pub mod optim;
 pub mod param;

@@ -23,6 +23,7 @@ pub fn run_on(
     let mut param = cfg
         .param
         .init_model(problem.train.k, &spec, cfg.seed, cfg.solver);
+    param.set_grad_mode(cfg.grad);
     let mut rng = stream(cfg.seed, Stream::Batches);
     Ok(train(
         param.as_mut(),

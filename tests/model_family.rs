@@ -641,12 +641,23 @@ fn bad_model_settings_are_config_errors() {
         .expect_err("logit(0) is not finite")
         .to_string();
     assert!(e.contains("`eta`") && e.contains("learn_eta"), "{e}");
-    // Declared together, after the settings of earlier releases (the optimizer's follow them).
-    let names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
-    let at = names.iter().position(|n| *n == "solver").expect("solver") + 1;
-    assert_eq!(
-        names[at..at + 4],
-        ["actions", "reduce", "temperature", "learn_eta"]
+    // The model family's settings are appended together, after the published ones (later
+    // settings, such as `grad`, may follow them).
+    let at = SETTINGS
+        .iter()
+        .position(|s| s.name == "actions")
+        .expect("actions is declared");
+    assert!(SETTINGS[at..].iter().take(4).map(|s| s.name).eq([
+        "actions",
+        "reduce",
+        "temperature",
+        "learn_eta"
+    ]));
+    assert!(
+        at > SETTINGS
+            .iter()
+            .position(|s| s.name == "solver")
+            .expect("solver")
     );
 }
 

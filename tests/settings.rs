@@ -17,6 +17,7 @@ fn sample(name: &str) -> String {
         "lr" => "0.25".to_string(),
         _ => (s.default_text)().expect("constant default"),
     };
+    // Text values (enumerations, gradient modes) are TOML strings.
     if s.sql_type != "TEXT" {
         text
     } else {

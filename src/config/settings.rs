@@ -14,7 +14,7 @@ use super::{allowed, ConfigError, Setting};
 use crate::domain::{DomainKind, Slip, Targets};
 use crate::linalg::SolverKind;
 use crate::optim::{OptimizerKind, OptimizerSpec};
-use crate::param::{LearnEta, ParamKind, Reduce};
+use crate::param::{GradMode, LearnEta, ParamKind, Reduce};
 use crate::published;
 use crate::train::Sampling;
 
@@ -80,4 +80,6 @@ declare_settings! {
     adam_beta2: f64 = Value(OptimizerSpec::BETA2), "0 <= adam_beta2 < 1" => |x| (0.0..1.0).contains(x);
     /// Adam's ε, added outside the square root (`optimizer = adam`).
     adam_eps: f64 = Value(OptimizerSpec::EPS), "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
+    /// Implicit model's gradient: ift (exact), unroll:K (VIN, θ_K from 0), unroll-warm:K, truncated:K (SPEC §8.3).
+    grad: GradMode = Value(GradMode::Ift), "" => |_| true;
 }

@@ -4,7 +4,7 @@
 use crate::domain::{DomainKind, Slip, Targets};
 use crate::linalg::SolverKind;
 use crate::optim::OptimizerKind;
-use crate::param::{LearnEta, ParamKind, Reduce};
+use crate::param::{GradMode, LearnEta, ParamKind, Reduce};
 use crate::train::Sampling;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
@@ -324,6 +324,37 @@ impl SettingType for Targets {
     }
 }
 
+/// The gradient mode (SPEC §8.3): `ift`, `unroll:K`, `unroll-warm:K`, `truncated:K`.
+impl SettingType for GradMode {
+    const VALUE_NAME: &'static str = "MODE";
+    const SQL_TYPE: &'static str = "TEXT";
+    fn kind() -> String {
+        format!(
+            "ift, unroll:K, unroll-warm:K, truncated:K with K an integer from 1 to {}",
+            crate::param::grad_mode::MAX_K
+        )
+    }
+    fn parse(raw: Raw<'_>) -> Option<Self> {
+        match raw {
+            Raw::Toml(toml::Value::String(s)) => GradMode::parse(s),
+            Raw::Toml(_) => None,
+            Raw::Text(s) => GradMode::parse(s),
+        }
+    }
+    fn text(&self) -> String {
+        GradMode::text(*self)
+    }
+    fn to_sql(&self) -> SqlValue {
+        SqlValue::Text(self.text())
+    }
+    fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+        match v {
+            ValueRef::Text(t) => GradMode::parse(std::str::from_utf8(t).ok()?),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +396,21 @@ mod tests {
         check::<LearnEta>();
         check::<OptimizerKind>();
         check::<bool>();
+    }
+
+    #[test]
+    fn grad_modes_round_trip_and_k_must_be_positive() {
+        for text in ["ift", "unroll:8", "unroll-warm:1", "truncated:64"] {
+            let v = GradMode::parse(text).expect(text);
+            assert_eq!(SettingType::text(&v), text);
+            assert_eq!(GradMode::from_sql(ValueRef::from(&v.to_sql())), Some(v));
+            let t = toml::Value::String(text.into());
+            assert_eq!(<GradMode as SettingType>::parse(Raw::Toml(&t)), Some(v));
+        }
+        assert_eq!(
+            <GradMode as SettingType>::parse(Raw::Text("unroll:0")),
+            None
+        );
+        assert!(GradMode::kind().contains("K an integer from 1"));
     }
 }

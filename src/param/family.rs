@@ -1,6 +1,7 @@
 //! The implicit model family with `m` pseudo-actions, a `max` or `logsumexp` Bellman reduction
 //! and an optionally learned discount (SPEC §8.1, §8.2).
 
+use super::grad_mode::{neumann_adjoint, GradMode, Unrolled};
 use super::reduce::{logit, reduce_into, sigmoid, LearnEta, Reduce, ReduceStep};
 pub use super::spec::{FixedPointError, ModelSpec};
 use super::{all_finite, FamilyInit, Parameterization, StepError};
@@ -8,6 +9,8 @@ use crate::linalg::REFINE_TOL;
 use crate::linalg::{matvec, norm, softmax, Resolvent, ResolventLu, SolveError, SolverKind};
 use crate::optim::Optimizer;
 use multiversion::multiversion;
+
+mod grad;
 
 /// At most this many Newton (policy-iteration) steps per forward solve before it is an error.
 pub const MAX_FIXED_POINT_ITERS: usize = 100;
@@ -62,6 +65,10 @@ pub struct ImplicitFamily {
     max_iters: usize,
     newton_steps: u64,
     solver: Resolvent,
+    /// How the gradient is computed (SPEC §8.3).
+    mode: GradMode,
+    /// The unrolled modes' trajectory to `θ_K` (empty otherwise).
+    unrolled: Unrolled,
 }
 
 impl ImplicitFamily {
@@ -111,6 +118,8 @@ impl ImplicitFamily {
             max_iters: MAX_FIXED_POINT_ITERS,
             newton_steps: 0,
             solver,
+            mode: GradMode::Ift,
+            unrolled: Unrolled::default(),
         };
         me.grad.drho.truncate(me.rho.len());
         me.refresh_eta();
@@ -315,10 +324,18 @@ impl ImplicitFamily {
     /// the model's gradient buffers ([`ImplicitFamily::grad`]): `u = A⁻ᵀg`, `A = I − J`.
     pub fn compute_gradient(&mut self, g: &[f64]) -> Result<(), SolveError> {
         let (k, m) = (self.k, self.m);
+        let truncated = match self.mode {
+            GradMode::Truncated(terms) => Some(neumann_adjoint(&self.model(), &self.pi, g, terms)),
+            _ => None,
+        };
         let [u, su, _] = &mut self.scratch;
-        u.fill(0.0);
-        su.fill(0.0);
-        self.solver.solve(&self.j, g, u, su, true)?;
+        if let Some(ut) = truncated {
+            u.copy_from_slice(&ut);
+        } else {
+            u.fill(0.0);
+            su.fill(0.0);
+            self.solver.solve(&self.j, g, u, su, true)?;
+        }
         let gr = &mut self.grad;
         for (kk, &uk) in u.iter().enumerate() {
             for a in 0..m {
@@ -382,7 +399,11 @@ impl Parameterization for ImplicitFamily {
     /// row of `F` with its update (rows with `π_{ka} = 0`, e.g. the non-greedy pseudo-actions of
     /// `max`, do not change); other optimizers move every row (their state remembers earlier
     /// gradients), so every row is softmaxed after the update.
+    /// In the unrolled modes the gradient is that of `θ_K` (SPEC §8.3).
     fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
+        if self.mode.is_unrolled() {
+            return self.unrolled_step(g, opt);
+        }
         self.compute_gradient(g)?;
         if let Some(lr) = opt.sgd_lr() {
             for (wi, d) in self.w.iter_mut().zip(&self.grad.dw) {
@@ -417,6 +438,16 @@ impl Parameterization for ImplicitFamily {
             return Err(StepError::NonFinite);
         }
         Ok(solved?)
+    }
+
+    /// The unrolled modes replace `θ̂` by `θ_K`, `K` steps from 0 (SPEC §8.3); meant for a
+    /// freshly built model.
+    fn set_grad_mode(&mut self, mode: GradMode) {
+        self.mode = mode;
+        if mode.is_unrolled() {
+            self.theta.fill(0.0);
+            self.unroll_forward();
+        }
     }
 
     fn learned_eta(&self) -> Option<f64> {

@@ -1,5 +1,7 @@
 //! The implicit parameterization: a Markov reward chain `θ̂ = (I − ησ(F))⁻¹w` (SPEC §1).
 
+use super::grad_mode::{neumann_adjoint, GradMode, Model, Unrolled};
+use super::reduce::Reduce;
 use super::{all_finite, ImplicitInit, Parameterization, StepError};
 use crate::linalg::{
     logit_step, matvec, softmax_rows, Resolvent, ResolventLu, SolveError, SolveStats, SolverKind,
@@ -29,6 +31,10 @@ pub struct Implicit {
     /// `∂L/∂F` of the last step (filled only for optimizers other than plain SGD).
     df: Vec<f64>,
     solver: Resolvent,
+    /// How the gradient is computed (SPEC §8.3).
+    mode: GradMode,
+    /// The unrolled modes' trajectory to `θ_K` (empty otherwise).
+    unrolled: Unrolled,
 }
 
 /// The gradient `∇_ψ L = (∂L/∂w, ∂L/∂F)` of the implicit parameterization.
@@ -68,6 +74,8 @@ impl Implicit {
             g: vec![0.0; k],
             df: Vec::new(),
             solver,
+            mode: GradMode::Ift,
+            unrolled: Unrolled::default(),
         };
         if me.solve_forward().is_err() {
             me.theta.fill(f64::NAN);
@@ -163,6 +171,71 @@ impl Implicit {
         Ok(ImplicitGrad { dw: u, df })
     }
 
+    /// The gradient mode (SPEC §8.3).
+    pub fn grad_mode(&self) -> GradMode {
+        self.mode
+    }
+
+    /// Switches the gradient mode (SPEC §8.3): the unrolled modes replace `θ̂` by `θ_K`, `K`
+    /// steps from `θ_0 = 0`; leaving them solves `θ̂` again (NaN if it cannot be solved).
+    pub fn set_mode(&mut self, mode: GradMode) {
+        let was_unrolled = self.mode.is_unrolled();
+        self.mode = mode;
+        if mode.is_unrolled() {
+            self.theta.fill(0.0);
+            self.unroll_forward();
+        } else if was_unrolled && self.solve_forward().is_err() {
+            self.theta.fill(f64::NAN);
+        }
+    }
+
+    /// The model as the gradient modes see it: one pseudo-action, the identity reduction.
+    pub fn model(&self) -> Model<'_> {
+        Model {
+            k: self.k,
+            m: 1,
+            eta: std::slice::from_ref(&self.eta),
+            w: &self.w,
+            s: &self.s,
+            reduce: Reduce::Max,
+            tau: 1.0,
+        }
+    }
+
+    /// `π = ∂reduce/∂Q` at `θ̂` (`k × m`; all ones for one pseudo-action).
+    pub fn pi(&self) -> Vec<f64> {
+        vec![1.0; self.k]
+    }
+
+    /// `θ ← θ_K`, `K` steps of the iteration from the current `θ` (SPEC §8.3).
+    fn unroll_forward(&mut self) {
+        let mut unrolled = std::mem::take(&mut self.unrolled);
+        unrolled.run(&self.model(), &self.theta, self.mode.k());
+        self.theta.copy_from_slice(unrolled.theta_k());
+        self.unrolled = unrolled;
+    }
+
+    /// One SGD step of an unrolled mode: `ψ ← ψ − α ∂L(θ_K)/∂ψ` by reverse mode through the
+    /// stored trajectory, `S = σ(F)`, then `θ_K` at the new parameters, from 0 (`unroll`) or
+    /// from the previous `θ_K` (`unroll-warm`). No solve: the solver is left as it was.
+    fn unrolled_step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
+        let grad = self.unrolled.backward(&self.model(), g);
+        opt.update(0, &mut self.w, &grad.dw);
+        opt.update(1, &mut self.f, &grad.df);
+        if !all_finite(&self.w) {
+            return Err(StepError::NonFinite);
+        }
+        softmax_rows(&self.f, self.k, &mut self.s);
+        if matches!(self.mode, GradMode::Unroll(_)) {
+            self.theta.fill(0.0);
+        }
+        self.unroll_forward();
+        if !all_finite(&self.theta) {
+            return Err(StepError::NonFinite);
+        }
+        Ok(())
+    }
+
     /// After a change of `F` (and `w`): `S = σ(F)`, the solver's update and `θ̂` (warm-started
     /// from the previous `θ̂`).
     fn refresh(&mut self) -> Result<(), SolveError> {
@@ -180,8 +253,13 @@ impl Implicit {
 }
 
 impl Parameterization for Implicit {
+    /// `θ̂`, or `θ_K` in the unrolled modes (SPEC §8.3).
     fn theta(&self) -> &[f64] {
         &self.theta
+    }
+
+    fn set_grad_mode(&mut self, mode: GradMode) {
+        self.set_mode(mode);
     }
 
     fn as_implicit(&self) -> Option<&Implicit> {
@@ -198,13 +276,20 @@ impl Parameterization for Implicit {
     /// A solve (adjoint or forward) that cannot meet its tolerance is
     /// [`StepError::SolveFailed`]; non-finite parameters or `θ̂` are [`StepError::NonFinite`].
     fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
+        if self.mode.is_unrolled() {
+            return self.unrolled_step(g, opt);
+        }
         self.g.copy_from_slice(g);
-        // The right-hand side is a new minibatch gradient every step: the previous adjoint is no
-        // better a start than zero (measured).
-        self.u.fill(0.0);
-        self.s_u.fill(0.0);
-        self.solver
-            .solve(&self.s, &self.g, &mut self.u, &mut self.s_u, true)?;
+        if let GradMode::Truncated(terms) = self.mode {
+            self.u = neumann_adjoint(&self.model(), &self.pi(), g, terms);
+        } else {
+            // The right-hand side is a new minibatch gradient every step: the previous adjoint
+            // is no better a start than zero (measured).
+            self.u.fill(0.0);
+            self.s_u.fill(0.0);
+            self.solver
+                .solve(&self.s, &self.g, &mut self.u, &mut self.s_u, true)?;
+        }
         if let Some(lr) = opt.sgd_lr() {
             logit_step(
                 &mut self.f,

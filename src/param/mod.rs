@@ -3,6 +3,7 @@
 
 mod explicit;
 mod family;
+pub mod grad_mode;
 mod implicit;
 mod init;
 mod reduce;
@@ -10,6 +11,7 @@ mod spec;
 
 pub use explicit::{Explicit, ExplicitMatrix};
 pub use family::{FamilyGrad, FixedPointError, ImplicitFamily, ModelSpec, MAX_FIXED_POINT_ITERS};
+pub use grad_mode::GradMode;
 pub use implicit::{Implicit, ImplicitGrad};
 pub use init::{draw_family_init, draw_implicit_init, FamilyInit, ImplicitInit};
 pub use reduce::{logit, reduce_row, sigmoid, LearnEta, Reduce};
@@ -76,6 +78,9 @@ pub trait Parameterization: Send {
     fn as_family(&self) -> Option<&ImplicitFamily> {
         None
     }
+    /// Chooses how the gradient is computed (SPEC §8.3). Only the implicit model has modes: the
+    /// explicit parameterizations ignore it (their gradient is exact).
+    fn set_grad_mode(&mut self, _mode: GradMode) {}
 }
 
 /// The parameterizations offered on the command line.

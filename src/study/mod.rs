@@ -3,8 +3,10 @@
 //! module:
 //!
 //! - [`td`]: the paper's Figures 1–3 with TD targets next to Monte Carlo returns (SPEC §8.5);
-//! - [`model_family`]: pseudo-actions, reductions and a learned discount (SPEC §8.1, §8.2).
+//! - [`model_family`]: pseudo-actions, reductions and a learned discount (SPEC §8.1, §8.2);
+//! - [`gradients`]: implicit differentiation against unrolled and truncated gradients (SPEC §8.3).
 
+pub mod gradients;
 pub mod model_family;
 pub mod td;
 

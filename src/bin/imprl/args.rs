@@ -42,6 +42,9 @@ pub enum Command {
     /// Write one self-contained HTML page of a results directory: its figures, comparison and
     /// theory, with the settings and version that made them.
     Report(ReportArgs),
+    /// Follow one implicit run (grad = ift) and compare every gradient mode (unroll:K,
+    /// unroll-warm:K, truncated:K) with the exact gradient: gradients.csv and a figure.
+    Gradients(crate::gradmodes::GradientsArgs),
     /// Run a designed study into a resumable results store, then write its table and figures.
     #[command(subcommand)]
     Study(StudyCommand),
@@ -60,6 +63,10 @@ pub enum StudyCommand {
     /// Figures 1-3 with TD targets (td:1, td:10) next to Monte Carlo returns, on the three
     /// domains; figures per targets value and a summary table (README, "TD targets").
     Td(TdStudyArgs),
+    /// Final ‖r‖ and its `1` component against K for unroll, unroll-warm and truncated, with
+    /// ift as reference, at the published best settings and offsets 0, 0.5, 1, per domain,
+    /// plus the cost of an update (SPEC §8.3).
+    Gradients(crate::gradmodes::StudyGradientsArgs),
 }
 
 /// Options of `imprl study model-family`.

@@ -9,6 +9,7 @@
 mod analysis;
 mod args;
 mod dataset;
+mod gradmodes;
 mod progress;
 mod running;
 mod stores;
@@ -103,5 +104,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => analysis::report(&args),
         Command::Study(which) => study::study(&which),
         Command::Dataset(args) => dataset::dataset(&args),
+        Command::Gradients(args) => gradmodes::gradients(&args),
     }
 }

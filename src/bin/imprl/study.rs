@@ -11,6 +11,7 @@ pub fn study(which: &StudyCommand) -> anyhow::Result<()> {
     match which {
         StudyCommand::ModelFamily(args) => model_family(args),
         StudyCommand::Td(args) => td(args),
+        StudyCommand::Gradients(args) => crate::gradmodes::study_gradients(args),
     }
 }
 

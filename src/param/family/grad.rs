@@ -1,0 +1,70 @@
+//! The gradient modes of SPEC §8.3 for the model family: its view for
+//! [`crate::param::grad_mode`] and the unrolled modes' SGD step.
+
+use super::super::grad_mode::{GradMode, Model};
+use super::super::reduce::LearnEta;
+use super::super::{all_finite, StepError};
+use super::{softmax_all, ImplicitFamily};
+use crate::optim::Optimizer;
+
+/// The gradient modes of SPEC §8.3 for the model family (`J_i = Σ_a diag(π_{i,a}) η S_a`, `π_i`
+/// from step `i`'s reduction); `truncated` is in [`ImplicitFamily::compute_gradient`].
+impl ImplicitFamily {
+    /// The model as the gradient modes see it.
+    pub fn model(&self) -> Model<'_> {
+        Model {
+            k: self.k,
+            m: self.m,
+            eta: &self.eta,
+            w: &self.w,
+            s: &self.s,
+            reduce: self.reduce,
+            tau: self.tau,
+        }
+    }
+
+    /// `θ ← θ_K`, `K` steps of `θ ← reduce Q(θ)` from the current `θ`.
+    pub(super) fn unroll_forward(&mut self) {
+        let mut unrolled = std::mem::take(&mut self.unrolled);
+        unrolled.run(&self.model(), &self.theta, self.mode.k());
+        self.theta.copy_from_slice(unrolled.theta_k());
+        self.unrolled = unrolled;
+    }
+
+    /// One optimizer step of an unrolled mode on `∂L(θ_K)/∂ψ` (SGD: `ψ ← ψ − α ∂L(θ_K)/∂ψ`) (`w`, `F` and a learned `ρ`,
+    /// `∂L/∂ρ = ∂L/∂η · η(1 − η)`) by reverse mode through the stored trajectory, then `θ_K`
+    /// at the new parameters, from 0 (`unroll`) or from the previous `θ_K` (`unroll-warm`).
+    pub(super) fn unrolled_step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
+        let (grad, deta) = self.unrolled.backward_with_eta(&self.model(), g);
+        opt.update(0, &mut self.w, &grad.dw);
+        opt.update(1, &mut self.f, &grad.df);
+        softmax_all(&self.f, self.k, &mut self.s);
+        let drho: Vec<f64> = match self.learn {
+            LearnEta::None => Vec::new(),
+            LearnEta::Scalar => {
+                let e = self.eta[0];
+                vec![deta.iter().sum::<f64>() * e * (1.0 - e)]
+            }
+            LearnEta::PerStateAction => deta
+                .iter()
+                .zip(&self.eta)
+                .map(|(d, e)| d * e * (1.0 - e))
+                .collect(),
+        };
+        if !drho.is_empty() {
+            opt.update(2, &mut self.rho, &drho);
+        }
+        self.refresh_eta();
+        if !all_finite(&self.w) || !all_finite(&self.rho) {
+            return Err(StepError::NonFinite);
+        }
+        if matches!(self.mode, GradMode::Unroll(_)) {
+            self.theta.fill(0.0);
+        }
+        self.unroll_forward();
+        if !all_finite(&self.theta) {
+            return Err(StepError::NonFinite);
+        }
+        Ok(())
+    }
+}
