@@ -22,4 +22,5 @@ pub mod stats;
 pub mod store;
 pub mod sweep;
 pub mod theory;
+pub mod tidy;
 pub mod train;
