@@ -114,14 +114,19 @@ fn step_err(e: StepError) -> PyErr {
 #[pymethods]
 impl ImplicitModel {
     #[new]
-    #[pyo3(signature = (w, logits, eta, reduce="max", temperature=1.0))]
+    #[pyo3(signature = (w, logits, eta, reduce=None, temperature=None))]
+    #[pyo3(text_signature = "(w, logits, eta, reduce='max', temperature=1.0)")]
     fn new(
         w: &Bound<'_, PyAny>,
         logits: &Bound<'_, PyAny>,
         eta: &Bound<'_, PyAny>,
-        reduce: &Bound<'_, PyAny>,
-        temperature: &Bound<'_, PyAny>,
+        reduce: Option<&Bound<'_, PyAny>>,
+        temperature: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let py = w.py();
+        let reduce = reduce.cloned().unwrap_or_else(|| "max".into_pyobject(py).map(Bound::into_any).unwrap_or_else(|e| match e {}));
+        let temperature = temperature.cloned().unwrap_or_else(|| 1.0f64.into_pyobject(py).map(Bound::into_any).unwrap_or_else(|e| match e {}));
+        let (reduce, temperature) = (&reduce, &temperature);
         let reduce_name = reduce
             .extract::<String>()
             .ok()

@@ -96,11 +96,12 @@ def test_step_is_sgd_and_learns():
     m.step(g, 0.1)
     np.testing.assert_array_equal(m.w, w - 0.1 * grads["w"])
     np.testing.assert_allclose(m.logits, f - 0.1 * grads["logits"], rtol=1e-14, atol=1e-15)
+    m = imprl.ImplicitModel(w, f, eta)
     losses = []
-    for _ in range(300):
+    for _ in range(1000):
         g = m.theta - target
         losses.append(0.5 * g @ g)
-        m.step(g, 0.05)
+        m.step(g, 0.01)
     assert losses[-1] < 1e-3 * losses[0]
 
 

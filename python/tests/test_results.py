@@ -20,7 +20,7 @@ GRID = {
     "eta": [0.8, 0.95],
     "seed": [0, 1],
     "steps": 30,
-    "lr": {"chain.implicit": [0.125, 64.0]},
+    "lr": {"chain.implicit": [0.125, 1e6]},
     "bias": [False, True],
 }
 
