@@ -25,4 +25,5 @@ pub mod store;
 pub mod study;
 pub mod sweep;
 pub mod theory;
+pub mod tidy;
 pub mod train;

@@ -9,6 +9,7 @@
 #[macro_use]
 pub mod declare;
 pub mod cli;
+pub mod python_stub;
 pub mod settings;
 pub mod value;
 

@@ -343,3 +343,27 @@ fn logit_gradient(df: &mut [f64], s: &[f64], u: &[f64], theta: &[f64], s_theta: 
         }
     }
 }
+
+/// Building the model from given parameters and its discount gradient (for callers outside
+/// training, such as the Python package's implicit layer).
+impl Implicit {
+    /// The model at parameters `w` (length `k`) and logits `F` (`k × k`, row-major) with internal
+    /// discount `η`, solved by LU: `θ̂ = (I − ησ(F))⁻¹w` (SPEC §1), or the error of a solve that
+    /// cannot meet its tolerance. Lengths must agree (`f.len() == w.len()²`); the caller checks.
+    pub fn from_params(w: Vec<f64>, f: Vec<f64>, eta: f64) -> Result<Self, SolveError> {
+        let k = w.len();
+        let mut me = Self::new(ImplicitInit { k, w, f }, eta);
+        if !all_finite(&me.theta) {
+            // `new` keeps a failed solve as NaN: solve again from zero for its error.
+            me.theta.fill(0.0);
+            me.solve_forward()?;
+        }
+        Ok(me)
+    }
+
+    /// `∂L/∂η = uᵀ(Sθ̂)` at the current `θ̂` for the adjoint `u = A⁻ᵀg` (from `A = I − ηS`:
+    /// `∂θ̂/∂η = A⁻¹Sθ̂`; SPEC §8.2 with one pseudo-action).
+    pub fn eta_gradient(&self, u: &[f64]) -> f64 {
+        u.iter().zip(&self.s_theta).map(|(a, b)| a * b).sum()
+    }
+}

@@ -272,6 +272,8 @@ pub enum ExportFormat {
     Csv,
     /// The published directory layout (`results.csv` job logs and `<Seq>/logs.csv`).
     Published,
+    /// The tidy table of `csv` as one typed Parquet file (for pandas, polars, Arrow).
+    Parquet,
 }
 
 #[derive(Args)]
@@ -283,7 +285,7 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     pub format: ExportFormat,
     /// Output: a file for csv [default: stdout], a directory for published [default:
-    /// RESULTS/published].
+    /// RESULTS/published], a file for parquet [default: RESULTS/results.parquet].
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

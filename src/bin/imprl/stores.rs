@@ -48,6 +48,18 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
             let n = imprl::published_layout::write_published(&dir, records)?;
             eprintln!("{n} runs written to {}", dir.display());
         }
+        ExportFormat::Parquet => {
+            let path = args
+                .out
+                .clone()
+                .unwrap_or_else(|| args.results.join("results.parquet"));
+            let table = imprl::tidy::TidyTable::from_records(&records);
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            imprl::tidy::parquet::write_parquet(&table, std::io::BufWriter::new(file))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("{} runs written to {}", records.len(), path.display());
+        }
     }
     Ok(())
 }

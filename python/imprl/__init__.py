@@ -1,0 +1,116 @@
+"""imprl from Python: training runs, sweeps into a results store, the tidy results table, and
+the implicit layer as a NumPy building block.
+
+The run settings are those of the command line and of TOML files (``imprl.settings()`` lists
+them); every bad argument raises ``ValueError`` naming it, with the command line's message.
+Long calls release the GIL and stop on Ctrl-C (``KeyboardInterrupt``); a sweep keeps the runs
+it finished, and calling it again resumes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+import numpy as np
+
+from . import _imprl
+from ._imprl import ImplicitModel
+
+__all__ = [
+    "ImplicitModel",
+    "export_parquet",
+    "load_results",
+    "run",
+    "settings",
+    "sweep",
+]
+
+def settings() -> List[Dict[str, Any]]:
+    """The declared run settings, in order: ``name``, ``type`` (``float``, ``int``, ``bool`` or
+    ``str``), ``choices`` (an enumeration's names), ``default`` (in words; ``None`` when
+    required), ``allowed`` (in words) and ``doc``."""
+    return _imprl.settings()
+
+
+def run(domain: str, param: str, **settings: Any) -> Dict[str, Any]:
+    """One training run, as ``imprl run --domain DOMAIN --param PARAM --SETTING VALUE ...``.
+
+    Returns a dict of the log's columns ``timestep``, ``mse``, ``res_ones_norm``,
+    ``res_ortho_norm``, ``residual_norm`` (float64 arrays, one entry per evaluation; the same
+    numbers as the command's CSV) and ``diverged_at`` (``None``, or the update after which the
+    run diverged; the log then stops at its last finite evaluation).
+
+    Every run setting may be given as a keyword (the TOML names; see the list below or
+    ``imprl.settings()``). A bad or unknown one raises ``ValueError`` naming it.
+    """
+    return _imprl.run(domain, param, settings)
+
+
+def sweep(
+    grid: Union[Mapping[str, Any], str, "os.PathLike[str]"],
+    out: Union[str, "os.PathLike[str]"],
+    jobs: Optional[int] = None,
+    progress: bool = True,
+) -> Dict[str, Any]:
+    """Runs a grid into the results store in directory ``out`` (as ``imprl sweep``).
+
+    ``grid`` is a dict of settings whose values may be lists (their Cartesian product; an
+    ``"lr"`` entry may be a dict ``{"<domain>.<param>": [...]}``), or the path of a grid TOML
+    file. Runs already in the store are skipped, so calling it again resumes an interrupted
+    sweep. ``jobs`` worker threads (``None``: all cores); ``progress`` writes progress to
+    ``sys.stderr``. Ctrl-C stops it (runs in flight finish and are stored) and raises
+    ``KeyboardInterrupt``.
+
+    Returns ``{"total", "skipped", "ran", "diverged", "interrupted", "wall_s"}``.
+    """
+    return _imprl.sweep(grid, out, jobs, progress)
+
+
+def load_results(path: Union[str, "os.PathLike[str]"]) -> "pandas.DataFrame":  # noqa: F821
+    """The tidy table of ``imprl export --format csv`` as a ``pandas.DataFrame``, from a results
+    directory (of ``sweep``) or a Parquet file (of ``imprl export --format parquet``).
+
+    One row per run and evaluation; every setting a column (floats ``float64``, integers
+    ``int64``, booleans ``bool``, names ``str``), then ``timestep`` (``Int64``), ``mse``,
+    ``res_ones_norm``, ``res_ortho_norm``, ``residual_norm`` (``float64``; NaN on the one row of
+    a run that diverged before its first evaluation), ``diverged`` (``bool``) and
+    ``diverged_at`` (``Int64``, ``<NA>`` for runs that did not diverge).
+    """
+    import pandas as pd
+
+    columns: Dict[str, Any] = {}
+    for name, kind, values, extra, nullable in _imprl.load_table(path):
+        if kind == "float":
+            columns[name] = values
+        elif kind == "int":
+            columns[name] = pd.arrays.IntegerArray(values, extra) if nullable else values
+        elif kind == "bool":
+            columns[name] = pd.arrays.BooleanArray(values, extra) if nullable else values
+        else:
+            texts = np.empty(len(extra) + 1, dtype=object)
+            texts[: len(extra)] = extra
+            texts[-1] = None
+            columns[name] = texts[values]
+    return pd.DataFrame(columns)
+
+
+def export_parquet(
+    results: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLike[str]"]
+) -> int:
+    """Writes the tidy table of the results directory ``results`` to the Parquet file ``out``
+    (as ``imprl export --format parquet``); returns the number of rows."""
+    return _imprl.export_parquet(results, out)
+
+
+def _settings_doc() -> str:
+    lines = ["", "Run settings (keywords; defaults as on the command line):", ""]
+    for s in _imprl.settings():
+        if s["default"] is None:
+            continue
+        lines.append(f"    {s['name']} ({s['type']}): {s['doc']} Default: {s['default']}. "
+                     f"Allowed: {s['allowed']}.")
+    return "\n".join(lines) + "\n"
+
+
+run.__doc__ = (run.__doc__ or "") + _settings_doc()

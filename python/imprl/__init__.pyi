@@ -1,0 +1,90 @@
+# Type stub of the package `imprl`. The keywords of `run` are generated from the settings
+# declaration (src/config/settings.rs): regenerate them with
+# `cargo run --release --example python_stub`; `cargo test` checks them.
+import os
+from typing import Any, Dict, List, Literal, Mapping, Optional, TypedDict, Union
+
+import numpy as np
+import numpy.typing as npt
+import pandas
+
+_Path = Union[str, os.PathLike[str]]
+
+class RunLog(TypedDict):
+    timestep: npt.NDArray[np.float64]
+    mse: npt.NDArray[np.float64]
+    res_ones_norm: npt.NDArray[np.float64]
+    res_ortho_norm: npt.NDArray[np.float64]
+    residual_norm: npt.NDArray[np.float64]
+    diverged_at: Optional[int]
+
+class SweepSummary(TypedDict):
+    total: int
+    skipped: int
+    ran: int
+    diverged: int
+    interrupted: bool
+    wall_s: float
+
+class Gradients(TypedDict):
+    w: npt.NDArray[np.float64]
+    logits: npt.NDArray[np.float64]
+    eta: float
+
+def run(
+    # BEGIN run settings (generated from the declaration: cargo run --example python_stub)
+    domain: Literal["chain", "four-rooms", "mountain-car"],
+    param: Literal["explicit", "implicit", "explicit-matrix"],
+    *,
+    eta: float = ...,  # default: 0.95. Internal discount η of the implicit model; it also sets the explicit runs' initialization.
+    lr: float = ...,  # default: the paper's best for domain, param and eta. Learning rate α of SGD.
+    offset: float = ...,  # default: 0. Reward offset c added to every reward.
+    seed: int = ...,  # default: 0. Run seed: data, initialization and minibatches.
+    steps: int = ...,  # default: 300. Number of SGD updates.
+    batch_size: int = ...,  # default: 25. Minibatch size.
+    eval_every: int = ...,  # default: 10. Evaluate on the test set every this many updates (and before the first and after the last).
+    sampling: Literal["with-replacement", "without-replacement"] = ...,  # default: with-replacement. Minibatch sampling: with replacement (published runs) or without (the paper's prose).
+    slip: Literal["published", "stay"] = ...,  # default: published. Four rooms' slip model: published (2/3 intended, 1/9 each other) or stay (the paper's prose).
+    bias: bool = ...,  # default: false. Append a constant feature 1 (USE_BIAS; false in the published runs).
+    solver: Literal["lu", "refine", "gmres", "auto"] = ...,  # default: auto. The implicit model's linear solver: LU, refinement, GMRES, or auto (LU for k <= 32, else GMRES).
+    # END run settings
+) -> RunLog: ...
+def sweep(
+    grid: Union[Mapping[str, Any], _Path],
+    out: _Path,
+    jobs: Optional[int] = None,
+    progress: bool = True,
+) -> SweepSummary: ...
+def load_results(path: _Path) -> pandas.DataFrame: ...
+def export_parquet(results: _Path, out: _Path) -> int: ...
+def settings() -> List[Dict[str, Any]]: ...
+
+class ImplicitModel:
+    def __init__(
+        self,
+        w: npt.ArrayLike,
+        logits: npt.ArrayLike,
+        eta: float,
+        reduce: Literal["max", "logsumexp"] = "max",
+        temperature: float = 1.0,
+    ) -> None: ...
+    @property
+    def theta(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def w(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def logits(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def transitions(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def eta(self) -> float: ...
+    @property
+    def k(self) -> int: ...
+    @property
+    def m(self) -> int: ...
+    @property
+    def reduce(self) -> str: ...
+    @property
+    def temperature(self) -> float: ...
+    def vjp(self, g: npt.ArrayLike) -> Gradients: ...
+    def step(self, g: npt.ArrayLike, lr: float) -> None: ...

@@ -1,0 +1,331 @@
+//! `ImplicitModel`: the implicit layer on its own (SPEC §1; §8.1 shapes): parameters `w`, logits
+//! `F` and internal discount `η`; the exact fixed point `θ̂ = (I − ησ(F))⁻¹w`, its vector–Jacobian
+//! product by the implicit function theorem, and an SGD step.
+
+use crate::convert::config_err;
+use imprl::config::ConfigError;
+use imprl::param::{Implicit, Parameterization, StepError};
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyFloatingPointError, PyNotImplementedError, PyRuntimeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict};
+
+/// The value of `obj` shown in a message.
+fn shown(obj: &Bound<'_, PyAny>) -> String {
+    obj.repr().map(|r| r.to_string()).unwrap_or_default()
+}
+
+/// `obj` as a float64 array (its shape and values in row-major order); errors name `name`.
+fn array(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<(Vec<usize>, Vec<f64>)> {
+    let py = obj.py();
+    let bad = |allowed: &str| config_err(ConfigError::invalid(name, shown(obj), allowed));
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dtype", "float64")?;
+    let arr = py
+        .import("numpy")?
+        .call_method("asarray", (obj,), Some(&kwargs))
+        .map_err(|_| bad("an array of real numbers"))?;
+    let arr = arr
+        .downcast::<PyArrayDyn<f64>>()
+        .map_err(|_| bad("an array of real numbers"))?;
+    let ro = arr.try_readonly().map_err(|_| bad("a readable array"))?;
+    let shape = ro.shape().to_vec();
+    let values = ro.as_array().iter().copied().collect();
+    Ok((shape, values))
+}
+
+/// A real number argument; errors name it.
+fn real(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    allowed: &str,
+    ok: impl Fn(f64) -> bool,
+) -> PyResult<f64> {
+    let x = if obj.is_instance_of::<PyBool>() {
+        None
+    } else {
+        obj.extract::<f64>().ok()
+    };
+    x.filter(|&x| ok(x))
+        .ok_or_else(|| config_err(ConfigError::invalid(name, shown(obj), allowed)))
+}
+
+/// A gradient `g = ∂L/∂θ̂` of shape `(k,)`, finite; errors name `name`.
+fn gradient_arg(obj: &Bound<'_, PyAny>, name: &str, k: usize) -> PyResult<Vec<f64>> {
+    let (shape, g) = array(obj, name)?;
+    if shape != [k] {
+        return Err(config_err(ConfigError::invalid(
+            name,
+            format!("an array of shape {shape:?}"),
+            &format!("an array of shape ({k},)"),
+        )));
+    }
+    if g.iter().any(|x| !x.is_finite()) {
+        return Err(config_err(ConfigError::invalid(
+            name,
+            "an array with a non-finite entry",
+            "finite numbers",
+        )));
+    }
+    Ok(g)
+}
+
+/// ImplicitModel(w, logits, eta, reduce="max", temperature=1.0)
+///
+/// The implicit layer on its own (SPEC §1 and §8.1): the value weights θ̂ solve
+/// θ̂ = reduce_a (w[:, a] + η σ(F[:, a, :]) θ̂). With one pseudo-action (w of shape (k,) and
+/// logits (k, k), or (k, 1) and (k, 1, k)) this is the Markov reward chain
+/// θ̂ = (I − η σ(F))⁻¹ w, for either reduction. σ is the row softmax; logits may be very
+/// negative (even -inf): a transition probability that underflows to 0 is allowed.
+///
+/// Attributes: theta (θ̂, solved to a relative residual of 1e-10), w, logits, transitions
+/// (σ(F)), eta, k, m, reduce, temperature.
+///
+/// vjp(g) returns {"w", "logits", "eta"}: the gradients of L given g = ∂L/∂θ̂, by the implicit
+/// function theorem (adjoint u = A⁻ᵀ g, A = I − η σ(F)): ∂L/∂w = u,
+/// ∂L/∂F_kj = η u_k S_kj (θ̂_j − (Sθ̂)_k), ∂L/∂η = uᵀ S θ̂.
+///
+/// step(g, lr) does one SGD step on (w, logits) (η stays) and solves θ̂ again; on failure the
+/// model is unchanged.
+///
+/// m > 1 pseudo-actions (w of shape (k, m), logits (k, m, k)) raise NotImplementedError in this
+/// build.
+#[pyclass(module = "imprl._imprl")]
+pub struct ImplicitModel {
+    inner: Implicit,
+    /// The shapes given for `w` and the logits (gradients come back in them).
+    w_shape: Vec<usize>,
+    f_shape: Vec<usize>,
+    reduce: String,
+    temperature: f64,
+}
+
+fn step_err(e: StepError) -> PyErr {
+    match e {
+        StepError::NonFinite => PyFloatingPointError::new_err(
+            "the step made the parameters or θ̂ non-finite (the model is unchanged)",
+        ),
+        StepError::SolveFailed(e) => {
+            PyRuntimeError::new_err(format!("{e} (the model is unchanged)"))
+        }
+    }
+}
+
+#[pymethods]
+impl ImplicitModel {
+    #[new]
+    #[pyo3(signature = (w, logits, eta, reduce=None, temperature=None))]
+    #[pyo3(text_signature = "(w, logits, eta, reduce='max', temperature=1.0)")]
+    fn new(
+        w: &Bound<'_, PyAny>,
+        logits: &Bound<'_, PyAny>,
+        eta: &Bound<'_, PyAny>,
+        reduce: Option<&Bound<'_, PyAny>>,
+        temperature: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let py = w.py();
+        let reduce = reduce.cloned().unwrap_or_else(|| "max".into_pyobject(py).map(Bound::into_any).unwrap_or_else(|e| match e {}));
+        let temperature = temperature.cloned().unwrap_or_else(|| 1.0f64.into_pyobject(py).map(Bound::into_any).unwrap_or_else(|e| match e {}));
+        let (reduce, temperature) = (&reduce, &temperature);
+        let reduce_name = reduce
+            .extract::<String>()
+            .ok()
+            .filter(|r| r == "max" || r == "logsumexp")
+            .ok_or_else(|| {
+                config_err(ConfigError::invalid(
+                    "reduce",
+                    shown(reduce),
+                    "max, logsumexp",
+                ))
+            })?;
+        let temperature = real(temperature, "temperature", "a finite number > 0", |t| {
+            t.is_finite() && t > 0.0
+        })?;
+        let eta = real(eta, "eta", "0 <= eta < 1", |e| (0.0..1.0).contains(&e))?;
+        let (w_shape, w) = array(w, "w")?;
+        let (k, m) = match w_shape[..] {
+            [k] => (k, 1),
+            [k, m] => (k, m),
+            _ => {
+                return Err(config_err(ConfigError::invalid(
+                    "w",
+                    format!("an array of shape {w_shape:?}"),
+                    "shape (k,) or (k, m)",
+                )))
+            }
+        };
+        if k == 0 || m == 0 {
+            return Err(config_err(ConfigError::invalid(
+                "w",
+                format!("an array of shape {w_shape:?}"),
+                "k >= 1 and m >= 1",
+            )));
+        }
+        let (f_shape, f) = array(logits, "logits")?;
+        let expected = if w_shape.len() == 1 {
+            vec![k, k]
+        } else {
+            vec![k, m, k]
+        };
+        if f_shape != expected {
+            let want: Vec<String> = expected.iter().map(|d| d.to_string()).collect();
+            return Err(config_err(ConfigError::invalid(
+                "logits",
+                format!("an array of shape {f_shape:?}"),
+                &format!("shape ({}) for w of shape {w_shape:?}", want.join(", ")),
+            )));
+        }
+        if m > 1 {
+            return Err(PyNotImplementedError::new_err(format!(
+                "ImplicitModel with m = {m} pseudo-actions is not available yet (only m = 1: w of shape (k,) or (k, 1))"
+            )));
+        }
+        if w.iter().any(|x| !x.is_finite()) {
+            return Err(config_err(ConfigError::invalid(
+                "w",
+                "an array with a non-finite entry",
+                "finite numbers",
+            )));
+        }
+        // Very negative logits (probabilities that underflow to 0, even -inf) are allowed; each
+        // row needs a finite largest logit and no NaN or +inf.
+        let bad_row = f.chunks_exact(k).position(|row| {
+            row.iter().any(|x| x.is_nan() || *x == f64::INFINITY)
+                || !row
+                    .iter()
+                    .copied()
+                    .fold(f64::NEG_INFINITY, f64::max)
+                    .is_finite()
+        });
+        if let Some(r) = bad_row {
+            return Err(config_err(ConfigError::invalid(
+                "logits",
+                format!("an array whose row {r} has NaN, +inf or no finite entry"),
+                "numbers < +inf with a finite largest entry in each row (-inf allowed)",
+            )));
+        }
+        let inner = Implicit::from_params(w, f, eta)
+            .map_err(|e| PyRuntimeError::new_err(format!("θ̂ cannot be solved: {e}")))?;
+        Ok(Self {
+            inner,
+            w_shape,
+            f_shape,
+            reduce: reduce_name,
+            temperature,
+        })
+    }
+
+    /// The fixed point θ̂ (shape (k,)), a copy.
+    #[getter]
+    fn theta<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_slice(py, self.inner.theta())
+    }
+
+    /// Rewards `w`, in the shape given.
+    #[getter]
+    fn w<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        PyArray1::from_slice(py, self.inner.w())
+            .reshape(self.w_shape.clone())
+            .map(Bound::into_any)
+    }
+
+    /// Logits `F`, in the shape given.
+    #[getter]
+    fn logits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        PyArray1::from_slice(py, self.inner.f())
+            .reshape(self.f_shape.clone())
+            .map(Bound::into_any)
+    }
+
+    /// Transition probabilities `S = σ(F)` (row softmax), in the logits' shape.
+    #[getter]
+    fn transitions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        PyArray1::from_slice(py, self.inner.s())
+            .reshape(self.f_shape.clone())
+            .map(Bound::into_any)
+    }
+
+    /// Internal discount η.
+    #[getter]
+    fn eta(&self) -> f64 {
+        self.inner.eta()
+    }
+
+    /// Feature dimension k.
+    #[getter]
+    fn k(&self) -> usize {
+        self.inner.k()
+    }
+
+    /// Number of pseudo-actions m.
+    #[getter]
+    fn m(&self) -> usize {
+        1
+    }
+
+    /// The reduction over pseudo-actions (`max` or `logsumexp`).
+    #[getter]
+    fn reduce(&self) -> &str {
+        &self.reduce
+    }
+
+    /// The logsumexp temperature τ.
+    #[getter]
+    fn temperature(&self) -> f64 {
+        self.temperature
+    }
+
+    /// Gradients of `L` for `g = ∂L/∂θ̂`: `{"w": u, "logits": η u_k S_kj (θ̂_j − (Sθ̂)_k),
+    /// "eta": uᵀSθ̂}` with `u = A⁻ᵀg` (SPEC §1, §8.2).
+    fn vjp<'py>(&mut self, py: Python<'py>, g: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let g = gradient_arg(g, "g", self.inner.k())?;
+        let inner = &mut self.inner;
+        let (grad, deta) = py
+            .allow_threads(|| {
+                inner.gradient(&g).map(|gr| {
+                    let deta = inner.eta_gradient(&gr.dw);
+                    (gr, deta)
+                })
+            })
+            .map_err(|e| PyRuntimeError::new_err(format!("the adjoint cannot be solved: {e}")))?;
+        let out = PyDict::new(py);
+        out.set_item(
+            "w",
+            PyArray1::from_vec(py, grad.dw).reshape(self.w_shape.clone())?,
+        )?;
+        out.set_item(
+            "logits",
+            PyArray1::from_vec(py, grad.df).reshape(self.f_shape.clone())?,
+        )?;
+        out.set_item("eta", deta)?;
+        Ok(out)
+    }
+
+    /// One SGD step `(w, F) ← (w, F) − lr·∇L` for `g = ∂L/∂θ̂` (η stays), then θ̂ at the new
+    /// parameters. On failure the model is unchanged and the error raised.
+    fn step(
+        &mut self,
+        py: Python<'_>,
+        g: &Bound<'_, PyAny>,
+        lr: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let g = gradient_arg(g, "g", self.inner.k())?;
+        let lr = real(lr, "lr", "a finite number > 0", |x| {
+            x.is_finite() && x > 0.0
+        })?;
+        let mut next = self.inner.clone();
+        let next = py.allow_threads(move || next.sgd_step(&g, lr).map(|()| next));
+        self.inner = next.map_err(step_err)?;
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ImplicitModel(k={}, m=1, eta={}, reduce={:?}, temperature={})",
+            self.inner.k(),
+            self.inner.eta(),
+            self.reduce,
+            self.temperature
+        )
+    }
+}

@@ -1,0 +1,150 @@
+//! `load_table` and `export_parquet`: the tidy table of a results store or of a Parquet file, as
+//! typed NumPy columns for the data frame built in Python.
+
+use crate::convert::path;
+use imprl::store::{Store, DB_FILE};
+use imprl::tidy::parquet::{read_parquet, write_parquet};
+use imprl::tidy::{tidy_schema, Column, TidyTable};
+use numpy::PyArray1;
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use std::path::Path;
+
+/// The tidy table of the store in `dir`, read without the GIL.
+fn store_table(py: Python<'_>, dir: &Path) -> PyResult<TidyTable> {
+    if !Store::exists(dir) {
+        return Err(PyFileNotFoundError::new_err(format!(
+            "{}: no results store ({DB_FILE}) there",
+            dir.display()
+        )));
+    }
+    py.allow_threads(|| {
+        let store = Store::open_read(dir)?;
+        let records = store.load_all()?;
+        Ok(TidyTable::from_records(&records))
+    })
+    .map_err(|e: imprl::store::StoreError| PyOSError::new_err(e.to_string()))
+}
+
+/// The tidy table of `path`: a results directory (of `sweep`) or a Parquet file (of
+/// `imprl export --format parquet`), as a list of `(name, kind, values, extra, nullable)`:
+/// `kind` is `float` (NaN where empty, `extra` the mask of empty cells), `int` and `bool`
+/// (`extra` the mask), or `str` (`values` codes into `extra`, the distinct texts; -1 where
+/// empty). `nullable` is the tidy schema's, or for another column whether a cell is empty.
+#[pyfunction]
+pub fn load_table<'py>(
+    py: Python<'py>,
+    path_arg: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let p = path("path", path_arg)?;
+    let table = if p.is_dir() {
+        store_table(py, &p)?
+    } else if p.is_file() {
+        py.allow_threads(|| read_parquet(&p))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?
+    } else {
+        return Err(PyFileNotFoundError::new_err(format!(
+            "{}: no results store or Parquet file there",
+            p.display()
+        )));
+    };
+    let schema = tidy_schema();
+    let out = PyList::empty(py);
+    for (name, col) in &table.columns {
+        let declared = schema
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.nullable);
+        let (kind, values, extra, any_null): (&str, Bound<'py, PyAny>, Bound<'py, PyAny>, bool) =
+            match col {
+                Column::Float(v) => {
+                    let mask: Vec<bool> = v.iter().map(Option::is_none).collect();
+                    let vals: Vec<f64> = v.iter().map(|x| x.unwrap_or(f64::NAN)).collect();
+                    let any = mask.iter().any(|&m| m);
+                    (
+                        "float",
+                        PyArray1::from_vec(py, vals).into_any(),
+                        PyArray1::from_vec(py, mask).into_any(),
+                        any,
+                    )
+                }
+                Column::Int(v) => {
+                    let mask: Vec<bool> = v.iter().map(Option::is_none).collect();
+                    let vals: Vec<i64> = v.iter().map(|x| x.unwrap_or(0)).collect();
+                    let any = mask.iter().any(|&m| m);
+                    (
+                        "int",
+                        PyArray1::from_vec(py, vals).into_any(),
+                        PyArray1::from_vec(py, mask).into_any(),
+                        any,
+                    )
+                }
+                Column::Bool(v) => {
+                    let mask: Vec<bool> = v.iter().map(Option::is_none).collect();
+                    let vals: Vec<bool> = v.iter().map(|x| x.unwrap_or(false)).collect();
+                    let any = mask.iter().any(|&m| m);
+                    (
+                        "bool",
+                        PyArray1::from_vec(py, vals).into_any(),
+                        PyArray1::from_vec(py, mask).into_any(),
+                        any,
+                    )
+                }
+                Column::Text(v) => {
+                    let mut names: Vec<&str> = Vec::new();
+                    let mut index = std::collections::HashMap::new();
+                    let codes: Vec<i64> = v
+                        .iter()
+                        .map(|x| match x {
+                            None => -1,
+                            Some(s) => *index.entry(s.as_str()).or_insert_with(|| {
+                                names.push(s.as_str());
+                                names.len() as i64 - 1
+                            }),
+                        })
+                        .collect();
+                    let any = codes.contains(&-1);
+                    (
+                        "str",
+                        PyArray1::from_vec(py, codes).into_any(),
+                        PyList::new(py, names)?.into_any(),
+                        any,
+                    )
+                }
+            };
+        let nullable = declared.unwrap_or(any_null);
+        out.append(PyTuple::new(
+            py,
+            [
+                name.into_pyobject(py)?.into_any(),
+                kind.into_pyobject(py)?.into_any(),
+                values,
+                extra,
+                nullable.into_pyobject(py)?.to_owned().into_any(),
+            ],
+        )?)?;
+    }
+    Ok(out)
+}
+
+/// Writes the tidy table of the results store `results` as the Parquet file `out` (as
+/// `imprl export --format parquet`); returns the number of rows.
+#[pyfunction]
+pub fn export_parquet(
+    py: Python<'_>,
+    results: &Bound<'_, PyAny>,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<usize> {
+    let dir = path("results", results)?;
+    let out = path("out", out)?;
+    let table = store_table(py, &dir)?;
+    py.allow_threads(|| {
+        let file = std::fs::File::create(&out)
+            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        write_parquet(&table, std::io::BufWriter::new(file))
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))
+    })
+    .map_err(PyOSError::new_err)?;
+    Ok(table.rows())
+}
