@@ -33,11 +33,11 @@ class Gradients(TypedDict):
 
 def run(
     # BEGIN run settings (generated from the declaration: cargo run --example python_stub)
-    domain: Literal["chain", "four-rooms", "mountain-car"],
+    domain: str,
     param: Literal["explicit", "implicit", "explicit-matrix"],
     *,
     eta: float = ...,  # default: 0.95. Internal discount η of the implicit model; it also sets the explicit runs' initialization.
-    lr: float = ...,  # default: the paper's best for domain, param and eta. Learning rate α of SGD.
+    lr: float = ...,  # default: the paper's best for domain, param and eta. Learning rate α of the optimizer.
     offset: float = ...,  # default: 0. Reward offset c added to every reward.
     seed: int = ...,  # default: 0. Run seed: data, initialization and minibatches.
     steps: int = ...,  # default: 300. Number of SGD updates.
@@ -47,6 +47,17 @@ def run(
     slip: Literal["published", "stay"] = ...,  # default: published. Four rooms' slip model: published (2/3 intended, 1/9 each other) or stay (the paper's prose).
     bias: bool = ...,  # default: false. Append a constant feature 1 (USE_BIAS; false in the published runs).
     solver: Literal["lu", "refine", "gmres", "auto"] = ...,  # default: auto. The implicit model's linear solver: LU, refinement, GMRES, or auto (LU for k <= 32, else GMRES).
+    actions: int = ...,  # default: 1. Pseudo-actions m of the implicit model (1: the paper's Markov reward chain; docs/extensions.md).
+    reduce: Literal["max", "logsumexp"] = ...,  # default: max. Bellman reduction over pseudo-actions: max (policy iteration) or logsumexp (Newton); the identity when actions = 1.
+    temperature: float = ...,  # default: 1. Temperature τ of the logsumexp reduction.
+    learn_eta: Literal["none", "scalar", "per-state-action"] = ...,  # default: none. Learn the internal discount η = σ(ρ) from eta as its start: no, one scalar, or one per state and pseudo-action.
+    targets: str = ...,  # default: mc. Training targets: mc (truncated returns, published) or td:N (N-step TD, semi-gradient).
+    optimizer: Literal["sgd", "momentum", "adam"] = ...,  # default: sgd. Optimizer of the parameters: plain SGD (published runs), heavy-ball momentum or Adam (docs/extensions.md).
+    momentum: float = ...,  # default: 0.9. Heavy-ball momentum β of `optimizer = momentum` (m ← βm + g, ψ ← ψ − αm).
+    adam_beta1: float = ...,  # default: 0.9. Adam's first-moment decay β₁ (`optimizer = adam`).
+    adam_beta2: float = ...,  # default: 0.999. Adam's second-moment decay β₂ (`optimizer = adam`).
+    adam_eps: float = ...,  # default: 1e-8. Adam's ε, added outside the square root (`optimizer = adam`).
+    grad: str = ...,  # default: ift. Implicit model's gradient: ift (exact), unroll:K (VIN, θ_K from 0), unroll-warm:K, truncated:K (SPEC §8.3).
     # END run settings
 ) -> RunLog: ...
 def sweep(

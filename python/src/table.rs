@@ -49,7 +49,7 @@ pub fn load_table<'py>(
             p.display()
         )));
     };
-    let schema = tidy_schema();
+    let schema = tidy_schema(true);
     let out = PyList::empty(py);
     for (name, col) in &table.columns {
         let declared = schema

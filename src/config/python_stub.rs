@@ -12,14 +12,15 @@ pub const STUB_BEGIN: &str =
 pub const STUB_END: &str = "    # END run settings\n";
 
 /// The Python type of a setting's values in the stub: `bool`, `float`, `int`, a `Literal` of an
-/// enumeration's names, else `str`.
+/// enumeration's names (only when they are all its values: `domain` also takes `file:PATH` and
+/// `data:DIR`), else `str`.
 pub fn python_type(s: &Setting) -> String {
     let names = (s.names)();
     match (s.boolean, s.sql_type) {
         (true, _) => "bool".into(),
         (_, "REAL") => "float".into(),
         (_, "INTEGER") => "int".into(),
-        _ if !names.is_empty() => {
+        _ if !names.is_empty() && (s.allowed)() == names.join(", ") => {
             let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
             format!("Literal[{}]", quoted.join(", "))
         }

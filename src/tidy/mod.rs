@@ -10,7 +10,7 @@
 pub mod parquet;
 
 use crate::config::{Setting, SETTINGS};
-use crate::export::{tidy_header, LOGS_HEADER};
+use crate::export::{has_learned_eta, tidy_header, LOGS_HEADER};
 use crate::record::RunRecord;
 use rusqlite::types::Value as SqlValue;
 
@@ -84,10 +84,22 @@ pub fn setting_type(s: &Setting) -> ColumnType {
     }
 }
 
-/// The tidy schema: [`tidy_header`]'s names with their types.
-pub fn tidy_schema() -> Vec<(&'static str, ColumnType)> {
-    let types = SETTINGS.iter().map(setting_type).chain(RESULT_KINDS);
-    tidy_header().into_iter().zip(types).collect()
+/// The type of [`crate::export::TIDY_ETA_COLUMN`]: the mean learned `η`, empty for runs with a
+/// fixed `η`.
+pub const ETA_KIND: ColumnType = ColumnType {
+    kind: ColumnKind::Float,
+    nullable: true,
+};
+
+/// The tidy schema: [`tidy_header`]'s names with their types (with the learned-`η` column when
+/// `with_eta`).
+pub fn tidy_schema(with_eta: bool) -> Vec<(&'static str, ColumnType)> {
+    let types = SETTINGS
+        .iter()
+        .map(setting_type)
+        .chain(RESULT_KINDS)
+        .chain(with_eta.then_some(ETA_KIND));
+    tidy_header(with_eta).into_iter().zip(types).collect()
 }
 
 /// One column's values (`None`: an empty cell).
@@ -193,9 +205,11 @@ impl TidyTable {
 
     /// The rows of [`crate::export::write_tidy_csv`] for `records`, typed ([`tidy_schema`]):
     /// one row per run and evaluation, a run that diverged before its first evaluation one row
-    /// with empty results.
+    /// with empty results; the learned-`η` column when some run learns `η`.
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a RunRecord>) -> TidyTable {
-        let schema = tidy_schema();
+        let records: Vec<&RunRecord> = records.into_iter().collect();
+        let with_eta = records.iter().any(|r| has_learned_eta(&r.rows));
+        let schema = tidy_schema(with_eta);
         let mut columns: Vec<(String, Column)> = schema
             .iter()
             .map(|(n, t)| (n.to_string(), Column::empty(t.kind)))
@@ -235,6 +249,15 @@ impl TidyTable {
                 .1
                 .push_n(&Cell::Bool(Some(at.is_some())), n);
             results[LOGS_HEADER.len() + 1].1.push_n(&Cell::Int(at), n);
+            if with_eta {
+                let eta = &mut results[LOGS_HEADER.len() + 2].1;
+                if rec.rows.is_empty() {
+                    eta.push_n(&Cell::Float(None), 1);
+                }
+                for r in &rec.rows {
+                    eta.push_n(&Cell::Float(r.eta), 1);
+                }
+            }
         }
         TidyTable { columns }
     }

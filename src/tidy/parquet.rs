@@ -52,7 +52,7 @@ fn array(c: &Column) -> ArrayRef {
 /// Writes `table` as one Parquet file to `out` (uncompressed; each column as declared in
 /// [`tidy_schema`], nullable where it may be empty).
 pub fn write_parquet<W: Write + Send>(table: &TidyTable, out: W) -> Result<(), ParquetError> {
-    let schema = tidy_schema();
+    let schema = tidy_schema(true);
     let fields: Vec<Field> = table
         .columns
         .iter()

@@ -40,10 +40,12 @@ fn cell_text(c: &Column, i: usize) -> String {
 #[test]
 fn schema_is_the_csv_header_typed() {
     assert_eq!(TIDY_RESULT_COLUMNS.len(), RESULT_KINDS.len());
-    let names: Vec<&str> = tidy_schema().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, tidy_header());
+    for with_eta in [false, true] {
+        let names: Vec<&str> = tidy_schema(with_eta).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, tidy_header(with_eta));
+    }
     let t = |name: &str| {
-        tidy_schema()
+        tidy_schema(true)
             .into_iter()
             .find(|(n, _)| *n == name)
             .map(|(_, t)| t.kind)
@@ -52,6 +54,7 @@ fn schema_is_the_csv_header_typed() {
     assert_eq!(t("seed"), Some(ColumnKind::Int));
     assert_eq!(t("bias"), Some(ColumnKind::Bool));
     assert_eq!(t("domain"), Some(ColumnKind::Text));
+    assert_eq!(t(crate::export::TIDY_ETA_COLUMN), Some(ColumnKind::Float));
 }
 
 #[test]

@@ -34,7 +34,11 @@ impl ImplicitFamily {
     /// One optimizer step of an unrolled mode on `∂L(θ_K)/∂ψ` (SGD: `ψ ← ψ − α ∂L(θ_K)/∂ψ`) (`w`, `F` and a learned `ρ`,
     /// `∂L/∂ρ = ∂L/∂η · η(1 − η)`) by reverse mode through the stored trajectory, then `θ_K`
     /// at the new parameters, from 0 (`unroll`) or from the previous `θ_K` (`unroll-warm`).
-    pub(super) fn unrolled_step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
+    pub(super) fn unrolled_step(
+        &mut self,
+        g: &[f64],
+        opt: &mut Optimizer,
+    ) -> Result<(), StepError> {
         let (grad, deta) = self.unrolled.backward_with_eta(&self.model(), g);
         opt.update(0, &mut self.w, &grad.dw);
         opt.update(1, &mut self.f, &grad.df);
