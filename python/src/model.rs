@@ -108,8 +108,8 @@ pub struct ImplicitModel {
 /// reduction is then the identity), the family of SPEC §8.1 for more.
 #[derive(Clone)]
 enum Model {
-    Chain(Implicit),
-    Family(ImplicitFamily),
+    Chain(Box<Implicit>),
+    Family(Box<ImplicitFamily>),
 }
 
 impl Model {
@@ -295,7 +295,9 @@ impl ImplicitModel {
         }
         let solve_err = |e: String| PyRuntimeError::new_err(format!("θ̂ cannot be solved: {e}"));
         let inner = if m == 1 {
-            Model::Chain(Implicit::from_params(w, f, eta).map_err(|e| solve_err(e.to_string()))?)
+            Model::Chain(Box::new(
+                Implicit::from_params(w, f, eta).map_err(|e| solve_err(e.to_string()))?,
+            ))
         } else {
             let reduce = if reduce_name == "max" {
                 Reduce::Max
@@ -304,7 +306,7 @@ impl ImplicitModel {
             };
             let fam = ImplicitFamily::from_params((k, m), w, f, eta, (reduce, temperature))
                 .map_err(|e| solve_err(e.to_string()))?;
-            Model::Family(fam)
+            Model::Family(Box::new(fam))
         };
         Ok(Self {
             inner,
