@@ -27,6 +27,7 @@ class SweepSummary(TypedDict):
     wall_s: float
 
 class Gradients(TypedDict):
+    """`ImplicitModel.vjp`'s gradients, in the parameters' shapes."""
     w: npt.NDArray[np.float64]
     logits: npt.NDArray[np.float64]
     eta: float
@@ -71,6 +72,14 @@ def export_parquet(results: _Path, out: _Path) -> int: ...
 def settings() -> List[Dict[str, Any]]: ...
 
 class ImplicitModel:
+    """The implicit layer (SPEC §1, §8.1): θ̂ = reduce_a (w[:, a] + η σ(F[:, a, :]) θ̂).
+
+    `w` has shape (k,) or (k, m) and `logits` (k, k) or (k, m, k). With one pseudo-action this
+    is the Markov reward chain θ̂ = (I − η σ(F))⁻¹ w (either reduction is the identity); with
+    m > 1 the fixed point is solved by Newton's method (policy iteration for "max"; "logsumexp"
+    is τ log Σ_a exp(Q_ka / τ) with τ = `temperature`).
+    """
+
     def __init__(
         self,
         w: npt.ArrayLike,
@@ -97,5 +106,13 @@ class ImplicitModel:
     def reduce(self) -> str: ...
     @property
     def temperature(self) -> float: ...
-    def vjp(self, g: npt.ArrayLike) -> Gradients: ...
-    def step(self, g: npt.ArrayLike, lr: float) -> None: ...
+    def vjp(self, g: npt.ArrayLike) -> Gradients:
+        """Gradients of L for g = ∂L/∂θ̂ (shape (k,)), by the implicit function theorem
+        (SPEC §8.2): with π = ∂reduce/∂Q and u = (I − J)⁻ᵀ g, J = Σ_a diag(π[:, a]) η S_a,
+        w: u_k π_ka (shape of w), logits: η u_k π_ka S_a,kj (θ̂_j − (S_a θ̂)_k) (shape of logits),
+        eta: Σ_ka u_k π_ka (S_a θ̂)_k."""
+        ...
+    def step(self, g: npt.ArrayLike, lr: float) -> None:
+        """One plain SGD step on (w, logits) for g = ∂L/∂θ̂ (η stays), then θ̂ again; on failure
+        the model is unchanged."""
+        ...

@@ -4,9 +4,10 @@
 
 use crate::convert::config_err;
 use imprl::config::ConfigError;
-use imprl::param::{Implicit, Parameterization, StepError};
+use imprl::optim::Optimizer;
+use imprl::param::{Implicit, ImplicitFamily, Parameterization, Reduce, StepError};
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyFloatingPointError, PyNotImplementedError, PyRuntimeError};
+use pyo3::exceptions::{PyFloatingPointError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
 
@@ -88,16 +89,96 @@ fn gradient_arg(obj: &Bound<'_, PyAny>, name: &str, k: usize) -> PyResult<Vec<f6
 /// step(g, lr) does one SGD step on (w, logits) (η stays) and solves θ̂ again; on failure the
 /// model is unchanged.
 ///
-/// m > 1 pseudo-actions (w of shape (k, m), logits (k, m, k)) raise NotImplementedError in this
-/// build.
+/// With m > 1 pseudo-actions (w of shape (k, m), logits (k, m, k)), S_a = σ(F[:, a, :]) and
+/// θ̂ = reduce_a (w[:, a] + η S_a θ̂) is solved by Newton's method (policy iteration for max);
+/// vjp gives ∂L/∂w_ka = u_k π_ka, ∂L/∂F_kaj = η u_k π_ka S_a,kj (θ̂_j − (S_aθ̂)_k) and
+/// ∂L/∂η = Σ_ka u_k π_ka (S_aθ̂)_k, with π = ∂reduce/∂Q (the greedy indicator for max, the
+/// softmax of Q/τ for logsumexp) and u = (I − J)⁻ᵀ g, J = Σ_a diag(π_·a) η S_a (SPEC §8.1, §8.2).
 #[pyclass(module = "imprl._imprl")]
 pub struct ImplicitModel {
-    inner: Implicit,
+    inner: Model,
     /// The shapes given for `w` and the logits (gradients come back in them).
     w_shape: Vec<usize>,
     f_shape: Vec<usize>,
     reduce: String,
     temperature: f64,
+}
+
+/// The model behind the layer: the Markov reward chain of SPEC §1 for one pseudo-action (the
+/// reduction is then the identity), the family of SPEC §8.1 for more.
+#[derive(Clone)]
+enum Model {
+    Chain(Box<Implicit>),
+    Family(Box<ImplicitFamily>),
+}
+
+impl Model {
+    fn theta(&self) -> &[f64] {
+        match self {
+            Model::Chain(c) => c.theta(),
+            Model::Family(f) => f.theta_hat(),
+        }
+    }
+    fn w(&self) -> &[f64] {
+        match self {
+            Model::Chain(c) => c.w(),
+            Model::Family(f) => f.w(),
+        }
+    }
+    fn f(&self) -> &[f64] {
+        match self {
+            Model::Chain(c) => c.f(),
+            Model::Family(f) => f.f(),
+        }
+    }
+    fn s(&self) -> &[f64] {
+        match self {
+            Model::Chain(c) => c.s(),
+            Model::Family(f) => f.s(),
+        }
+    }
+    fn k(&self) -> usize {
+        match self {
+            Model::Chain(c) => c.k(),
+            Model::Family(f) => f.k(),
+        }
+    }
+    fn m(&self) -> usize {
+        match self {
+            Model::Chain(_) => 1,
+            Model::Family(f) => f.actions(),
+        }
+    }
+    fn eta(&self) -> f64 {
+        match self {
+            Model::Chain(c) => c.eta(),
+            Model::Family(f) => f.eta().first().copied().unwrap_or(f64::NAN),
+        }
+    }
+    /// `(∂L/∂w, ∂L/∂F, ∂L/∂η)` for `g = ∂L/∂θ̂`.
+    fn vjp(&mut self, g: &[f64]) -> Result<(Vec<f64>, Vec<f64>, f64), String> {
+        match self {
+            Model::Chain(c) => c
+                .gradient(g)
+                .map(|gr| {
+                    let deta = c.eta_gradient(&gr.dw);
+                    (gr.dw, gr.df, deta)
+                })
+                .map_err(|e| e.to_string()),
+            Model::Family(f) => {
+                f.compute_gradient(g).map_err(|e| e.to_string())?;
+                let gr = f.grad();
+                Ok((gr.dw.clone(), gr.df.clone(), f.eta_gradient()))
+            }
+        }
+    }
+    /// One plain SGD step.
+    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
+        match self {
+            Model::Chain(c) => c.sgd_step(g, lr),
+            Model::Family(f) => f.step(g, &mut Optimizer::sgd(lr)),
+        }
+    }
 }
 
 fn step_err(e: StepError) -> PyErr {
@@ -106,6 +187,9 @@ fn step_err(e: StepError) -> PyErr {
             "the step made the parameters or θ̂ non-finite (the model is unchanged)",
         ),
         StepError::SolveFailed(e) => {
+            PyRuntimeError::new_err(format!("{e} (the model is unchanged)"))
+        }
+        StepError::FixedPoint(e) => {
             PyRuntimeError::new_err(format!("{e} (the model is unchanged)"))
         }
     }
@@ -124,8 +208,18 @@ impl ImplicitModel {
         temperature: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let py = w.py();
-        let reduce = reduce.cloned().unwrap_or_else(|| "max".into_pyobject(py).map(Bound::into_any).unwrap_or_else(|e| match e {}));
-        let temperature = temperature.cloned().unwrap_or_else(|| 1.0f64.into_pyobject(py).map(Bound::into_any).unwrap_or_else(|e| match e {}));
+        let reduce = reduce.cloned().unwrap_or_else(|| {
+            "max"
+                .into_pyobject(py)
+                .map(Bound::into_any)
+                .unwrap_or_else(|e| match e {})
+        });
+        let temperature = temperature.cloned().unwrap_or_else(|| {
+            1.0f64
+                .into_pyobject(py)
+                .map(Bound::into_any)
+                .unwrap_or_else(|e| match e {})
+        });
         let (reduce, temperature) = (&reduce, &temperature);
         let reduce_name = reduce
             .extract::<String>()
@@ -175,11 +269,6 @@ impl ImplicitModel {
                 &format!("shape ({}) for w of shape {w_shape:?}", want.join(", ")),
             )));
         }
-        if m > 1 {
-            return Err(PyNotImplementedError::new_err(format!(
-                "ImplicitModel with m = {m} pseudo-actions is not available yet (only m = 1: w of shape (k,) or (k, 1))"
-            )));
-        }
         if w.iter().any(|x| !x.is_finite()) {
             return Err(config_err(ConfigError::invalid(
                 "w",
@@ -204,8 +293,21 @@ impl ImplicitModel {
                 "numbers < +inf with a finite largest entry in each row (-inf allowed)",
             )));
         }
-        let inner = Implicit::from_params(w, f, eta)
-            .map_err(|e| PyRuntimeError::new_err(format!("θ̂ cannot be solved: {e}")))?;
+        let solve_err = |e: String| PyRuntimeError::new_err(format!("θ̂ cannot be solved: {e}"));
+        let inner = if m == 1 {
+            Model::Chain(Box::new(
+                Implicit::from_params(w, f, eta).map_err(|e| solve_err(e.to_string()))?,
+            ))
+        } else {
+            let reduce = if reduce_name == "max" {
+                Reduce::Max
+            } else {
+                Reduce::LogSumExp
+            };
+            let fam = ImplicitFamily::from_params((k, m), w, f, eta, (reduce, temperature))
+                .map_err(|e| solve_err(e.to_string()))?;
+            Model::Family(Box::new(fam))
+        };
         Ok(Self {
             inner,
             w_shape,
@@ -260,7 +362,7 @@ impl ImplicitModel {
     /// Number of pseudo-actions m.
     #[getter]
     fn m(&self) -> usize {
-        1
+        self.inner.m()
     }
 
     /// The reduction over pseudo-actions (`max` or `logsumexp`).
@@ -280,22 +382,17 @@ impl ImplicitModel {
     fn vjp<'py>(&mut self, py: Python<'py>, g: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         let g = gradient_arg(g, "g", self.inner.k())?;
         let inner = &mut self.inner;
-        let (grad, deta) = py
-            .allow_threads(|| {
-                inner.gradient(&g).map(|gr| {
-                    let deta = inner.eta_gradient(&gr.dw);
-                    (gr, deta)
-                })
-            })
+        let (dw, df, deta) = py
+            .allow_threads(|| inner.vjp(&g))
             .map_err(|e| PyRuntimeError::new_err(format!("the adjoint cannot be solved: {e}")))?;
         let out = PyDict::new(py);
         out.set_item(
             "w",
-            PyArray1::from_vec(py, grad.dw).reshape(self.w_shape.clone())?,
+            PyArray1::from_vec(py, dw).reshape(self.w_shape.clone())?,
         )?;
         out.set_item(
             "logits",
-            PyArray1::from_vec(py, grad.df).reshape(self.f_shape.clone())?,
+            PyArray1::from_vec(py, df).reshape(self.f_shape.clone())?,
         )?;
         out.set_item("eta", deta)?;
         Ok(out)
@@ -321,8 +418,9 @@ impl ImplicitModel {
 
     fn __repr__(&self) -> String {
         format!(
-            "ImplicitModel(k={}, m=1, eta={}, reduce={:?}, temperature={})",
+            "ImplicitModel(k={}, m={}, eta={}, reduce={:?}, temperature={})",
             self.inner.k(),
+            self.inner.m(),
             self.inner.eta(),
             self.reduce,
             self.temperature

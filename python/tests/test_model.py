@@ -114,11 +114,10 @@ def test_a_failed_step_leaves_the_model_unchanged():
     assert m.theta.tobytes() == theta.tobytes() and m.w.tobytes() == w.tobytes()
 
 
-def test_more_pseudo_actions_are_not_implemented_yet():
-    with pytest.raises(NotImplementedError, match="m = 2"):
-        imprl.ImplicitModel(np.zeros((3, 2)), np.zeros((3, 2, 3)), 0.9)
-    with pytest.raises(NotImplementedError):
-        imprl.ImplicitModel(np.zeros((3, 2)), np.zeros((3, 2, 3)), 0.9, reduce="logsumexp", temperature=0.5)
+def test_more_pseudo_actions_have_their_shapes():
+    m = imprl.ImplicitModel(np.zeros((3, 2)), np.zeros((3, 2, 3)), 0.9, reduce="logsumexp", temperature=0.5)
+    assert m.m == 2 and m.w.shape == (3, 2) and m.logits.shape == (3, 2, 3)
+    assert m.transitions.shape == (3, 2, 3) and "m=2" in repr(m)
 
 
 GOOD_W, GOOD_F = np.zeros(3), np.zeros((3, 3))

@@ -10,6 +10,7 @@ use crate::linalg::{matvec, norm, softmax, Resolvent, ResolventLu, SolveError, S
 use crate::optim::Optimizer;
 use multiversion::multiversion;
 
+mod build;
 mod grad;
 
 /// At most this many Newton (policy-iteration) steps per forward solve before it is an error.
