@@ -91,6 +91,86 @@ pub fn family_theorem1_rel_error(
     Some(num / den)
 }
 
+/// Theorem 1 at one checkpoint of a model-family run (SPEC §2, §8.1, §8.2): the generalized
+/// preconditioner's extreme eigenvalues and the one-step oracle's relative error at the run's
+/// learning rate `α` and at `α/4` (first order: the error falls about fourfold).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyCheckpoint {
+    /// Updates done.
+    pub step: usize,
+    /// Smallest eigenvalue of `P` (positive: Corollary 1's global convergence).
+    pub p_lambda_min: f64,
+    /// Largest eigenvalue of `P`.
+    pub p_lambda_max: f64,
+    /// `‖Δθ̂ + αPḡ‖ / ‖αPḡ‖` for the full-batch gradient `ḡ` (NaN if the step fails).
+    pub thm1_rel_err: f64,
+    /// The same at `α/4`.
+    pub thm1_rel_err_quarter: f64,
+}
+
+/// The analysis of a model-family run: Theorem 1 (generalized) at `checkpoints` along the real
+/// training run of `cfg` on `problem`. The Perron split and Theorems 4–5 are stated for the
+/// paper's Markov reward chain with a fixed `η` and do not apply here.
+pub fn family_analysis(
+    cfg: &crate::config::RunConfig,
+    problem: &crate::data::Problem,
+    checkpoints: &[usize],
+) -> Result<Vec<FamilyCheckpoint>, crate::config::ConfigError> {
+    struct Watch<'a> {
+        data: &'a crate::data::Dataset,
+        checkpoints: &'a [usize],
+        alpha: f64,
+        rows: Vec<FamilyCheckpoint>,
+    }
+    impl Watch<'_> {
+        fn at(&mut self, step: usize, fam: &ImplicitFamily) {
+            if !self.checkpoints.contains(&step) {
+                return;
+            }
+            let k = fam.k();
+            let p = family_preconditioner(fam);
+            let eig = super::symmetric_eigenvalues(&p, k).unwrap_or_else(|| vec![f64::NAN]);
+            let full: Vec<usize> = (0..self.data.len()).collect();
+            let mut g = vec![0.0; k];
+            crate::train::minibatch_gradient(self.data, fam_theta(fam), &full, &mut g);
+            let err = |a| family_theorem1_rel_error(fam, &p, &g, a).unwrap_or(f64::NAN);
+            self.rows.push(FamilyCheckpoint {
+                step,
+                p_lambda_min: eig[0],
+                p_lambda_max: eig[eig.len() - 1],
+                thm1_rel_err: err(self.alpha),
+                thm1_rel_err_quarter: err(self.alpha / 4.0),
+            });
+        }
+    }
+    fn fam_theta(fam: &ImplicitFamily) -> &[f64] {
+        use crate::param::Parameterization;
+        fam.theta()
+    }
+    impl crate::train::Observer for Watch<'_> {
+        fn on_step(&mut self, step: usize, _g: &[f64], param: &dyn crate::param::Parameterization) {
+            if let Some(fam) = param.as_family() {
+                self.at(step, fam);
+            }
+        }
+    }
+    let mut watch = Watch {
+        data: &problem.train,
+        checkpoints,
+        alpha: cfg.lr,
+        rows: Vec::new(),
+    };
+    // Step 0: the initial model, as the training run builds it.
+    let spec = crate::run::model_spec(cfg)?;
+    let init =
+        crate::param::ParamKind::Implicit.init_model(problem.train.k, &spec, cfg.seed, cfg.solver);
+    if let Some(fam) = init.as_family() {
+        watch.at(0, fam);
+    }
+    crate::run::run_on(cfg, problem, &mut watch)?;
+    Ok(watch.rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

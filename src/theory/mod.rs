@@ -33,7 +33,9 @@ mod theorem5;
 
 pub use crate::stats::{Estimate, Z95};
 pub use analysis::{analyze, check_problem, checkpoint, resolve};
-pub use family::{family_preconditioner, family_theorem1_rel_error};
+pub use family::{
+    family_analysis, family_preconditioner, family_theorem1_rel_error, FamilyCheckpoint,
+};
 pub use perron::{
     implicit_step, perron_split, preconditioner, resolvent_inverse, softmax_curvature,
     stationary_distribution, symmetric_eigenvalues, theorem1_rel_error, PerronSplit,
