@@ -46,31 +46,18 @@ impl TabularMdp {
             n_states * n_actions,
             "reward table has the wrong size"
         );
-        let succ = p
-            .chunks_exact(n_states)
-            .map(|row| {
-                assert!(
-                    row.iter().all(|&q| q >= 0.0),
-                    "negative transition probability"
-                );
-                let total: f64 = row.iter().sum();
-                assert!(
-                    (total - 1.0).abs() <= 1e-12,
-                    "transition row sums to {total}, not 1"
-                );
-                row.iter()
-                    .enumerate()
-                    .filter(|(_, &q)| q > 0.0)
-                    .map(|(j, &q)| (j, q))
-                    .collect()
-            })
-            .collect();
-        Self {
-            n_states,
-            n_actions,
-            succ,
-            reward: r.to_vec(),
+        for row in p.chunks_exact(n_states) {
+            assert!(
+                row.iter().all(|&q| q >= 0.0),
+                "negative transition probability"
+            );
+            let total: f64 = row.iter().sum();
+            assert!(
+                (total - 1.0).abs() <= 1e-12,
+                "transition row sums to {total}, not 1"
+            );
         }
+        Self::from_probabilities(n_states, n_actions, p, r)
     }
 
     /// An MDP from dense transition probabilities as [`TabularMdp::from_dense`], for rows
