@@ -242,6 +242,19 @@ pub fn figure3(
             v
         };
         notes.extend(offset_overlap_note(d, &chosen));
+        // The domain's γ is drawn where it lies within the η drawn; otherwise the legend says
+        // where it is (mountain car's γ = 0.99 is beyond the grid's largest η, 0.975), so that
+        // the shared legend's "γ = …" line is not read as every panel's γ.
+        let gamma = Some(d.gamma()).filter(|g| g.is_finite() && *g > 0.0);
+        let (lo, hi) = (used[0], used[used.len() - 1]);
+        let vlines = match gamma {
+            Some(g) if (lo..=hi).contains(&g) => vec![(logit(g), format!("γ = {g}"))],
+            Some(g) => {
+                notes.push(format!("{}: γ = {g} (off axis)", domain_title(d)));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
         panels.push(Panel {
             title: domain_title(d).to_string(),
             x_label: "internal discount η (logit scale)".into(),
@@ -250,11 +263,7 @@ pub fn figure3(
             log_x: false,
             log_y: false,
             series: ser,
-            vlines: Some(d.gamma())
-                .filter(|g| g.is_finite() && *g > 0.0)
-                .map(|g| (logit(g), format!("γ = {g}")))
-                .into_iter()
-                .collect(),
+            vlines,
         });
     }
     let mut fig = FigureData::unless_empty(
