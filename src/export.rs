@@ -67,28 +67,18 @@ pub fn log_fields(r: &EvalRow) -> [String; 5] {
     ]
 }
 
-/// The tidy export's column of a learned `η` (after [`TIDY_RESULT_COLUMNS`], only when some
+/// The tidy export's column of a learned `η` (after [`crate::tidy::RESULT_COLUMNS`], only when some
 /// exported run learns it): named apart from the setting `eta`, its starting value `η₀`.
 pub const TIDY_ETA_COLUMN: &str = "learned_eta";
 
-/// The columns of the tidy export after the settings.
-pub const TIDY_RESULT_COLUMNS: [&str; 7] = [
-    "timestep",
-    "mse",
-    "res_ones_norm",
-    "res_ortho_norm",
-    "residual_norm",
-    "diverged",
-    "diverged_at",
-];
-
 /// The header of the tidy export: every declared setting (in declaration order), then
-/// [`TIDY_RESULT_COLUMNS`], then [`TIDY_ETA_COLUMN`] when `with_eta`.
+/// the result columns ([`crate::tidy::RESULT_COLUMNS`]), then [`TIDY_ETA_COLUMN`] when
+/// `with_eta`.
 pub fn tidy_header(with_eta: bool) -> Vec<&'static str> {
     SETTINGS
         .iter()
         .map(|s| s.name)
-        .chain(TIDY_RESULT_COLUMNS)
+        .chain(crate::tidy::RESULT_COLUMNS.iter().map(|(n, _)| *n))
         .chain(with_eta.then_some(TIDY_ETA_COLUMN))
         .collect()
 }

@@ -4,9 +4,8 @@
 
 mod common;
 
-use common::{bin, export_csv as export, imprl, sweep, write};
+use common::{export_csv as export, grid_dir, imprl, spawn_sweep, sweep, write};
 use proptest::prelude::*;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -34,10 +33,7 @@ fn huge_and_inconsistent_batches_are_refused_before_any_run() {
     }
     // Without replacement, a batch larger than the chain's 50 training samples: refused for the
     // grid as a whole, naming the file, before a store is even created.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let grid = write(
-        dir.path(),
-        "grid.toml",
+    let (dir, grid) = grid_dir(
         "domain = 'chain'\nparam = 'explicit'\nseed = [0, 1]\nbatch_size = [25, 60]\nsampling = 'without-replacement'\n",
     );
     let out = sweep(&grid, &dir.path().join("res"))
@@ -61,21 +57,12 @@ const SLOW_GRID: &str = "domain = 'four-rooms'\nparam = 'implicit'\neta = [0.8, 
 
 #[test]
 fn a_signal_stops_a_sweep_cleanly_and_the_same_command_resumes_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let grid = write(dir.path(), "grid.toml", SLOW_GRID);
+    let (dir, grid) = grid_dir(SLOW_GRID);
     let reference = dir.path().join("reference");
     sweep(&grid, &reference).assert().success();
     let results = dir.path().join("res");
     for (signal, code) in [("INT", 130), ("TERM", 143)] {
-        let mut child = std::process::Command::new(bin())
-            .args(["sweep", "--progress", "lines", "--jobs", "1", "--config"])
-            .arg(&grid)
-            .arg("--out")
-            .arg(&results)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
+        let mut child = spawn_sweep(&grid, &results, "lines");
         // Once the sweep has started (its first line), let it store some runs.
         let mut stdout = child.stdout.take().expect("stdout");
         let mut first = [0u8; 1];
@@ -110,25 +97,12 @@ fn a_signal_stops_a_sweep_cleanly_and_the_same_command_resumes_it() {
 
 #[test]
 fn two_sweeps_creating_one_store_at_once_both_succeed_and_count_each_run_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let grid = write(
-        dir.path(),
-        "grid.toml",
+    let (dir, grid) = grid_dir(
         "domain = 'chain'\nparam = ['explicit', 'implicit']\nseed = [0, 1, 2, 3, 4, 5, 6, 7]\noffset = [0.0, 0.5]\n",
     );
     for trial in 0..5 {
         let results = dir.path().join(format!("res{trial}"));
-        let spawn = || {
-            std::process::Command::new(bin())
-                .args(["sweep", "--progress", "quiet", "--jobs", "1", "--config"])
-                .arg(&grid)
-                .arg("--out")
-                .arg(&results)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn")
-        };
+        let spawn = || spawn_sweep(&grid, &results, "quiet");
         let (a, b) = (spawn(), spawn());
         let mut now = 0;
         for child in [a, b] {
@@ -158,12 +132,7 @@ fn two_sweeps_creating_one_store_at_once_both_succeed_and_count_each_run_once() 
 
 #[test]
 fn a_damaged_store_is_named_and_repaired() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let grid = write(
-        dir.path(),
-        "grid.toml",
-        "domain = 'chain'\nparam = 'implicit'\nseed = [0, 1, 2]\n",
-    );
+    let (dir, grid) = grid_dir("domain = 'chain'\nparam = 'implicit'\nseed = [0, 1, 2]\n");
     let results = dir.path().join("res");
     let run_sweep = |extra: &[&str]| sweep(&grid, &results).args(extra).output().expect("sweep");
     assert!(run_sweep(&[]).status.success());

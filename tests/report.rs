@@ -73,7 +73,8 @@ fn make_results(dir: &Path, format: Format) -> Results {
         domain: Some(DomainKind::Chain),
         ..Default::default()
     };
-    let (run, cfg) = imprl::theory::resolve(&settings, None, Some(100), Some(50)).expect("valid");
+    let (run, cfg) =
+        imprl::theory::resolve_paper(&settings, None, Some(100), Some(50)).expect("valid");
     let report = imprl::theory::analyze(
         &cfg,
         &run.domain_spec().problem(run.offset, run.seed),

@@ -232,7 +232,7 @@ fn analysis_follows_the_trainers_runs() {
         steps: Some(20),
         ..Default::default()
     };
-    let (run, cfg) = theory::resolve(&settings, None, Some(10), Some(20)).expect("valid");
+    let (run, cfg) = theory::resolve_paper(&settings, None, Some(10), Some(20)).expect("valid");
     let problem = chain_problem();
     let report = theory::analyze(&cfg, &problem, &mut |_| {});
     assert_eq!(
@@ -371,7 +371,7 @@ fn analysis_does_not_depend_on_the_number_of_threads() {
         steps: Some(10),
         ..Default::default()
     };
-    let (run, cfg) = theory::resolve(&settings, None, Some(10), Some(40)).expect("valid");
+    let (run, cfg) = theory::resolve_paper(&settings, None, Some(10), Some(40)).expect("valid");
     let problem = run.domain_spec().problem(run.offset, run.seed);
     let csv_with = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -496,7 +496,8 @@ fn analysis_through_the_trainer_equals_the_runs_stepped_by_hand() {
             sampling: Some(sampling),
             ..Default::default()
         };
-        let (_, cfg) = theory::resolve(&settings, lr_explicit, Some(7), Some(20)).expect("valid");
+        let (_, cfg) =
+            theory::resolve_paper(&settings, lr_explicit, Some(7), Some(20)).expect("valid");
         let mut done = Vec::new();
         let report = theory::analyze(&cfg, &problem, &mut |s| done.push(s));
         let by_hand = analyze_by_hand(&cfg, &problem);
@@ -552,5 +553,53 @@ fn theorem1_holds_along_a_model_family_run() {
                 "{r:?}"
             );
         }
+    }
+}
+
+/// `theory::resolve` is the one entry point: the paper's model gets the checkpoint analysis of
+/// `resolve_paper`, the model family (which `resolve_paper` refuses) Theorem 1 along its run, at
+/// the same checkpoints, with its own table; TD targets are refused for both.
+#[test]
+fn resolve_picks_the_analysis_of_the_model() {
+    let paper = RunSettings {
+        domain: Some(DomainKind::Chain),
+        steps: Some(100),
+        ..RunSettings::default()
+    };
+    let plan = theory::resolve(&paper, None, Some(40), Some(20)).expect("valid");
+    assert_eq!(
+        plan.clone().into_paper(),
+        Some(theory::resolve_paper(&paper, None, Some(40), Some(20)).expect("valid"))
+    );
+    assert_eq!(plan.checkpoints(), [0, 40, 80, 100]);
+    let family = RunSettings {
+        actions: Some(3),
+        ..paper
+    };
+    assert!(theory::resolve_paper(&family, None, Some(40), None)
+        .expect_err("the paper's analysis only")
+        .to_string()
+        .contains("`actions`"));
+    let plan = theory::resolve(&family, None, Some(40), None).expect("valid");
+    assert!(matches!(plan, theory::TheoryPlan::Family { .. }));
+    assert_eq!(plan.checkpoints(), [0, 40, 80, 100]);
+    let theory::TheoryOutcome::Family(report) = plan.analyze(&mut |_| {}).expect("analysis") else {
+        panic!("the family's analysis");
+    };
+    let run = *plan.run();
+    let problem = run.domain_spec().problem(run.offset, run.seed);
+    let rows = theory::family_analysis(&run, &problem, &[0, 40, 80, 100]).expect("analysis");
+    assert_eq!(report.rows, rows);
+    assert_eq!(report.csv().lines().count(), 1 + rows.len());
+    assert!(report.render_text().contains("3 pseudo-action(s)"));
+    for s in [&paper, &family] {
+        let td = RunSettings {
+            targets: Some(imprl::domain::Targets::Td(1)),
+            ..*s
+        };
+        assert!(theory::resolve(&td, None, None, None)
+            .expect_err("td targets")
+            .to_string()
+            .contains("`targets`"));
     }
 }

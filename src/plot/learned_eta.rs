@@ -8,7 +8,7 @@ use crate::domain::DomainKind;
 use crate::figure::{number_label, Figure, Panel, Point, Series, Spread, BLACK, OKABE_ITO};
 use crate::param::ParamKind;
 use crate::record::RunRecord;
-use crate::stats::{ConfigKey, Stat};
+use crate::stats::{per_timestep, ConfigKey, Stat};
 
 /// File stem of the figure.
 pub const LEARNED_ETA_FIGURE: &str = "learned_eta";
@@ -83,24 +83,12 @@ pub fn learned_eta_figure(records: &[RunRecord]) -> Option<FigureData> {
                 .copied()
                 .filter(|r| ConfigKey::of(&r.config) == *key)
                 .collect();
-            let mut steps: Vec<usize> = runs
-                .iter()
-                .flat_map(|r| r.rows.iter().map(|x| x.timestep))
-                .collect();
-            steps.sort_unstable();
-            steps.dedup();
             let mut label = format!("η₀ = {}", number_label(key.eta));
             if several_protocols {
                 label.push_str(&format!(" ({})", key.protocol_differences().join(" ")));
             }
             let mut pts = Vec::new();
-            for t in steps {
-                let v: Vec<f64> = runs
-                    .iter()
-                    .filter_map(|r| r.rows.iter().find(|x| x.timestep == t))
-                    .filter_map(|x| x.eta)
-                    .collect();
-                let s = Stat::of(&v);
+            for (t, s) in per_timestep(&runs, |x| x.eta) {
                 let mut row = vec![
                     d.name().to_string(),
                     label.clone(),

@@ -2,6 +2,7 @@
 //! and run records.
 
 use super::*;
+use crate::stats::per_timestep;
 
 /// Per domain and parameterization: final `‖r‖₂` against the offset for every learning rate
 /// (log y axis), one panel per `η`, one colour per learning rate in every panel, the chosen
@@ -204,20 +205,8 @@ pub fn curves(
                 if runs.is_empty() {
                     continue;
                 }
-                let mut steps: Vec<usize> = runs
-                    .iter()
-                    .flat_map(|r| r.rows.iter().map(|x| x.timestep))
-                    .collect();
-                steps.sort_unstable();
-                steps.dedup();
                 let mut pts = Vec::new();
-                for t in steps {
-                    let v: Vec<f64> = runs
-                        .iter()
-                        .filter_map(|r| r.rows.iter().find(|x| x.timestep == t))
-                        .map(|x| x.residual_norm)
-                        .collect();
-                    let s = Stat::of(&v);
+                for (t, s) in per_timestep(&runs, |x| Some(x.residual_norm)) {
                     let mut row = key_fields(&key);
                     row.push(t.to_string());
                     row.extend(stat_fields(&s));

@@ -1,13 +1,16 @@
 //! Statistics shared by the figures (`plot`), the comparison with the published runs
 //! (`compare`) and the theory checks (`theory`): one sample summary ([`Stat`]), one interval
 //! estimate ([`Estimate`]), one Welch difference ([`welch_z`]) and one configuration key
-//! ([`ConfigKey`], every run setting but the seed).
+//! ([`ConfigKey`], every run setting but the seed), and one summary along training
+//! ([`per_timestep`]: a [`Stat`] per evaluation step over runs).
 //!
 //! Means and sample variances of all three come from one formula ([`Stat::of`],
 //! [`Estimate::mean_of`]): `x̄ = Σx/n`, `s² = Σ(x − x̄)²/(n − 1)` (SPEC §6–§7).
 
+mod curve;
 mod key;
 
+pub use curve::per_timestep;
 pub use key::{ConfigKey, Protocol, KEY_COLUMNS};
 
 /// Two-sided 95% normal quantile.

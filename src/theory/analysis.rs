@@ -280,7 +280,9 @@ pub fn analyze(
 /// paper's best (SPEC §6), the explicit run's `lr_explicit` or its best; checkpoints every
 /// `every` (default 50) updates and after the last; `mc` (default 1000, at least 10) minibatches
 /// per Monte-Carlo estimate. Returns the implicit run's config (domain, offset, seed) as well.
-pub fn resolve(
+/// Refuses the model family (`m > 1` or a learned `η`), which [`super::resolve`] sends to its
+/// own analysis.
+pub fn resolve_paper(
     settings: &RunSettings,
     lr_explicit: Option<f64>,
     every: Option<usize>,
@@ -343,10 +345,7 @@ pub fn resolve(
             "10 <= mc <= 10000000",
         ));
     }
-    let mut checkpoints: Vec<usize> = (0..=imp.steps).step_by(every).collect();
-    if checkpoints.last() != Some(&imp.steps) {
-        checkpoints.push(imp.steps);
-    }
+    let checkpoints = super::plan::checkpoints(imp.steps, every);
     let cfg = TheoryConfig {
         eta: imp.eta,
         lr_implicit: imp.lr,

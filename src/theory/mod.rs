@@ -1,5 +1,10 @@
 //! The theory's quantities measured along real training runs (SPEC §2).
 //!
+//! The entry point is [`resolve`]: run settings in, the analysis that applies to their model out
+//! ([`TheoryPlan`]: the paper's, below, or Theorem 1 generalized for the model family,
+//! [`family_analysis`]), run by [`TheoryPlan::analyze`] into a report with its text and files
+//! ([`TheoryOutcome`]).
+//!
 //! One implicit run and one explicit run (the same seed, data, initial `θ` and minibatch
 //! stream as `imprl run`) are followed; at chosen steps, *before* the next update, this module
 //! computes:
@@ -28,17 +33,22 @@ mod analysis;
 mod family;
 pub mod output;
 mod perron;
+mod plan;
 mod theorem4;
 mod theorem5;
 
 pub use crate::stats::{Estimate, Z95};
-pub use analysis::{analyze, check_problem, checkpoint, resolve};
+pub use analysis::{analyze, check_problem, checkpoint, resolve_paper};
 pub use family::{
     family_analysis, family_preconditioner, family_theorem1_rel_error, FamilyCheckpoint,
 };
 pub use perron::{
     implicit_step, perron_split, preconditioner, resolvent_inverse, softmax_curvature,
     stationary_distribution, symmetric_eigenvalues, theorem1_rel_error, PerronSplit,
+};
+pub use plan::{
+    resolve, FamilyReport, TheoryError, TheoryFiles, TheoryOutcome, TheoryPlan, THEORY_CSV,
+    THEORY_FAMILY_CSV,
 };
 pub use theorem4::{measured_change, ones_direction, theorem4, Theorem4};
 pub use theorem5::{

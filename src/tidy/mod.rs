@@ -5,7 +5,7 @@
 //! The schema comes from the same place as the CSV header ([`crate::export::tidy_header`]): every
 //! declared setting ([`crate::config::SETTINGS`], typed by its store column: `REAL` → float,
 //! `INTEGER` → integer or boolean, `TEXT` → text), then the result columns
-//! ([`crate::export::TIDY_RESULT_COLUMNS`], typed by [`RESULT_KINDS`]).
+//! ([`RESULT_COLUMNS`], one table of their names and types).
 
 pub mod parquet;
 
@@ -36,38 +36,24 @@ pub struct ColumnType {
     pub nullable: bool,
 }
 
-/// Types of [`crate::export::TIDY_RESULT_COLUMNS`], in its order: the evaluation's fields are empty on the one
-/// row of a run that diverged before its first evaluation, `diverged_at` on the rows of a run
-/// that did not diverge.
-pub const RESULT_KINDS: [ColumnType; 7] = [
-    ColumnType {
-        kind: ColumnKind::Int,
-        nullable: true,
-    },
-    ColumnType {
-        kind: ColumnKind::Float,
-        nullable: true,
-    },
-    ColumnType {
-        kind: ColumnKind::Float,
-        nullable: true,
-    },
-    ColumnType {
-        kind: ColumnKind::Float,
-        nullable: true,
-    },
-    ColumnType {
-        kind: ColumnKind::Float,
-        nullable: true,
-    },
-    ColumnType {
-        kind: ColumnKind::Bool,
-        nullable: false,
-    },
-    ColumnType {
-        kind: ColumnKind::Int,
-        nullable: true,
-    },
+impl ColumnType {
+    /// A column of `kind` that may hold empty cells when `nullable`.
+    pub const fn of(kind: ColumnKind, nullable: bool) -> ColumnType {
+        ColumnType { kind, nullable }
+    }
+}
+
+/// The columns of the tidy export after the settings, named and typed, in order: the
+/// evaluation's fields are empty on the one row of a run that diverged before its first
+/// evaluation, `diverged_at` on the rows of a run that did not diverge.
+pub const RESULT_COLUMNS: [(&str, ColumnType); 7] = [
+    ("timestep", ColumnType::of(ColumnKind::Int, true)),
+    ("mse", ColumnType::of(ColumnKind::Float, true)),
+    ("res_ones_norm", ColumnType::of(ColumnKind::Float, true)),
+    ("res_ortho_norm", ColumnType::of(ColumnKind::Float, true)),
+    ("residual_norm", ColumnType::of(ColumnKind::Float, true)),
+    ("diverged", ColumnType::of(ColumnKind::Bool, false)),
+    ("diverged_at", ColumnType::of(ColumnKind::Int, true)),
 ];
 
 /// The type of a setting's column, from its store column's type.
@@ -97,7 +83,7 @@ pub fn tidy_schema(with_eta: bool) -> Vec<(&'static str, ColumnType)> {
     let types = SETTINGS
         .iter()
         .map(setting_type)
-        .chain(RESULT_KINDS)
+        .chain(RESULT_COLUMNS.iter().map(|(_, t)| *t))
         .chain(with_eta.then_some(ETA_KIND));
     tidy_header(with_eta).into_iter().zip(types).collect()
 }

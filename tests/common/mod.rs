@@ -46,3 +46,25 @@ pub fn export_csv(results: &Path) -> String {
     );
     String::from_utf8(out.stdout).expect("utf8")
 }
+
+/// A temporary directory holding the grid file `grid.toml` with `text`: the directory (removed
+/// when dropped) and the grid's path.
+pub fn grid_dir(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let grid = write(dir.path(), "grid.toml", text);
+    (dir, grid)
+}
+
+/// `imprl sweep --progress PROGRESS --jobs 1 --config GRID --out OUT` started with piped output
+/// (for a test that signals it or runs two at once).
+pub fn spawn_sweep(grid: &Path, out: &Path, progress: &str) -> std::process::Child {
+    std::process::Command::new(bin())
+        .args(["sweep", "--progress", progress, "--jobs", "1", "--config"])
+        .arg(grid)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}

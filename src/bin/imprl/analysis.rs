@@ -9,107 +9,40 @@ use std::path::Path;
 
 pub fn theory(args: &TheoryArgs) -> anyhow::Result<()> {
     let settings = args.settings.settings()?;
-    let implicit = imprl::config::RunSettings {
-        param: Some(imprl::param::ParamKind::Implicit),
-        ..settings
-    }
-    .resolve()?;
-    if implicit.actions != 1 || implicit.learn_eta != imprl::param::LearnEta::None {
-        return theory_family(&implicit, args);
-    }
-    let (run, cfg) = imprl::theory::resolve(&settings, args.lr_explicit, args.every, args.mc)?;
-    let problem = run.domain_spec().problem(run.offset, run.seed);
-    imprl::theory::check_problem(&cfg, &problem)?;
-    let total = cfg.checkpoints.len();
+    let plan = imprl::theory::resolve(&settings, args.lr_explicit, args.every, args.mc)?;
+    let total = plan.checkpoints().len();
     let mut done = 0;
-    let report = imprl::theory::analyze(&cfg, &problem, &mut |step| {
-        done += 1;
-        eprintln!("checkpoint {done}/{total} (step {step}) done");
-    });
-    let title = format!(
-        "domain {}, offset {}, seed {}",
-        run.domain, run.offset, run.seed
-    );
-    print!("{}", imprl::theory::output::render_text(&report, &title));
+    let outcome = plan
+        .analyze(&mut |step| {
+            done += 1;
+            eprintln!("checkpoint {done}/{total} (step {step}) done");
+        })
+        .map_err(cli_error)?;
+    print!("{}", outcome.render_text());
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let csv_path = dir.join("theory.csv");
-        let file = std::fs::File::create(&csv_path)
-            .with_context(|| format!("cannot create {}", csv_path.display()))?;
-        imprl::theory::output::write_csv(file, &report)?;
-        let figs = imprl::theory::output::write_figures(dir, &report)?;
-        println!(
-            "\nwrote {} and {} figures to {}",
-            csv_path.display(),
-            figs.len(),
-            dir.display()
-        );
+        let files = outcome.write(dir).map_err(cli_error)?;
+        match files.figures {
+            Some(figs) => println!(
+                "\nwrote {} and {} figures to {}",
+                files.table.display(),
+                figs.len(),
+                dir.display()
+            ),
+            None => println!("\nwrote {}", files.table.display()),
+        }
     }
     Ok(())
 }
 
-/// `imprl theory` for the model family (m > 1 or a learned η): Theorem 1 generalized along the
-/// run; the Perron split and Theorems 4–5 do not apply and are named as such.
-fn theory_family(run: &imprl::config::RunConfig, args: &TheoryArgs) -> anyhow::Result<()> {
-    if run.targets != imprl::domain::Targets::Mc {
-        return Err(ConfigError::invalid(
-            "targets",
-            imprl::config::SettingType::text(&run.targets),
-            "mc (the theorems are stated for fixed targets; TD targets move with θ)",
-        )
-        .into());
+/// A theory error as the command line reports it: refused settings as usage errors (exit 2),
+/// an own domain's load error as its one line.
+fn cli_error(e: imprl::theory::TheoryError) -> anyhow::Error {
+    use imprl::theory::TheoryError;
+    match e {
+        TheoryError::Config(c) => c.into(),
+        TheoryError::Problem(p) => anyhow::anyhow!("{p}"),
+        e => e.into(),
     }
-    let every = args.every.unwrap_or(50);
-    if every == 0 {
-        return Err(ConfigError::invalid("every", 0, "an integer >= 1").into());
-    }
-    let mut checkpoints: Vec<usize> = (0..=run.steps).step_by(every).collect();
-    if checkpoints.last() != Some(&run.steps) {
-        checkpoints.push(run.steps);
-    }
-    let problem = run
-        .domain_spec()
-        .try_problem(run.offset, run.seed)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rows = imprl::theory::family_analysis(run, &problem, &checkpoints)?;
-    let mut text = format!(
-        "domain {}, offset {}, seed {}: implicit model with {} pseudo-action(s), reduce {}, learn_eta {}\n\
-         Theorem 1 (generalized: P = A⁻¹CA⁻ᵀ, A = I − Σ_a diag(π_a) η S_a), one-step oracle at α = {} and α/4:\n\
-         step  λmin(P)  λmax(P)  rel.err(α)  rel.err(α/4)\n",
-        run.domain,
-        run.offset,
-        run.seed,
-        run.actions,
-        imprl::config::SettingType::text(&run.reduce),
-        imprl::config::SettingType::text(&run.learn_eta),
-        run.lr,
-    );
-    for r in &rows {
-        text.push_str(&format!(
-            "{:>5}  {:.3e}  {:.3e}  {:.3e}  {:.3e}\n",
-            r.step, r.p_lambda_min, r.p_lambda_max, r.thm1_rel_err, r.thm1_rel_err_quarter
-        ));
-    }
-    text.push_str(
-        "Perron split, Theorem 4, Theorem 5 / Corollaries 2–3: do not apply (stated for the paper's \
-         Markov reward chain with one action and a fixed η).\n",
-    );
-    print!("{text}");
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join("theory_family.csv");
-        let mut csv =
-            String::from("step,p_lambda_min,p_lambda_max,thm1_rel_err,thm1_rel_err_quarter\n");
-        for r in &rows {
-            csv.push_str(&format!(
-                "{},{},{},{},{}\n",
-                r.step, r.p_lambda_min, r.p_lambda_max, r.thm1_rel_err, r.thm1_rel_err_quarter
-            ));
-        }
-        std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("\nwrote {}", path.display());
-    }
-    Ok(())
 }
 
 pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {

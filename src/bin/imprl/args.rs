@@ -69,14 +69,22 @@ pub enum StudyCommand {
     Gradients(crate::gradmodes::StudyGradientsArgs),
 }
 
-/// Options of `imprl study model-family`.
-#[derive(Args)]
-pub struct ModelFamilyArgs {
-    /// Output directory (holds the results store, the table and the figures; rerunning resumes).
-    #[arg(long, default_value = "model-family")]
-    pub out: PathBuf,
+/// The defaults of one study's [`StudyArgs`].
+pub trait StudyDefaults: Clone + Send + Sync + 'static {
+    /// Output directory.
+    const OUT: &'static str;
     /// Seeds per configuration.
-    #[arg(long, default_value_t = imprl::published::N_SEEDS)]
+    const SEEDS: &'static str;
+}
+
+/// Options shared by the studies of `imprl study`, with the defaults of study `D`.
+#[derive(Args, Clone)]
+pub struct StudyArgs<D: StudyDefaults> {
+    /// Output directory (the study's results, table and figures).
+    #[arg(long, default_value = D::OUT)]
+    pub out: PathBuf,
+    /// Seeds per configuration (seeds 0..N).
+    #[arg(long, default_value = D::SEEDS)]
     pub seeds: usize,
     /// Worker threads [default: all cores].
     #[arg(long)]
@@ -84,6 +92,24 @@ pub struct ModelFamilyArgs {
     /// Progress display [default: a bar on a terminal, else plain lines].
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
+    #[arg(skip)]
+    pub defaults: std::marker::PhantomData<D>,
+}
+
+/// `imprl study model-family`: into `model-family` (a results store: rerunning resumes), the
+/// published number of seeds.
+#[derive(Clone)]
+pub struct ModelFamilyDefaults;
+impl StudyDefaults for ModelFamilyDefaults {
+    const OUT: &'static str = "model-family";
+    const SEEDS: &'static str = "20";
+}
+
+/// Options of `imprl study model-family`.
+#[derive(Args)]
+pub struct ModelFamilyArgs {
+    #[command(flatten)]
+    pub study: StudyArgs<ModelFamilyDefaults>,
 }
 
 /// Options of `imprl dataset`.
@@ -106,20 +132,25 @@ pub struct DatasetArgs {
     pub npy: bool,
 }
 
+/// `imprl study td`: into `study-td` (a results store: rerunning resumes), 5 seeds.
+#[derive(Clone)]
+pub struct TdDefaults;
+impl StudyDefaults for TdDefaults {
+    const OUT: &'static str = "study-td";
+    const SEEDS: &'static str = "5";
+}
+
 /// Options of `imprl study td`.
 #[derive(Args)]
 pub struct TdStudyArgs {
-    /// Output directory (results store, figures/<targets>/, summary.md; rerunning resumes).
-    #[arg(long, default_value = "study-td")]
-    pub out: PathBuf,
-    /// Seeds per configuration.
-    #[arg(long, default_value_t = 5)]
-    pub seeds: usize,
+    #[command(flatten)]
+    pub study: StudyArgs<TdDefaults>,
     /// Image formats.
     #[arg(long, value_enum, default_value_t = Format::Both)]
     pub format: Format,
-    #[command(flatten)]
-    pub exec: ExecArgs,
+    /// Delete runs that fail their checksum (damaged store) and run them again.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// Options of `imprl report`.
@@ -227,7 +258,7 @@ impl ExecArgs {
     }
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressArg {
     Auto,
     Bar,
@@ -315,4 +346,55 @@ pub struct PlotArgs {
     /// Learning rates of the "best" figures: the paper's or those with the lowest final ‖r‖.
     #[arg(long, value_enum, default_value_t = BestLr::Published)]
     pub best: BestLr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn study(args: &[&str]) -> Cli {
+        Cli::try_parse_from(["imprl", "study"].iter().chain(args)).expect("parses")
+    }
+
+    /// Every study takes the same options, with its own output directory and seeds by default
+    /// and all cores unless `--jobs`; none takes `--shard`.
+    #[test]
+    fn the_studies_share_their_options() {
+        assert_eq!(
+            ModelFamilyDefaults::SEEDS.parse::<usize>(),
+            Ok(imprl::published::N_SEEDS)
+        );
+        let shared = |c: Cli| match c.command {
+            Command::Study(StudyCommand::ModelFamily(a)) => {
+                (a.study.out, a.study.seeds, a.study.jobs)
+            }
+            Command::Study(StudyCommand::Td(a)) => (a.study.out, a.study.seeds, a.study.jobs),
+            Command::Study(StudyCommand::Gradients(a)) => {
+                (a.study.out, a.study.seeds, a.study.jobs)
+            }
+            _ => unreachable!("a study"),
+        };
+        for (name, out, seeds) in [
+            ("model-family", "model-family", 20),
+            ("td", "study-td", 5),
+            ("gradients", "study-gradients", 20),
+        ] {
+            assert_eq!(shared(study(&[name])), (PathBuf::from(out), seeds, None));
+            assert_eq!(
+                shared(study(&[
+                    name,
+                    "--out",
+                    "x",
+                    "--seeds",
+                    "3",
+                    "--jobs",
+                    "2",
+                    "--progress",
+                    "quiet"
+                ])),
+                (PathBuf::from("x"), 3, Some(2))
+            );
+            assert!(Cli::try_parse_from(["imprl", "study", name, "--shard", "0/2"]).is_err());
+        }
+    }
 }

@@ -1,9 +1,10 @@
 //! `imprl gradients` and `imprl study gradients`: the gradient modes of SPEC §8.3.
 
+use crate::args::{ProgressArg, StudyArgs, StudyDefaults};
 use anyhow::Context;
 use clap::Args;
 use imprl::config::cli::{AllButParam, SettingFlags};
-use imprl::config::{ConfigError, SettingType};
+use imprl::config::{check_count, ConfigError, SettingType};
 use imprl::domain::DomainKind;
 use imprl::figure::Format;
 use imprl::param::ParamKind;
@@ -26,18 +27,19 @@ pub struct GradientsArgs {
     pub out: Option<PathBuf>,
 }
 
+/// `imprl study gradients`: into `study-gradients` (every run made again), 20 seeds.
+#[derive(Clone)]
+pub struct GradientsDefaults;
+impl StudyDefaults for GradientsDefaults {
+    const OUT: &'static str = "study-gradients";
+    const SEEDS: &'static str = "20";
+}
+
 /// Options of `imprl study gradients`.
 #[derive(Args)]
 pub struct StudyGradientsArgs {
-    /// Output directory [default: study-gradients].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Seeds per configuration (seeds 0..N).
-    #[arg(long, default_value_t = 20)]
-    pub seeds: u64,
-    /// Parallel runs.
-    #[arg(long, default_value_t = 2)]
-    pub jobs: usize,
+    #[command(flatten)]
+    pub study: StudyArgs<GradientsDefaults>,
     /// Domains, comma-separated [default: all three].
     #[arg(long, value_delimiter = ',')]
     pub domains: Vec<String>,
@@ -94,8 +96,14 @@ pub fn gradients(args: &GradientsArgs) -> anyhow::Result<()> {
 
 pub fn study_gradients(args: &StudyGradientsArgs) -> anyhow::Result<()> {
     use imprl::study::gradients as sg;
+    let study = &args.study;
+    let seeds = check_count("seeds", study.seeds)?;
+    let jobs = match study.jobs {
+        Some(j) => check_count("jobs", j)?,
+        None => rayon::current_num_threads(),
+    };
     let mut opts = sg::StudyOptions {
-        seeds: args.seeds,
+        seeds: seeds as u64,
         ..sg::StudyOptions::default()
     };
     if !args.domains.is_empty() {
@@ -108,19 +116,17 @@ pub fn study_gradients(args: &StudyGradientsArgs) -> anyhow::Result<()> {
             })
             .collect::<Result<_, _>>()?;
     }
-    if args.seeds == 0 || args.jobs == 0 {
-        return Err(ConfigError::invalid("seeds/jobs", 0, "an integer >= 1").into());
-    }
     let runs = sg::runs(&opts)?;
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("study-gradients"));
-    create_dir(&dir)?;
-    eprintln!("{} runs on {} threads", runs.len(), args.jobs);
+    let dir = &study.out;
+    create_dir(dir)?;
+    // Runs done, on stderr every 100 runs (none with `--progress quiet`).
+    let quiet = study.progress == ProgressArg::Quiet;
+    if !quiet {
+        eprintln!("{} runs on {jobs} threads", runs.len());
+    }
     let start = std::time::Instant::now();
-    let rows = sg::run_all(&runs, args.jobs, &|done, total| {
-        if done % 100 == 0 || done == total {
+    let rows = sg::run_all(&runs, jobs, &|done, total| {
+        if !quiet && (done % 100 == 0 || done == total) {
             eprintln!(
                 "{done}/{total} runs ({:.0} s)",
                 start.elapsed().as_secs_f64()
@@ -136,15 +142,15 @@ pub fn study_gradients(args: &StudyGradientsArgs) -> anyhow::Result<()> {
     for &d in &opts.domains {
         let f = sg::metric_figure(&summary, d, &opts.ks, "final ‖r‖", |s| s.residual);
         n += f
-            .save_as(&dir, &format!("residual-{}", d.text()), Format::Both)?
+            .save_as(dir, &format!("residual-{}", d.text()), Format::Both)?
             .len();
         let f = sg::metric_figure(&summary, d, &opts.ks, "final res_ones_norm", |s| s.ones);
         n += f
-            .save_as(&dir, &format!("ones-{}", d.text()), Format::Both)?
+            .save_as(dir, &format!("ones-{}", d.text()), Format::Both)?
             .len();
     }
     n += sg::cost_figure(&summary, &opts.ks)
-        .save_as(&dir, "cost", Format::Both)?
+        .save_as(dir, "cost", Format::Both)?
         .len();
     println!(
         "wrote {} and {n} figures to {}",

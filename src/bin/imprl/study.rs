@@ -16,10 +16,11 @@ pub fn study(which: &StudyCommand) -> anyhow::Result<()> {
 }
 
 fn model_family(args: &ModelFamilyArgs) -> anyhow::Result<()> {
-    let seeds = check_count("seeds", args.seeds)?;
-    let opts = SweepOptions::new(args.jobs, false)?;
-    let mut terminal = Terminal::new(args.progress)?;
-    let report = imprl::study::model_family::run(&args.out, seeds, &opts, &mut terminal)?;
+    let study = &args.study;
+    let seeds = check_count("seeds", study.seeds)?;
+    let opts = SweepOptions::new(study.jobs, false)?;
+    let mut terminal = Terminal::new(study.progress)?;
+    let report = imprl::study::model_family::run(&study.out, seeds, &opts, &mut terminal)?;
     for s in &report.sweeps {
         println!("{s}");
     }
@@ -39,31 +40,32 @@ fn model_family(args: &ModelFamilyArgs) -> anyhow::Result<()> {
 }
 
 fn td(args: &TdStudyArgs) -> anyhow::Result<()> {
-    let exec = args.exec.validate()?;
-    let seeds = check_count("seeds", args.seeds)?;
+    let study = &args.study;
+    let options = SweepOptions::new(study.jobs, args.repair)?;
+    let seeds = check_count("seeds", study.seeds)?;
+    let out = &study.out;
     let runs = imprl::study::td::runs(seeds);
-    let mut store = Store::open(&args.out)?;
+    let mut store = Store::open(out)?;
     println!("{} runs into {}", runs.len(), store.path().display());
-    let mut terminal = Terminal::new(exec.progress)?;
-    let summary = imprl::sweep::execute(&runs, &mut store, &exec.options, &mut terminal)?;
+    let mut terminal = Terminal::new(study.progress)?;
+    let summary = imprl::sweep::execute(&runs, &mut store, &options, &mut terminal)?;
     println!("{summary}");
     if let Some(sig) = terminal.signal() {
         if summary.interrupted {
             return Err(Interrupted(sig).into());
         }
     }
-    let records = crate::stores::open_existing(&args.out)?.load_all()?;
-    let reports = imprl::study::td::draw(&records, &args.out, args.format)?;
+    let records = crate::stores::open_existing(out)?.load_all()?;
+    let reports = imprl::study::td::draw(&records, out, args.format)?;
     for (t, r) in &reports {
         println!(
             "{t}: {} figures in {}",
             r.figures.len(),
-            args.out
-                .join("figures")
+            out.join("figures")
                 .join(imprl::study::td::tag(*t))
                 .display()
         );
     }
-    println!("summary: {}", args.out.join("summary.md").display());
+    println!("summary: {}", out.join("summary.md").display());
     Ok(())
 }
