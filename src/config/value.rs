@@ -222,8 +222,9 @@ macro_rules! enum_setting {
 }
 
 /// The paper's domains by name, and own ones as `file:PATH` / `data:DIR`. Parsing user input
-/// ([`SettingType::parse_checked`]) loads and validates an own domain; reading a store back
-/// only names it.
+/// ([`SettingType::parse_checked`]) canonicalizes an own domain's path
+/// ([`DomainKind::canonical`]) and loads and validates it; reading a store back only names it,
+/// as stored.
 impl SettingType for DomainKind {
     const VALUE_NAME: &'static str = "NAME";
     const SQL_TYPE: &'static str = "TEXT";
@@ -238,7 +239,7 @@ impl SettingType for DomainKind {
         }
     }
     fn parse_checked(raw: Raw<'_>) -> Result<Self, Option<super::ConfigError>> {
-        let d = Self::parse(raw).ok_or(None)?;
+        let d = Self::parse(raw).ok_or(None)?.canonical();
         match d.own() {
             Some(Err(e)) => Err(Some(super::ConfigError::File {
                 path: e.path,

@@ -78,6 +78,18 @@ impl DomainKind {
         }
     }
 
+    /// The same domain under its canonical name ([`own::canonical_name`]): an own domain's path
+    /// resolved, so that two spellings of one file are one domain; the paper's domains are
+    /// returned as they are. Applied to names the user gives (flags, grids), not to names read
+    /// from a store.
+    pub fn canonical(self) -> Self {
+        match self {
+            DomainKind::File(n) => DomainKind::File(own::intern(&own::canonical_name(n))),
+            DomainKind::Data(n) => DomainKind::Data(own::intern(&own::canonical_name(n))),
+            d => d,
+        }
+    }
+
     /// True for the paper's domains.
     pub fn is_builtin(self) -> bool {
         !matches!(self, DomainKind::File(_) | DomainKind::Data(_))

@@ -47,6 +47,41 @@ pub fn intern(s: &str) -> &'static str {
     v
 }
 
+/// The canonical spelling of an own domain's name (`file:PATH`, `data:DIR`), so that one file
+/// reached by several paths is one domain: the path with symbolic links, `.` and `..`
+/// resolved ([`std::fs::canonicalize`]), written relative to the current directory (with `/`)
+/// when it lies inside it, absolute otherwise. `file:./examples/chain.toml`,
+/// `file:examples/../examples/chain.toml` and the absolute path of that file are all
+/// `file:examples/chain.toml`. A name whose path cannot be resolved (a missing file) is
+/// returned unchanged, so that loading it reports the path as given; so is any other text.
+///
+/// Only names given by the user are canonicalized; names read back from a results store are
+/// taken as stored (a store keeps reading whatever spelling its runs were made with).
+pub fn canonical_name(name: &str) -> String {
+    let (prefix, path) = match (name.strip_prefix("file:"), name.strip_prefix("data:")) {
+        (Some(p), _) => ("file:", p),
+        (_, Some(p)) => ("data:", p),
+        _ => return name.to_string(),
+    };
+    let Ok(abs) = std::fs::canonicalize(path) else {
+        return name.to_string();
+    };
+    let rel = std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .ok()
+        .and_then(|cwd| abs.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf))
+        .filter(|r| !r.as_os_str().is_empty());
+    let text = match rel {
+        Some(r) => r
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => abs.to_string_lossy().into_owned(),
+    };
+    format!("{prefix}{text}")
+}
+
 /// A loaded own domain.
 #[derive(Debug)]
 pub enum Loaded {

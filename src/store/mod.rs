@@ -29,6 +29,7 @@ mod schema;
 
 pub use checksum::checksum;
 use checksum::status_of;
+pub use domains::check_domain_hashes;
 use schema::OTHER_TABLES;
 
 use crate::config::SETTINGS;
@@ -102,6 +103,20 @@ pub enum StoreError {
         recorded: String,
         /// The hash of the contents now.
         now: String,
+    },
+    /// Two stores to be merged recorded different contents for one own domain.
+    #[error("results stores {path} and {other}: domain {domain} was made from different contents (BLAKE3 {ours} in the first, {theirs} in the second); they cannot be merged: give one of them to another output directory")]
+    DomainConflict {
+        /// The store merged into (or the first store that recorded the domain).
+        path: PathBuf,
+        /// The store being merged.
+        other: PathBuf,
+        /// The domain's name (`file:PATH`, `data:DIR`).
+        domain: String,
+        /// The hash `path` recorded.
+        ours: String,
+        /// The hash `other` recorded.
+        theirs: String,
     },
 }
 
@@ -378,8 +393,12 @@ impl Store {
         }
     }
 
-    /// Copies every run of `other` that this store lacks; returns how many were copied.
+    /// Copies every run of `other` that this store lacks; returns how many were copied. The own
+    /// domains' content hashes `other` recorded are copied first, and a domain recorded here
+    /// with a different hash refuses the merge before any run is copied
+    /// ([`StoreError::DomainConflict`]).
     pub fn merge_from(&mut self, other: &Store) -> Result<usize, StoreError> {
+        self.merge_domain_hashes(other)?;
         let mut n = 0;
         other.for_each(|rec| {
             if self.insert(&rec)? {

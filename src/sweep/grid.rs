@@ -91,7 +91,7 @@ fn parse_lr_table(t: &toml::Table) -> Result<LrTable, ConfigError> {
         let dp = key.rsplit_once('.').and_then(|(d, p)| {
             use crate::config::SettingType;
             Some((
-                DomainKind::parse(Raw::Text(d))?,
+                DomainKind::parse(Raw::Text(d))?.canonical(),
                 ParamKind::parse(Raw::Text(p))?,
             ))
         });

@@ -2,25 +2,41 @@
 //! the share of the estimated work done; the binary draws bars or lines from it.
 
 use crate::config::RunConfig;
-use crate::param::ParamKind;
+use crate::param::{ParamKind, Reduce};
 use crate::record::RunRecord;
 use std::time::Instant;
 
 /// A run's estimated cost, in multiply–adds (about 4 ns each on an AMD EPYC core):
-/// `steps·(k² + 750)` for an implicit run (a softmax of `k × k` logits and a few products with
+/// `steps·(f·k² + 750)` for an implicit run (a softmax of `k × k` logits and a few products with
 /// `S` per update, and a fixed cost per update that dominates at small `k`), plus `20·k²` for its
 /// data and initialization and `50,000` per run. Measured on the published grid (ms per run,
 /// model in brackets): chain 0.22 (0.21) / 1.1 (1.2), four rooms 1.9 (1.4) / 25 (20), mountain
 /// car 11 (13) / 204 (206), explicit / implicit. It weighs the progress estimate, where slow
 /// mountain-car implicit runs would otherwise make a count-based ETA far too hopeful, and
 /// orders a sweep's runs so that the slowest start first.
+///
+/// `f` grows with the implicit model's pseudo-actions `m` (SPEC §8.1: `m` logit matrices, and
+/// Newton or policy-iteration steps whose Jacobian changes with the greedy or soft policy):
+/// `f = m` for `logsumexp` and `f = (1 + m)/2` for `max` (policy iteration's policy rarely
+/// changes between updates), `f = 1` for `m = 1`. Measured (CPU time per run against
+/// `m = 1`): four rooms, 3000 updates, logsumexp 2.0 / 3.0 / 5.3 for m = 2 / 4 / 8, max 1.5 /
+/// 1.6 / 2.3; mountain car, 300 updates, logsumexp 2.5 / 4.4, max 2.0 / 2.9 for m = 2 / 4.
 pub fn estimated_cost(cfg: &RunConfig) -> f64 {
     let k = cfg.domain_spec().feature_dim() as f64;
     let updates = match cfg.param {
         ParamKind::Implicit => cfg.steps as f64,
         ParamKind::Explicit | ParamKind::ExplicitMatrix => 0.0,
     };
-    updates * (k * k + 750.0) + 20.0 * k * k + 50_000.0
+    updates * (pseudo_action_factor(cfg) * k * k + 750.0) + 20.0 * k * k + 50_000.0
+}
+
+/// The factor `f` of [`estimated_cost`]'s `k²` per update for `m` pseudo-actions.
+fn pseudo_action_factor(cfg: &RunConfig) -> f64 {
+    let m = cfg.actions as f64;
+    match cfg.reduce {
+        Reduce::LogSumExp => m,
+        Reduce::Max => (1.0 + m) / 2.0,
+    }
 }
 
 /// Where a sweep stands, as given to a [`SweepObserver`] after each stored run.
@@ -112,5 +128,58 @@ impl Tracker {
 
     pub(crate) fn diverged(&self) -> usize {
         self.diverged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::estimated_cost;
+    use crate::config::RunSettings;
+    use crate::domain::DomainKind;
+    use crate::param::{ParamKind, Reduce};
+
+    fn cost(d: DomainKind, p: ParamKind, m: usize, reduce: Reduce) -> f64 {
+        estimated_cost(
+            &RunSettings {
+                domain: Some(d),
+                param: Some(p),
+                actions: Some(m),
+                reduce: Some(reduce),
+                ..Default::default()
+            }
+            .resolve()
+            .expect("valid"),
+        )
+    }
+
+    /// More pseudo-actions cost more, logsumexp more than max, in the measured proportions;
+    /// one pseudo-action is the paper's model whatever the reduction.
+    #[test]
+    fn the_cost_of_an_implicit_run_grows_with_its_pseudo_actions() {
+        use DomainKind::*;
+        use ParamKind::*;
+        for d in [FourRooms, MountainCar] {
+            let one = cost(d, Implicit, 1, Reduce::Max);
+            assert_eq!(one, cost(d, Implicit, 1, Reduce::LogSumExp));
+            let lse: Vec<f64> = [2, 4, 8]
+                .map(|m| cost(d, Implicit, m, Reduce::LogSumExp) / one)
+                .to_vec();
+            let max: Vec<f64> = [2, 4, 8]
+                .map(|m| cost(d, Implicit, m, Reduce::Max) / one)
+                .to_vec();
+            assert!(lse.windows(2).all(|w| w[0] < w[1]), "{d:?} {lse:?}");
+            assert!(max.windows(2).all(|w| w[0] < w[1]), "{d:?} {max:?}");
+            assert!(lse.iter().zip(&max).all(|(l, x)| l > x), "{lse:?} {max:?}");
+            // Measured ratios to m = 1 (four rooms, mountain car): logsumexp m = 2 about 2-2.5,
+            // m = 4 about 3-4.4; max m = 4 about 1.6-2.9; within a factor 2.
+            assert!((1.2..4.0).contains(&lse[0]), "{lse:?}");
+            assert!((2.0..8.0).contains(&lse[1]), "{lse:?}");
+            assert!((1.0..5.0).contains(&max[1]), "{max:?}");
+        }
+        // The explicit parameterizations have no pseudo-actions.
+        assert_eq!(
+            cost(MountainCar, Explicit, 1, Reduce::Max),
+            cost(MountainCar, Explicit, 4, Reduce::LogSumExp)
+        );
     }
 }

@@ -59,7 +59,13 @@ fn main() -> ExitCode {
                 return ExitCode::from((128 + sig) as u8);
             }
             eprintln!("error: {}", one_line(&e));
-            if e.chain().any(|c| c.downcast_ref::<ConfigError>().is_some()) {
+            if e.chain().any(|c| {
+                c.downcast_ref::<ConfigError>().is_some()
+                    || matches!(
+                        c.downcast_ref::<imprl::store::StoreError>(),
+                        Some(imprl::store::StoreError::DomainConflict { .. })
+                    )
+            }) {
                 ExitCode::from(USAGE)
             } else {
                 ExitCode::FAILURE

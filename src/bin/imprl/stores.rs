@@ -72,6 +72,18 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
         store.for_each(|_| Ok(()))?;
         inputs.push((dir, store));
     }
+    // Own domains: the shards (and an existing output) must agree on each domain's contents.
+    let existing = if Store::exists(&args.out) {
+        Some(Store::open_read(&args.out)?)
+    } else {
+        None
+    };
+    let all: Vec<&Store> = existing
+        .iter()
+        .chain(inputs.iter().map(|(_, s)| s))
+        .collect();
+    imprl::store::check_domain_hashes(&all)?;
+    drop(existing);
     let mut out = Store::open(&args.out)?;
     for (dir, shard) in &inputs {
         let n = out.merge_from(shard)?;
