@@ -97,19 +97,9 @@ impl Store {
     /// Records here the own domains' hashes that `other` recorded, after checking that none
     /// differs from one recorded here ([`StoreError::DomainConflict`], nothing written).
     pub fn merge_domain_hashes(&mut self, other: &Store) -> Result<(), StoreError> {
+        check_domain_hashes(&[&*self, other])?;
         let ours = self.domain_hashes()?;
         let theirs = other.domain_hashes()?;
-        for (domain, hash) in &theirs {
-            if let Some(h) = ours.get(domain).filter(|h| *h != hash) {
-                return Err(StoreError::DomainConflict {
-                    path: self.path.clone(),
-                    other: other.path.clone(),
-                    domain: domain.clone(),
-                    ours: h.clone(),
-                    theirs: hash.clone(),
-                });
-            }
-        }
         let path = self.path.clone();
         let sql = |e: rusqlite::Error| sql_error(&path, &e);
         let tx = self.conn.transaction().map_err(sql)?;
