@@ -4,22 +4,10 @@
 
 mod common;
 
-use common::{imprl, sweep, write};
+use common::{imprl, sweep, write, CYCLE};
 use imprl::config::{Raw, RunSettings};
 use imprl::store::Store;
-use std::path::Path;
-
-const CYCLE: &str = "gamma = 0.5
-states = 3
-actions = 1
-transitions = [[[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]]]
-rewards = [[1.0], [1.0], [1.0]]
-policy = [[1.0], [1.0], [1.0]]
-[data]
-trajectories = 4
-length = 12
-keep = 'all'
-";
+use std::path::{Path, PathBuf};
 
 /// The cycle with another reward in state 0 (same path, other contents).
 fn changed_cycle() -> String {
@@ -56,15 +44,16 @@ fn merge(out: &Path, shards: &[&Path]) -> std::process::Output {
         .unwrap()
 }
 
+/// Two shard stores and a merge output in `dir`.
+fn stores(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    (dir.join("a"), dir.join("b"), dir.join("out"))
+}
+
 #[test]
 fn merge_carries_the_domain_hashes_so_a_changed_file_is_still_refused() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "cycle.toml", CYCLE);
-    let (a, b, out) = (
-        dir.path().join("a"),
-        dir.path().join("b"),
-        dir.path().join("out"),
-    );
+    let (a, b, out) = stores(dir.path());
     sweep_file(dir.path(), &f, "[0, 1]", &a);
     sweep_file(dir.path(), &f, "[2]", &b);
     let recorded = hashes(&a);
@@ -96,11 +85,7 @@ fn merge_carries_the_domain_hashes_so_a_changed_file_is_still_refused() {
 fn merging_stores_of_two_versions_of_a_domain_is_refused_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "cycle.toml", CYCLE);
-    let (a, b, out) = (
-        dir.path().join("a"),
-        dir.path().join("b"),
-        dir.path().join("out"),
-    );
+    let (a, b, out) = stores(dir.path());
     sweep_file(dir.path(), &f, "[0]", &a);
     std::fs::write(&f, changed_cycle()).unwrap();
     sweep_file(dir.path(), &f, "[1]", &b);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{imprl, sweep, write};
+use common::{imprl, sweep, write, CYCLE};
 use imprl::config::{RunConfig, RunSettings};
 use imprl::domain::data_dir::DataDir;
 use imprl::domain::file::FileMdp;
@@ -60,19 +60,6 @@ fn chain_file_runs_as_the_chain_bit_for_bit() {
     };
     assert_eq!(run("chain"), run(&chain_file()));
 }
-
-/// A deterministic 3-cycle with reward 1 everywhere: `V = (1 + c)/(1 − γ)`.
-const CYCLE: &str = "gamma = 0.5
-states = 3
-actions = 1
-transitions = [[[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]]]
-rewards = [[1.0], [1.0], [1.0]]
-policy = [[1.0], [1.0], [1.0]]
-[data]
-trajectories = 4
-length = 12
-keep = 'all'
-";
 
 #[test]
 fn td0_on_a_deterministic_cycle_converges_to_the_exact_values() {

@@ -68,3 +68,17 @@ pub fn spawn_sweep(grid: &Path, out: &Path, progress: &str) -> std::process::Chi
         .spawn()
         .expect("spawn")
 }
+
+/// An own domain as a TOML file (SPEC §8.6): a deterministic 3-cycle with reward 1 everywhere,
+/// `V = (1 + c)/(1 − γ)`.
+pub const CYCLE: &str = "gamma = 0.5
+states = 3
+actions = 1
+transitions = [[[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]]]
+rewards = [[1.0], [1.0], [1.0]]
+policy = [[1.0], [1.0], [1.0]]
+[data]
+trajectories = 4
+length = 12
+keep = 'all'
+";
