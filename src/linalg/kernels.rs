@@ -2,8 +2,6 @@
 //! matrix–vector products, with run-time dispatch to SIMD instruction sets that gives the same
 //! bits on every machine (SPEC §1). The row softmax is in `softmax.rs`.
 
-use multiversion::multiversion;
-
 /// `ln 2` rounded to 32 significant bits (fdlibm's `ln2_hi`), so that `n·LN2_HI` is exact.
 const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
 /// `ln 2 − LN2_HI` (fdlibm's `ln2_lo`).
@@ -156,21 +154,17 @@ pub fn matvec(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
 }
 
 // Dispatched like the softmax (`softmax.rs` says why every target gives the same bits).
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx512bw+avx2+fma+avx",
-    "x86_64+avx2+fma",
-    "x86_64+avx",
-    "aarch64+neon"
-))]
-fn matvec_kernel(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU supports AVX (checked just above).
-        unsafe { avx::matvec(m, n, x, y) };
-        return;
-    }
-    for (yi, row) in y.iter_mut().zip(m.chunks_exact(n)) {
-        *yi = dot(row, x);
+dispatched! {
+    fn matvec_kernel(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (checked just above).
+            unsafe { avx::matvec(m, n, x, y) };
+            return;
+        }
+        for (yi, row) in y.iter_mut().zip(m.chunks_exact(n)) {
+            *yi = dot(row, x);
+        }
     }
 }
 
@@ -256,28 +250,24 @@ pub fn matvec_t(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
     matvec_t_kernel(m, n, x, y);
 }
 
-/// Four rows per pass over `y`, adding their terms to each `y_j` one after the other: the order
-/// of the row-at-a-time loop (so the same bits) with a quarter of its loads and stores of `y`.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx512bw+avx2+fma+avx",
-    "x86_64+avx2+fma",
-    "x86_64+avx",
-    "aarch64+neon"
-))]
-fn matvec_t_kernel(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
-    let mut xb = x.chunks_exact(4);
-    let mut mb = m.chunks_exact(4 * n);
-    for (x4, m4) in (&mut xb).zip(&mut mb) {
-        let (r0, rest) = m4.split_at(n);
-        let (r1, rest) = rest.split_at(n);
-        let (r2, r3) = rest.split_at(n);
-        for ((((yj, &a), &b), &c), &d) in y.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-            *yj = (((*yj + x4[0] * a) + x4[1] * b) + x4[2] * c) + x4[3] * d;
+dispatched! {
+    /// Four rows per pass over `y`, adding their terms to each `y_j` one after the other: the order
+    /// of the row-at-a-time loop (so the same bits) with a quarter of its loads and stores of `y`.
+    fn matvec_t_kernel(m: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
+        let mut xb = x.chunks_exact(4);
+        let mut mb = m.chunks_exact(4 * n);
+        for (x4, m4) in (&mut xb).zip(&mut mb) {
+            let (r0, rest) = m4.split_at(n);
+            let (r1, rest) = rest.split_at(n);
+            let (r2, r3) = rest.split_at(n);
+            for ((((yj, &a), &b), &c), &d) in y.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+                *yj = (((*yj + x4[0] * a) + x4[1] * b) + x4[2] * c) + x4[3] * d;
+            }
         }
-    }
-    for (&xi, row) in xb.remainder().iter().zip(mb.remainder().chunks_exact(n)) {
-        for (yj, &mij) in y.iter_mut().zip(row) {
-            *yj += xi * mij;
+        for (&xi, row) in xb.remainder().iter().zip(mb.remainder().chunks_exact(n)) {
+            for (yj, &mij) in y.iter_mut().zip(row) {
+                *yj += xi * mij;
+            }
         }
     }
 }

@@ -2,7 +2,6 @@
 //! floor, `k²` exponentials per update (SPEC §1).
 
 use super::kernels::{exp, matvec, max, sum};
-use multiversion::multiversion;
 
 /// Row-wise softmax `S_kj = exp(F_kj − max_j F_kj) / Σ_j exp(F_kj − max_j F_kj)` of a row-major
 /// `k × k` matrix (SPEC §1: `S = σ(F)`), written into `s`. Costs `k²` exponentials.
@@ -10,6 +9,15 @@ use multiversion::multiversion;
 pub fn softmax_rows(f: &[f64], k: usize, s: &mut [f64]) {
     assert_eq!(f.len(), k * k);
     assert_eq!(s.len(), k * k);
+    softmax_rows_kernel(f, k, s);
+}
+
+/// [`softmax_rows`] for any number of rows of length `k`: the `mk × k` logits of `m`
+/// pseudo-actions (SPEC §8.1).
+#[track_caller]
+pub fn softmax_each_row(f: &[f64], k: usize, s: &mut [f64]) {
+    assert_eq!(f.len(), s.len());
+    assert!(k > 0 && f.len() % k == 0, "rows of length {k}");
     softmax_rows_kernel(f, k, s);
 }
 
@@ -26,15 +34,11 @@ pub fn softmax_rows(f: &[f64], k: usize, s: &mut [f64]) {
 // not slow the clock down) is not testable on the AVX2 build machine; the test
 // `dispatched_kernels_give_the_bits_of_plain_code` checks it on any CPU that has it. (`S·x`
 // takes the same hand-written AVX path on every x86 target that has AVX.)
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx512bw+avx2+fma+avx",
-    "x86_64+avx2+fma",
-    "x86_64+avx",
-    "aarch64+neon"
-))]
-fn softmax_rows_kernel(f: &[f64], k: usize, s: &mut [f64]) {
-    for (fr, sr) in f.chunks_exact(k).zip(s.chunks_exact_mut(k)) {
-        softmax(fr, sr);
+dispatched! {
+    fn softmax_rows_kernel(f: &[f64], k: usize, s: &mut [f64]) {
+        for (fr, sr) in f.chunks_exact(k).zip(s.chunks_exact_mut(k)) {
+            softmax(fr, sr);
+        }
     }
 }
 
@@ -82,42 +86,38 @@ pub fn logit_step(
     logit_step_kernel(f, s, u, theta, s_theta, c);
 }
 
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx512bw+avx2+fma+avx",
-    "x86_64+avx2+fma",
-    "x86_64+avx",
-    "aarch64+neon"
-))]
-fn logit_step_kernel(
-    f: &mut [f64],
-    s: &mut [f64],
-    u: &[f64],
-    theta: &[f64],
-    s_theta: &mut [f64],
-    c: f64,
-) {
-    let k = theta.len();
-    let block = LOGIT_BLOCK_ROWS * k;
-    let blocks = f.chunks_mut(block).zip(s.chunks_mut(block)).zip(
-        u.chunks(LOGIT_BLOCK_ROWS)
-            .zip(s_theta.chunks_mut(LOGIT_BLOCK_ROWS)),
-    );
-    for ((fb, sb), (ub, stb)) in blocks {
-        for (((frow, srow), &uk), &st) in fb
-            .chunks_exact_mut(k)
-            .zip(sb.chunks_exact_mut(k))
-            .zip(ub)
-            .zip(stb.iter())
-        {
-            let cu = c * uk;
-            for ((fkj, &skj), &tj) in frow.iter_mut().zip(srow.iter()).zip(theta) {
-                *fkj -= cu * skj * (tj - st);
+dispatched! {
+    fn logit_step_kernel(
+        f: &mut [f64],
+        s: &mut [f64],
+        u: &[f64],
+        theta: &[f64],
+        s_theta: &mut [f64],
+        c: f64,
+    ) {
+        let k = theta.len();
+        let block = LOGIT_BLOCK_ROWS * k;
+        let blocks = f.chunks_mut(block).zip(s.chunks_mut(block)).zip(
+            u.chunks(LOGIT_BLOCK_ROWS)
+                .zip(s_theta.chunks_mut(LOGIT_BLOCK_ROWS)),
+        );
+        for ((fb, sb), (ub, stb)) in blocks {
+            for (((frow, srow), &uk), &st) in fb
+                .chunks_exact_mut(k)
+                .zip(sb.chunks_exact_mut(k))
+                .zip(ub)
+                .zip(stb.iter())
+            {
+                let cu = c * uk;
+                for ((fkj, &skj), &tj) in frow.iter_mut().zip(srow.iter()).zip(theta) {
+                    *fkj -= cu * skj * (tj - st);
+                }
+                softmax(frow, srow);
             }
-            softmax(frow, srow);
+            // The block's new rows are still in the first-level cache: their products with θ̂
+            // (four rows at a time, as `matvec` takes them, so the same bits).
+            matvec(sb, k, theta, stb);
         }
-        // The block's new rows are still in the first-level cache: their products with θ̂
-        // (four rows at a time, as `matvec` takes them, so the same bits).
-        matvec(sb, k, theta, stb);
     }
 }
 

@@ -6,9 +6,11 @@ use super::reduce::{logit, reduce_into, sigmoid, LearnEta, Reduce, ReduceStep};
 pub use super::spec::{FixedPointError, ModelSpec};
 use super::{all_finite, FamilyInit, Parameterization, StepError};
 use crate::linalg::REFINE_TOL;
-use crate::linalg::{matvec, norm, softmax, Resolvent, ResolventLu, SolveError, SolverKind};
+use crate::linalg::{
+    dispatched, matvec, norm, softmax, softmax_each_row, Resolvent, ResolventLu, SolveError,
+    SolverKind,
+};
 use crate::optim::Optimizer;
-use multiversion::multiversion;
 
 mod build;
 mod grad;
@@ -83,7 +85,7 @@ impl ImplicitFamily {
             LearnEta::PerStateAction => vec![logit(spec.eta); k * m],
         };
         let mut s = vec![0.0; k * m * k];
-        softmax_all(&init.f, k, &mut s);
+        softmax_each_row(&init.f, k, &mut s);
         let j = vec![0.0; k * k];
         let solver = Resolvent::new(&j, k, 1.0, kind);
         let mut me = Self {
@@ -224,7 +226,7 @@ impl ImplicitFamily {
         self.w.copy_from_slice(w);
         self.f.copy_from_slice(f);
         self.rho.copy_from_slice(rho);
-        softmax_all(&self.f, self.k, &mut self.s);
+        softmax_each_row(&self.f, self.k, &mut self.s);
         self.refresh_eta();
         self.solve_forward()
     }
@@ -425,7 +427,7 @@ impl Parameterization for ImplicitFamily {
         } else {
             opt.update(0, &mut self.w, &self.grad.dw);
             opt.update(1, &mut self.f, &self.grad.df);
-            softmax_all(&self.f, self.k, &mut self.s);
+            softmax_each_row(&self.f, self.k, &mut self.s);
             if !self.rho.is_empty() {
                 opt.update(2, &mut self.rho, &self.grad.drho);
             }
@@ -460,41 +462,34 @@ impl Parameterization for ImplicitFamily {
     }
 }
 
-/// `S = σ(F)` row by row for `F` with rows of length `k` (any number of rows).
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
-fn softmax_all(f: &[f64], k: usize, s: &mut [f64]) {
-    for (fr, sr) in f.chunks_exact(k).zip(s.chunks_exact_mut(k)) {
-        softmax(fr, sr);
-    }
-}
-
-/// The SGD step `F_{ka·} ← F_{ka·} − α ∂L/∂F_{ka·}` fused with the softmax of each changed row;
-/// a row whose gradient is zero by its factor `η_{ka} u_k π_{ka}` (a non-greedy pseudo-action of
-/// `max`) is left as it is, its softmax too.
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
-fn logit_rows_step(
-    f: &mut [f64],
-    s: &mut [f64],
-    df: &[f64],
-    pi: &[f64],
-    eta: &[f64],
-    u: &[f64],
-    lr: f64,
-) {
-    let m = pi.len() / u.len();
-    let k = u.len();
-    for (i, ((fr, sr), dr)) in f
-        .chunks_exact_mut(k)
-        .zip(s.chunks_exact_mut(k))
-        .zip(df.chunks_exact(k))
-        .enumerate()
-    {
-        if pi[i] * eta[i] * u[i / m] == 0.0 {
-            continue;
+dispatched! {
+    /// The SGD step `F_{ka·} ← F_{ka·} − α ∂L/∂F_{ka·}` fused with the softmax of each changed row;
+    /// a row whose gradient is zero by its factor `η_{ka} u_k π_{ka}` (a non-greedy pseudo-action of
+    /// `max`) is left as it is, its softmax too.
+    fn logit_rows_step(
+        f: &mut [f64],
+        s: &mut [f64],
+        df: &[f64],
+        pi: &[f64],
+        eta: &[f64],
+        u: &[f64],
+        lr: f64,
+    ) {
+        let m = pi.len() / u.len();
+        let k = u.len();
+        for (i, ((fr, sr), dr)) in f
+            .chunks_exact_mut(k)
+            .zip(s.chunks_exact_mut(k))
+            .zip(df.chunks_exact(k))
+            .enumerate()
+        {
+            if pi[i] * eta[i] * u[i / m] == 0.0 {
+                continue;
+            }
+            for (x, d) in fr.iter_mut().zip(dr) {
+                *x -= lr * d;
+            }
+            softmax(fr, sr);
         }
-        for (x, d) in fr.iter_mut().zip(dr) {
-            *x -= lr * d;
-        }
-        softmax(fr, sr);
     }
 }

@@ -4,7 +4,8 @@
 use super::super::grad_mode::{GradMode, Model};
 use super::super::reduce::LearnEta;
 use super::super::{all_finite, StepError};
-use super::{softmax_all, ImplicitFamily};
+use super::ImplicitFamily;
+use crate::linalg::softmax_each_row;
 use crate::optim::Optimizer;
 
 /// The gradient modes of SPEC §8.3 for the model family (`J_i = Σ_a diag(π_{i,a}) η S_a`, `π_i`
@@ -42,7 +43,7 @@ impl ImplicitFamily {
         let (grad, deta) = self.unrolled.backward_with_eta(&self.model(), g);
         opt.update(0, &mut self.w, &grad.dw);
         opt.update(1, &mut self.f, &grad.df);
-        softmax_all(&self.f, self.k, &mut self.s);
+        softmax_each_row(&self.f, self.k, &mut self.s);
         let drho: Vec<f64> = match self.learn {
             LearnEta::None => Vec::new(),
             LearnEta::Scalar => {
