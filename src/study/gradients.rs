@@ -223,6 +223,37 @@ pub fn write_summary(mut out: impl std::io::Write, s: &[Summary]) -> std::io::Re
     Ok(())
 }
 
+/// The smallest and largest `K` (1 when there is none), as the ends of the `ift` line.
+fn k_range(ks: &[usize]) -> (f64, f64) {
+    (
+        ks.iter().copied().min().unwrap_or(1) as f64,
+        ks.iter().copied().max().unwrap_or(1) as f64,
+    )
+}
+
+/// The exact gradient's value as a dashed black line without markers (it has no `K`).
+fn ift_line(points: Vec<Point>) -> Series {
+    let mut line = Series::line("ift (exact)", BLACK, points);
+    line.dashed = true;
+    line.markers = false;
+    line.spread = Spread::None;
+    line
+}
+
+/// A panel of a metric against `K` on log–log axes, ticked at each `K`.
+fn k_panel(title: impl Into<String>, y_label: &str, ks: &[usize], series: Vec<Series>) -> Panel {
+    Panel {
+        title: title.into(),
+        x_label: "K".into(),
+        y_label: y_label.into(),
+        x_ticks: ks.iter().map(|&k| (k as f64, k.to_string())).collect(),
+        log_x: true,
+        log_y: true,
+        series,
+        ..Panel::default()
+    }
+}
+
 /// One figure per domain of a final metric against `K` (one panel per offset): a line (mean ±
 /// sd over the seeds that finished) per mode family, `ift` as a dashed horizontal line.
 pub fn metric_figure(
@@ -239,10 +270,7 @@ pub fn metric_figure(
         .map(|x| x.offset)
         .collect();
     offsets.dedup();
-    let (lo, hi) = (
-        ks.iter().copied().min().unwrap_or(1) as f64,
-        ks.iter().copied().max().unwrap_or(1) as f64,
-    );
+    let (lo, hi) = k_range(ks);
     let panels = offsets
         .iter()
         .map(|&off| {
@@ -263,29 +291,19 @@ pub fn metric_figure(
             }
             if let Some(ift) = here.iter().find(|x| x.grad == GradMode::Ift) {
                 let st = metric(ift);
-                let mut line = Series::line(
-                    "ift (exact)",
-                    BLACK,
+                series.push(ift_line(
                     [lo, hi]
                         .iter()
                         .filter_map(|&x| Point::of_stat(x, &st))
                         .collect(),
-                );
-                line.dashed = true;
-                line.markers = false;
-                line.spread = Spread::None;
-                series.push(line);
+                ));
             }
-            Panel {
-                title: format!("offset {}", crate::config::fmt_f64(off)),
-                x_label: "K".into(),
-                y_label: what.into(),
-                x_ticks: ks.iter().map(|&k| (k as f64, k.to_string())).collect(),
-                log_x: true,
-                log_y: true,
+            k_panel(
+                format!("offset {}", crate::config::fmt_f64(off)),
+                what,
+                ks,
                 series,
-                ..Panel::default()
-            }
+            )
         })
         .collect();
     let mut fig = Figure::new(format!("{}: {what} after training", domain.text()), panels);
@@ -302,10 +320,7 @@ pub fn cost_figure(s: &[Summary], ks: &[usize]) -> Figure {
     use crate::config::SettingType;
     let mut domains: Vec<DomainKind> = s.iter().map(|x| x.domain).collect();
     domains.dedup();
-    let (lo, hi) = (
-        ks.iter().copied().min().unwrap_or(1) as f64,
-        ks.iter().copied().max().unwrap_or(1) as f64,
-    );
+    let (lo, hi) = k_range(ks);
     let fastest = |xs: Vec<f64>| -> f64 { xs.into_iter().fold(f64::INFINITY, f64::min) };
     let panels = domains
         .iter()
@@ -332,24 +347,8 @@ pub fn cost_figure(s: &[Summary], ks: &[usize]) -> Figure {
                     })
                     .collect();
             let c = cost(GradMode::Ift);
-            let mut line = Series::line(
-                "ift (exact)",
-                BLACK,
-                vec![Point::at(lo, c), Point::at(hi, c)],
-            );
-            line.dashed = true;
-            line.markers = false;
-            series.push(line);
-            Panel {
-                title: d.text(),
-                x_label: "K".into(),
-                y_label: "µs per update (fastest seed)".into(),
-                x_ticks: ks.iter().map(|&k| (k as f64, k.to_string())).collect(),
-                log_x: true,
-                log_y: true,
-                series,
-                ..Panel::default()
-            }
+            series.push(ift_line(vec![Point::at(lo, c), Point::at(hi, c)]));
+            k_panel(d.text(), "µs per update (fastest seed)", ks, series)
         })
         .collect();
     let mut fig = Figure::new("cost of one update", panels);
