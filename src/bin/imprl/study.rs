@@ -44,7 +44,7 @@ fn td(args: &TdStudyArgs) -> anyhow::Result<()> {
     let options = SweepOptions::new(study.jobs, args.repair)?;
     let seeds = check_count("seeds", study.seeds)?;
     let out = &study.out;
-    let runs = imprl::study::td::runs(seeds);
+    let runs = imprl::study::td::runs(seeds)?;
     let mut store = Store::open(out)?;
     println!("{} runs into {}", runs.len(), store.path().display());
     let mut terminal = Terminal::new(study.progress)?;
