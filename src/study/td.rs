@@ -11,7 +11,9 @@
 use crate::config::{ConfigError, RunConfig, RunSettings};
 use crate::domain::{DomainKind, Targets};
 use crate::param::ParamKind;
-use crate::plot::{draw_all, BestLr, PlotError, PlotOptions, PlotReport};
+use crate::plot::{
+    aggregate, choose_lr, draw_all, BestLr, Cell, PlotError, PlotOptions, PlotReport,
+};
 use crate::published::{best_lr, ETAS};
 use crate::record::RunRecord;
 use crate::stats::Stat;
@@ -95,31 +97,26 @@ pub struct SummaryRow {
     pub norm: Stat,
 }
 
-/// The learning rate with the lowest mean final `‖r‖` over seeds and offsets among `recs`
-/// (rates with a diverged run rank last), as [`BestLr::Auto`].
-fn best_of(recs: &[&RunRecord]) -> Option<f64> {
-    let mut lrs: Vec<f64> = recs.iter().map(|r| r.config.lr).collect();
-    lrs.sort_by(f64::total_cmp);
-    lrs.dedup();
-    lrs.into_iter()
-        .map(|lr| {
-            let at: Vec<&&RunRecord> = recs.iter().filter(|r| r.config.lr == lr).collect();
-            let div = at.iter().any(|r| r.outcome.diverged_at().is_some());
-            let finals: Vec<f64> = at
-                .iter()
-                .filter_map(|r| r.rows.last().map(|e| e.residual_norm))
-                .collect();
-            (div, Stat::of(&finals).mean, lr)
-        })
-        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)))
-        .map(|x| x.2)
+/// The runs of `records` with targets `t`.
+fn of_targets(records: &[RunRecord], t: Targets) -> Vec<RunRecord> {
+    records
+        .iter()
+        .filter(|r| r.config.targets == t)
+        .cloned()
+        .collect()
 }
 
 /// The summary rows of `records` (η = 0.95, offsets 0 and 1).
 pub fn summary(records: &[RunRecord]) -> Vec<SummaryRow> {
+    // The learning rate of each line is the figures' ([`BestLr::Auto`] over that targets
+    // value's runs), so that the table and the figures show the same runs.
+    let cells: Vec<Vec<Cell>> = TARGETS
+        .iter()
+        .map(|&t| aggregate(&of_targets(records, t)))
+        .collect();
     let mut out = Vec::new();
     for domain in DomainKind::ALL {
-        for targets in TARGETS {
+        for (targets, cells) in TARGETS.into_iter().zip(&cells) {
             for param in [ParamKind::Explicit, ParamKind::Implicit] {
                 let mine: Vec<&RunRecord> = records
                     .iter()
@@ -131,7 +128,9 @@ pub fn summary(records: &[RunRecord]) -> Vec<SummaryRow> {
                             && c.eta == ETA
                     })
                     .collect();
-                let Some(lr) = best_of(&mine) else { continue };
+                let Some(lr) = choose_lr(cells, BestLr::Auto, domain, param, ETA) else {
+                    continue;
+                };
                 for offset in [0.0, 1.0] {
                     let at: Vec<&&RunRecord> = mine
                         .iter()
@@ -207,11 +206,7 @@ pub fn draw(
 ) -> Result<Vec<(Targets, PlotReport)>, PlotError> {
     let mut reports = Vec::new();
     for t in TARGETS {
-        let subset: Vec<RunRecord> = records
-            .iter()
-            .filter(|r| r.config.targets == t)
-            .cloned()
-            .collect();
+        let subset = of_targets(records, t);
         let dir = out.join("figures").join(tag(t));
         let opts = PlotOptions {
             format,
