@@ -298,63 +298,50 @@ enum_setting!(OptimizerKind {
     OptimizerKind::Adam => "adam",
 });
 
-impl SettingType for Targets {
-    const VALUE_NAME: &'static str = "TARGETS";
-    const SQL_TYPE: &'static str = "TEXT";
-    fn kind() -> String {
-        "mc, td:N (N >= 1)".into()
-    }
-    fn parse(raw: Raw<'_>) -> Option<Self> {
-        match raw {
-            Raw::Toml(toml::Value::String(s)) => Targets::parse(s),
-            Raw::Toml(_) => None,
-            Raw::Text(s) => Targets::parse(s),
+/// A setting written as text by its type's own `parse` and `text` (`mc`, `td:3`; `ift`,
+/// `unroll:8`), stored as TEXT.
+macro_rules! text_setting {
+    ($t:ty, $value_name:literal, $kind:expr) => {
+        impl SettingType for $t {
+            const VALUE_NAME: &'static str = $value_name;
+            const SQL_TYPE: &'static str = "TEXT";
+            fn kind() -> String {
+                $kind
+            }
+            fn parse(raw: Raw<'_>) -> Option<Self> {
+                match raw {
+                    Raw::Toml(toml::Value::String(s)) => <$t>::parse(s),
+                    Raw::Toml(_) => None,
+                    Raw::Text(s) => <$t>::parse(s),
+                }
+            }
+            fn text(&self) -> String {
+                <$t>::text(*self)
+            }
+            fn to_sql(&self) -> SqlValue {
+                SqlValue::Text(self.text())
+            }
+            fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+                match v {
+                    ValueRef::Text(t) => <$t>::parse(std::str::from_utf8(t).ok()?),
+                    _ => None,
+                }
+            }
         }
-    }
-    fn text(&self) -> String {
-        Targets::text(*self)
-    }
-    fn to_sql(&self) -> SqlValue {
-        SqlValue::Text(self.text())
-    }
-    fn from_sql(v: ValueRef<'_>) -> Option<Self> {
-        match v {
-            ValueRef::Text(t) => Targets::parse(std::str::from_utf8(t).ok()?),
-            _ => None,
-        }
-    }
+    };
 }
 
-/// The gradient mode (SPEC §8.3): `ift`, `unroll:K`, `unroll-warm:K`, `truncated:K`.
-impl SettingType for GradMode {
-    const VALUE_NAME: &'static str = "MODE";
-    const SQL_TYPE: &'static str = "TEXT";
-    fn kind() -> String {
-        format!(
-            "ift, unroll:K, unroll-warm:K, truncated:K with K an integer from 1 to {}",
-            crate::param::grad_mode::MAX_K
-        )
-    }
-    fn parse(raw: Raw<'_>) -> Option<Self> {
-        match raw {
-            Raw::Toml(toml::Value::String(s)) => GradMode::parse(s),
-            Raw::Toml(_) => None,
-            Raw::Text(s) => GradMode::parse(s),
-        }
-    }
-    fn text(&self) -> String {
-        GradMode::text(*self)
-    }
-    fn to_sql(&self) -> SqlValue {
-        SqlValue::Text(self.text())
-    }
-    fn from_sql(v: ValueRef<'_>) -> Option<Self> {
-        match v {
-            ValueRef::Text(t) => GradMode::parse(std::str::from_utf8(t).ok()?),
-            _ => None,
-        }
-    }
-}
+// The training targets (SPEC §8.5).
+text_setting!(Targets, "TARGETS", "mc, td:N (N >= 1)".into());
+// The gradient mode (SPEC §8.3): `ift`, `unroll:K`, `unroll-warm:K`, `truncated:K`.
+text_setting!(
+    GradMode,
+    "MODE",
+    format!(
+        "ift, unroll:K, unroll-warm:K, truncated:K with K an integer from 1 to {}",
+        crate::param::grad_mode::MAX_K
+    )
+);
 
 #[cfg(test)]
 mod tests {
