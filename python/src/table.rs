@@ -5,7 +5,7 @@ use crate::convert::path;
 use imprl::store::{Store, DB_FILE};
 use imprl::tidy::parquet::{read_parquet, write_parquet};
 use imprl::tidy::{tidy_schema, Column, TidyTable};
-use numpy::PyArray1;
+use numpy::{Element, PyArray1};
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -25,6 +25,23 @@ fn store_table(py: Python<'_>, dir: &Path) -> PyResult<TidyTable> {
         Ok(TidyTable::from_records(&records))
     })
     .map_err(|e: imprl::store::StoreError| PyOSError::new_err(e.to_string()))
+}
+
+/// A column with empty cells as NumPy arrays: the values (`fill` where empty), the mask of empty
+/// cells, and whether any cell is empty.
+fn masked<'py, T: Element + Copy>(
+    py: Python<'py>,
+    v: &[Option<T>],
+    fill: T,
+) -> (Bound<'py, PyAny>, Bound<'py, PyAny>, bool) {
+    let mask: Vec<bool> = v.iter().map(Option::is_none).collect();
+    let vals: Vec<T> = v.iter().map(|x| x.unwrap_or(fill)).collect();
+    let any = mask.iter().any(|&m| m);
+    (
+        PyArray1::from_vec(py, vals).into_any(),
+        PyArray1::from_vec(py, mask).into_any(),
+        any,
+    )
 }
 
 /// The tidy table of `path`: a results directory (of `sweep`) or a Parquet file (of
@@ -59,37 +76,16 @@ pub fn load_table<'py>(
         let (kind, values, extra, any_null): (&str, Bound<'py, PyAny>, Bound<'py, PyAny>, bool) =
             match col {
                 Column::Float(v) => {
-                    let mask: Vec<bool> = v.iter().map(Option::is_none).collect();
-                    let vals: Vec<f64> = v.iter().map(|x| x.unwrap_or(f64::NAN)).collect();
-                    let any = mask.iter().any(|&m| m);
-                    (
-                        "float",
-                        PyArray1::from_vec(py, vals).into_any(),
-                        PyArray1::from_vec(py, mask).into_any(),
-                        any,
-                    )
+                    let (vals, mask, any) = masked(py, v, f64::NAN);
+                    ("float", vals, mask, any)
                 }
                 Column::Int(v) => {
-                    let mask: Vec<bool> = v.iter().map(Option::is_none).collect();
-                    let vals: Vec<i64> = v.iter().map(|x| x.unwrap_or(0)).collect();
-                    let any = mask.iter().any(|&m| m);
-                    (
-                        "int",
-                        PyArray1::from_vec(py, vals).into_any(),
-                        PyArray1::from_vec(py, mask).into_any(),
-                        any,
-                    )
+                    let (vals, mask, any) = masked(py, v, 0i64);
+                    ("int", vals, mask, any)
                 }
                 Column::Bool(v) => {
-                    let mask: Vec<bool> = v.iter().map(Option::is_none).collect();
-                    let vals: Vec<bool> = v.iter().map(|x| x.unwrap_or(false)).collect();
-                    let any = mask.iter().any(|&m| m);
-                    (
-                        "bool",
-                        PyArray1::from_vec(py, vals).into_any(),
-                        PyArray1::from_vec(py, mask).into_any(),
-                        any,
-                    )
+                    let (vals, mask, any) = masked(py, v, false);
+                    ("bool", vals, mask, any)
                 }
                 Column::Text(v) => {
                     let mut names: Vec<&str> = Vec::new();
