@@ -51,23 +51,38 @@ fn real(
         .ok_or_else(|| config_err(ConfigError::invalid(name, shown(obj), allowed)))
 }
 
-/// A gradient `g = ∂L/∂θ̂` of shape `(k,)`, finite; errors name `name`.
-fn gradient_arg(obj: &Bound<'_, PyAny>, name: &str, k: usize) -> PyResult<Vec<f64>> {
-    let (shape, g) = array(obj, name)?;
-    if shape != [k] {
-        return Err(config_err(ConfigError::invalid(
-            name,
-            format!("an array of shape {shape:?}"),
-            &format!("an array of shape ({k},)"),
-        )));
-    }
-    if g.iter().any(|x| !x.is_finite()) {
+/// The error of the array argument `name`, of shape `shape`, where `allowed` was expected.
+fn bad_shape(name: &str, shape: &[usize], allowed: &str) -> PyErr {
+    config_err(ConfigError::invalid(
+        name,
+        format!("an array of shape {shape:?}"),
+        allowed,
+    ))
+}
+
+/// Checks that every entry of the array argument `name` is finite.
+fn finite(name: &str, values: &[f64]) -> PyResult<()> {
+    if values.iter().any(|x| !x.is_finite()) {
         return Err(config_err(ConfigError::invalid(
             name,
             "an array with a non-finite entry",
             "finite numbers",
         )));
     }
+    Ok(())
+}
+
+/// A gradient `g = ∂L/∂θ̂` of shape `(k,)`, finite; errors name `name`.
+fn gradient_arg(obj: &Bound<'_, PyAny>, name: &str, k: usize) -> PyResult<Vec<f64>> {
+    let (shape, g) = array(obj, name)?;
+    if shape != [k] {
+        return Err(bad_shape(
+            name,
+            &shape,
+            &format!("an array of shape ({k},)"),
+        ));
+    }
+    finite(name, &g)?;
     Ok(g)
 }
 
@@ -240,20 +255,10 @@ impl ImplicitModel {
         let (k, m) = match w_shape[..] {
             [k] => (k, 1),
             [k, m] => (k, m),
-            _ => {
-                return Err(config_err(ConfigError::invalid(
-                    "w",
-                    format!("an array of shape {w_shape:?}"),
-                    "shape (k,) or (k, m)",
-                )))
-            }
+            _ => return Err(bad_shape("w", &w_shape, "shape (k,) or (k, m)")),
         };
         if k == 0 || m == 0 {
-            return Err(config_err(ConfigError::invalid(
-                "w",
-                format!("an array of shape {w_shape:?}"),
-                "k >= 1 and m >= 1",
-            )));
+            return Err(bad_shape("w", &w_shape, "k >= 1 and m >= 1"));
         }
         let (f_shape, f) = array(logits, "logits")?;
         let expected = if w_shape.len() == 1 {
@@ -263,19 +268,13 @@ impl ImplicitModel {
         };
         if f_shape != expected {
             let want: Vec<String> = expected.iter().map(|d| d.to_string()).collect();
-            return Err(config_err(ConfigError::invalid(
+            return Err(bad_shape(
                 "logits",
-                format!("an array of shape {f_shape:?}"),
+                &f_shape,
                 &format!("shape ({}) for w of shape {w_shape:?}", want.join(", ")),
-            )));
+            ));
         }
-        if w.iter().any(|x| !x.is_finite()) {
-            return Err(config_err(ConfigError::invalid(
-                "w",
-                "an array with a non-finite entry",
-                "finite numbers",
-            )));
-        }
+        finite("w", &w)?;
         // Very negative logits (probabilities that underflow to 0, even -inf) are allowed; each
         // row needs a finite largest logit and no NaN or +inf.
         let bad_row = f.chunks_exact(k).position(|row| {
