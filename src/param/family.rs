@@ -449,7 +449,8 @@ impl Parameterization for ImplicitFamily {
         self.mode = mode;
         if mode.is_unrolled() {
             self.theta.fill(0.0);
-            self.unroll_forward();
+            // A non-finite θ_K stays the output: a run from it diverges at its first step.
+            let _ = self.unroll_forward();
         }
     }
 

@@ -8,7 +8,7 @@
 //! identity and the model is §1's Markov reward chain, `J = ηS`.
 
 use super::reduce::{reduce_row, Reduce};
-use super::ImplicitGrad;
+use super::{all_finite, ImplicitGrad, StepError};
 
 /// Largest `K` accepted by the unrolled and truncated modes (a guard against typing mistakes:
 /// unrolling stores `K + 1` vectors of length `k`).
@@ -281,6 +281,28 @@ impl Unrolled {
         }
         (grad, deta)
     }
+}
+
+/// `θ ← θ_K` at the model's current parameters, the output of an unrolled mode (SPEC §8.3):
+/// `K = mode.k()` steps of `θ_{i+1} = reduce Q(θ_i)` from `θ_0 = 0` for [`GradMode::Unroll`],
+/// or from the current `θ` (the previous update's `θ_K`) for [`GradMode::UnrollWarm`], the
+/// trajectory kept in `unrolled` for the next backward pass. [`StepError::NonFinite`] if `θ_K`
+/// has a non-finite entry (`θ` is `θ_K` all the same).
+pub fn unroll_theta(
+    mode: GradMode,
+    model: &Model<'_>,
+    unrolled: &mut Unrolled,
+    theta: &mut [f64],
+) -> Result<(), StepError> {
+    if matches!(mode, GradMode::Unroll(_)) {
+        theta.fill(0.0);
+    }
+    unrolled.run(model, theta, mode.k());
+    theta.copy_from_slice(unrolled.theta_k());
+    if !all_finite(theta) {
+        return Err(StepError::NonFinite);
+    }
+    Ok(())
 }
 
 /// The truncated adjoint `u_K = Σ_{i<K} (Jᵀ)^i g` with `J = Σ_a diag(π_{·a}) η S_a` at the

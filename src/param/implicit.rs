@@ -1,6 +1,6 @@
 //! The implicit parameterization: a Markov reward chain `θ̂ = (I − ησ(F))⁻¹w` (SPEC §1).
 
-use super::grad_mode::{neumann_adjoint, GradMode, Model, Unrolled};
+use super::grad_mode::{neumann_adjoint, unroll_theta, GradMode, Model, Unrolled};
 use super::reduce::Reduce;
 use super::{all_finite, ImplicitInit, Parameterization, StepError};
 use crate::linalg::{
@@ -183,7 +183,8 @@ impl Implicit {
         self.mode = mode;
         if mode.is_unrolled() {
             self.theta.fill(0.0);
-            self.unroll_forward();
+            // A non-finite θ_K stays the output: a run from it diverges at its first step.
+            let _ = self.unroll_forward();
         } else if was_unrolled && self.solve_forward().is_err() {
             self.theta.fill(f64::NAN);
         }
@@ -207,12 +208,14 @@ impl Implicit {
         vec![1.0; self.k]
     }
 
-    /// `θ ← θ_K`, `K` steps of the iteration from the current `θ` (SPEC §8.3).
-    fn unroll_forward(&mut self) {
+    /// `θ ← θ_K` at the current parameters, from 0 or from the current `θ` by the mode
+    /// ([`unroll_theta`], SPEC §8.3).
+    fn unroll_forward(&mut self) -> Result<(), StepError> {
         let mut unrolled = std::mem::take(&mut self.unrolled);
-        unrolled.run(&self.model(), &self.theta, self.mode.k());
-        self.theta.copy_from_slice(unrolled.theta_k());
-        self.unrolled = unrolled;
+        let mut theta = std::mem::take(&mut self.theta);
+        let done = unroll_theta(self.mode, &self.model(), &mut unrolled, &mut theta);
+        (self.unrolled, self.theta) = (unrolled, theta);
+        done
     }
 
     /// One SGD step of an unrolled mode: `ψ ← ψ − α ∂L(θ_K)/∂ψ` by reverse mode through the
@@ -226,14 +229,7 @@ impl Implicit {
             return Err(StepError::NonFinite);
         }
         softmax_rows(&self.f, self.k, &mut self.s);
-        if matches!(self.mode, GradMode::Unroll(_)) {
-            self.theta.fill(0.0);
-        }
-        self.unroll_forward();
-        if !all_finite(&self.theta) {
-            return Err(StepError::NonFinite);
-        }
-        Ok(())
+        self.unroll_forward()
     }
 
     /// After a change of `F` (and `w`): `S = σ(F)`, the solver's update and `θ̂` (warm-started

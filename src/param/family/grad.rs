@@ -1,7 +1,7 @@
 //! The gradient modes of SPEC §8.3 for the model family: its view for
 //! [`crate::param::grad_mode`] and the unrolled modes' SGD step.
 
-use super::super::grad_mode::{GradMode, Model};
+use super::super::grad_mode::{unroll_theta, Model};
 use super::super::reduce::LearnEta;
 use super::super::{all_finite, StepError};
 use super::ImplicitFamily;
@@ -24,12 +24,14 @@ impl ImplicitFamily {
         }
     }
 
-    /// `θ ← θ_K`, `K` steps of `θ ← reduce Q(θ)` from the current `θ`.
-    pub(super) fn unroll_forward(&mut self) {
+    /// `θ ← θ_K` at the current parameters, from 0 or from the current `θ` by the mode
+    /// ([`unroll_theta`]).
+    pub(super) fn unroll_forward(&mut self) -> Result<(), StepError> {
         let mut unrolled = std::mem::take(&mut self.unrolled);
-        unrolled.run(&self.model(), &self.theta, self.mode.k());
-        self.theta.copy_from_slice(unrolled.theta_k());
-        self.unrolled = unrolled;
+        let mut theta = std::mem::take(&mut self.theta);
+        let done = unroll_theta(self.mode, &self.model(), &mut unrolled, &mut theta);
+        (self.unrolled, self.theta) = (unrolled, theta);
+        done
     }
 
     /// One optimizer step of an unrolled mode on `∂L(θ_K)/∂ψ` (SGD: `ψ ← ψ − α ∂L(θ_K)/∂ψ`) (`w`, `F` and a learned `ρ`,
@@ -63,13 +65,6 @@ impl ImplicitFamily {
         if !all_finite(&self.w) || !all_finite(&self.rho) {
             return Err(StepError::NonFinite);
         }
-        if matches!(self.mode, GradMode::Unroll(_)) {
-            self.theta.fill(0.0);
-        }
-        self.unroll_forward();
-        if !all_finite(&self.theta) {
-            return Err(StepError::NonFinite);
-        }
-        Ok(())
+        self.unroll_forward()
     }
 }
