@@ -21,13 +21,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-/// The published grid (docs/protocol.md) for `domains` with seeds `0..n_seeds`.
-pub fn published_grid(domains: &[DomainKind], n_seeds: usize, lrs: LrChoice) -> Grid {
-    Grid::from_runs(grid_runs(domains, n_seeds, lrs))
+/// The published grid (docs/protocol.md) for `domains` with seeds `0..n_seeds`; an error is
+/// [`grid_runs`]'s.
+pub fn published_grid(
+    domains: &[DomainKind],
+    n_seeds: usize,
+    lrs: LrChoice,
+) -> Result<Grid, ConfigError> {
+    grid_runs(domains, n_seeds, lrs).map(Grid::from_runs)
 }
 
 /// The published grid with its 20 seeds and all learning rates (31,680 runs for 3 domains).
-pub fn full_published_grid(domains: &[DomainKind]) -> Grid {
+pub fn full_published_grid(domains: &[DomainKind]) -> Result<Grid, ConfigError> {
     published_grid(domains, N_SEEDS, LrChoice::All)
 }
 
@@ -381,7 +386,7 @@ mod tests {
 
     #[test]
     fn sweep_shards_are_disjoint_and_cover_the_grid() {
-        let g = published_grid(&DomainKind::ALL, 2, LrChoice::All);
+        let g = published_grid(&DomainKind::ALL, 2, LrChoice::All).expect("valid settings");
         assert_eq!(g.len(), 3 * 2 * 4 * 6 * 11 * 2);
         for n in [1, 2, 3, 7] {
             let mut all: Vec<String> = Vec::new();
@@ -405,8 +410,9 @@ mod tests {
 
     #[test]
     fn sweep_published_grid_has_the_papers_size() {
-        assert_eq!(full_published_grid(&DomainKind::ALL).len(), 31_680);
-        let q = published_grid(&[DomainKind::Chain], 5, LrChoice::Best);
+        let full = full_published_grid(&DomainKind::ALL).expect("valid settings");
+        assert_eq!(full.len(), 31_680);
+        let q = published_grid(&[DomainKind::Chain], 5, LrChoice::Best).expect("valid settings");
         assert_eq!(q.len(), 2 * 4 * 11 * 5);
         let keys: HashSet<String> = q.runs().iter().map(RunConfig::key).collect();
         assert_eq!(keys.len(), q.len());

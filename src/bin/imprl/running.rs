@@ -82,7 +82,7 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<()> {
     } else {
         LrChoice::All
     };
-    let grid = published_grid(&domains, seeds, lrs);
+    let grid = published_grid(&domains, seeds, lrs)?;
     execute_grid(&grid, &args.out, &exec)?;
     // The figures of everything the store holds so far (a shard's store gives those its part
     // of the grid supports; the report says which were skipped and why).
