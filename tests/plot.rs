@@ -4,7 +4,7 @@
 use imprl::config::RunSettings;
 use imprl::domain::DomainKind;
 use imprl::param::ParamKind;
-use imprl::plot::{draw_all, BestLr, Format, PlotOptions, PlotReport};
+use imprl::plot::{draw_all, draw_all_noted, BestLr, Format, PlotOptions, PlotReport};
 use imprl::published::best_lr;
 use imprl::record::RunRecord;
 use imprl::train::NoObserver;
@@ -245,6 +245,23 @@ fn auto_best_and_partial_grids() {
         .files()
         .iter()
         .all(|f| f.extension().is_some_and(|e| e != "png")));
+    // A title note changes the titles only: every image names it, every table is the same.
+    let noted_dir = tempfile::tempdir().expect("tmp");
+    let noted = draw_all_noted(&recs, noted_dir.path(), opts, Some("targets = mc")).expect("draws");
+    assert_eq!(noted.files().len(), rep.files().len());
+    for f in rep.files() {
+        let name = f.file_name().expect("file name");
+        let (a, b) = (
+            std::fs::read(&f).expect("read"),
+            std::fs::read(noted_dir.path().join(name)).expect("read"),
+        );
+        let has_note = |x: &[u8]| String::from_utf8_lossy(x).contains("(targets = mc)");
+        if f.extension().is_some_and(|e| e == "svg") {
+            assert!(!has_note(&a) && has_note(&b), "{f:?}");
+        } else {
+            assert_eq!(a, b, "{f:?}");
+        }
+    }
     for row in read_table(&dir.path().join("best_lr.csv")) {
         let p = ParamKind::from_name(&row["param"]).expect("param");
         let eta = num(&row, "eta");

@@ -238,6 +238,11 @@ impl Figure {
         }
     }
 
+    /// Adds `note` in parentheses at the end of the title, e.g. `… (targets = td:10)`.
+    pub fn note_in_title(&mut self, note: &str) {
+        self.title = format!("{} ({note})", self.title);
+    }
+
     /// The size in pixels of this figure (SVG and PNG alike).
     pub fn size(&self) -> (u32, u32) {
         (

@@ -367,6 +367,18 @@ pub fn draw_all(
     out: &Path,
     opts: PlotOptions,
 ) -> Result<PlotReport, PlotError> {
+    draw_all_noted(records, out, opts, None)
+}
+
+/// [`draw_all`], with `title_note` (what the records have in common that the titles do not
+/// say, e.g. `targets = td:10`) at the end of every figure's title ([`Figure::note_in_title`]);
+/// the tables are [`draw_all`]'s.
+pub fn draw_all_noted(
+    records: &[RunRecord],
+    out: &Path,
+    opts: PlotOptions,
+    title_note: Option<&str>,
+) -> Result<PlotReport, PlotError> {
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let mut report = PlotReport::default();
     if records.is_empty() {
@@ -376,7 +388,10 @@ pub fn draw_all(
         return Ok(report);
     }
     let figs = figures(records, opts.best, &mut report.skipped);
-    for f in figs {
+    for mut f in figs {
+        if let Some(note) = title_note {
+            f.figure.note_in_title(note);
+        }
         let table = out.join(format!("{}.csv", f.name));
         f.table.write_csv(&table).map_err(|e| io_err(&table, e))?;
         let images = f.figure.save_as(out, &f.name, opts.format)?;

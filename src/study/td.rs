@@ -12,7 +12,7 @@ use crate::config::{ConfigError, RunConfig, RunSettings};
 use crate::domain::{DomainKind, Targets};
 use crate::param::ParamKind;
 use crate::plot::{
-    aggregate, choose_lr, draw_all, BestLr, Cell, PlotError, PlotOptions, PlotReport,
+    aggregate, choose_lr, draw_all_noted, BestLr, Cell, PlotError, PlotOptions, PlotReport,
 };
 use crate::published::{best_lr, ETAS};
 use crate::record::RunRecord;
@@ -198,7 +198,8 @@ pub fn summary_markdown(rows: &[SummaryRow]) -> String {
 }
 
 /// Draws Figures 1–3 (and the per-learning-rate figures) of each targets value into
-/// `out/figures/<tag>/`, and writes `out/summary.md`; returns each targets value's report.
+/// `out/figures/<tag>/`, their titles ending in `(targets = <value>)`, and writes
+/// `out/summary.md`; returns each targets value's report.
 pub fn draw(
     records: &[RunRecord],
     out: &Path,
@@ -212,7 +213,8 @@ pub fn draw(
             format,
             best: BestLr::Auto,
         };
-        reports.push((t, draw_all(&subset, &dir, opts)?));
+        let note = format!("targets = {}", t.text());
+        reports.push((t, draw_all_noted(&subset, &dir, opts, Some(&note))?));
     }
     let md = out.join("summary.md");
     std::fs::write(&md, summary_markdown(&summary(records))).map_err(|e| PlotError::Io {
