@@ -108,6 +108,8 @@ declare_settings! {
     temperature: f64 = Value(1.0), "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
     /// Learn the internal discount η = σ(ρ) from eta as its start: no, one scalar, or one per state and pseudo-action.
     learn_eta: LearnEta = Value(LearnEta::None), "" => |_| true;
+    /// Learning rate of a learned η's ρ as a factor of lr (the optimizer's rate; 1: the same rate).
+    eta_lr_factor: f64 = Value(1.0), "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
     /// Training targets: mc (truncated returns, published) or td:N (N-step TD, semi-gradient).
     targets: Targets = Value(Targets::Mc), "" => |_| true;
     /// Optimizer of the parameters: plain SGD (published runs), heavy-ball momentum or Adam (docs/extensions.md).
