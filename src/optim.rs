@@ -129,6 +129,12 @@ impl Optimizer {
     /// One update of parameter array number `slot`, `psi`, with its gradient `grad` (the same
     /// length; a slot keeps the length of its first update).
     pub fn update(&mut self, slot: usize, psi: &mut [f64], grad: &[f64]) {
+        self.update_scaled(slot, psi, grad, 1.0);
+    }
+
+    /// [`Optimizer::update`] with the learning rate `factor·α` for this array (a learned `η`'s
+    /// `ρ`, SPEC §8.2); `factor = 1` is `update`, bit for bit.
+    pub fn update_scaled(&mut self, slot: usize, psi: &mut [f64], grad: &[f64], factor: f64) {
         assert_eq!(psi.len(), grad.len(), "a parameter array and its gradient");
         let OptimizerSpec {
             kind,
@@ -138,6 +144,7 @@ impl Optimizer {
             beta2,
             eps,
         } = self.spec;
+        let lr = lr * factor;
         if kind == OptimizerKind::Sgd {
             for (p, g) in psi.iter_mut().zip(grad) {
                 *p -= lr * g;

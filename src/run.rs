@@ -50,6 +50,7 @@ pub fn model_spec(cfg: &RunConfig) -> Result<ModelSpec, ConfigError> {
         reduce: cfg.reduce,
         temperature: cfg.temperature,
         learn_eta: cfg.learn_eta,
+        eta_lr_factor: cfg.eta_lr_factor,
     })
 }
 

@@ -265,6 +265,7 @@ fn family(m: usize, reduce: Reduce, learn_eta: LearnEta, seed: u64) -> ImplicitF
         reduce,
         temperature: 1.0,
         learn_eta,
+        eta_lr_factor: 1.0,
     };
     ImplicitFamily::new(draw_family_init(6, m, seed), &spec, SolverKind::Lu)
 }

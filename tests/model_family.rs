@@ -179,6 +179,7 @@ fn spec(m: usize, reduce: Reduce, tau: f64, learn: LearnEta, eta: f64) -> ModelS
         reduce,
         temperature: tau,
         learn_eta: learn,
+        eta_lr_factor: 1.0,
     }
 }
 
@@ -694,6 +695,49 @@ fn family_runs_are_finite_on_every_domain() {
                 log.rows.iter().all(|r| r.mse.is_finite()),
                 "{domain:?} {m} {reduce:?}"
             );
+        }
+    }
+}
+
+/// `eta_lr_factor` scales the step of a learned `η`'s `ρ` only: with SGD (fused path), momentum
+/// and Adam, one step from the same point moves `w` and `F` the same and `ρ` by the factor times
+/// the step at factor 1; factor 1 is the default, bit for bit.
+#[test]
+fn eta_lr_factor_scales_only_the_step_of_rho() {
+    use imprl::optim::{Optimizer, OptimizerKind, OptimizerSpec};
+    let (k, m) = (7, 2);
+    let g: Vec<f64> = (0..k).map(|i| (i as f64 * 0.7).sin()).collect();
+    for kind in [
+        OptimizerKind::Sgd,
+        OptimizerKind::Momentum,
+        OptimizerKind::Adam,
+    ] {
+        for learn in [LearnEta::Scalar, LearnEta::PerStateAction] {
+            let step = |factor: f64| {
+                let sp = ModelSpec {
+                    eta_lr_factor: factor,
+                    ..spec(m, Reduce::LogSumExp, 1.0, learn, 0.9)
+                };
+                let mut model = ImplicitFamily::new(draw_family_init(k, m, 4), &sp, SolverKind::Lu);
+                let rho0 = model.rho().to_vec();
+                let mut opt = Optimizer::new(OptimizerSpec::with_defaults(kind, 0.05));
+                model.step(&g, &mut opt).expect("a finite step");
+                let drho: Vec<f64> = model.rho().iter().zip(&rho0).map(|(a, b)| a - b).collect();
+                (model.w().to_vec(), model.f().to_vec(), drho)
+            };
+            let (w1, f1, d1) = step(1.0);
+            let (w2, f2, d2) = step(0.25);
+            assert_eq!((&w1, &f1), (&w2, &f2), "{kind:?} {learn:?}: w and F");
+            assert!(
+                d1.iter().any(|d| d.abs() > 1e-6),
+                "{kind:?} {learn:?}: ρ moved"
+            );
+            for (a, b) in d1.iter().zip(&d2) {
+                assert!(
+                    (b - 0.25 * a).abs() <= 1e-12 * a.abs().max(1e-300),
+                    "{kind:?} {learn:?}: Δρ {b} against 0.25·{a}"
+                );
+            }
         }
     }
 }

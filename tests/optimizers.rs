@@ -92,12 +92,14 @@ fn adam_first_step_on_explicit_is_a_sign_step() {
     }
 }
 
-fn chain_run(param: ParamKind, optimizer: OptimizerKind, lr: f64) -> (f64, f64) {
+/// A chain run with `optimizer` at learning rate `lr` (`None`: the default): its first and
+/// last `‖r‖`.
+fn chain_run(param: ParamKind, optimizer: OptimizerKind, lr: Option<f64>) -> (f64, f64) {
     let cfg = RunSettings {
         domain: Some(DomainKind::Chain),
         param: Some(param),
         optimizer: Some(optimizer),
-        lr: Some(lr),
+        lr,
         ..RunSettings::default()
     }
     .resolve()
@@ -109,17 +111,63 @@ fn chain_run(param: ParamKind, optimizer: OptimizerKind, lr: f64) -> (f64, f64) 
     (first, last)
 }
 
-/// Momentum and Adam, at learning rates of their own, train every parameterization on the
+/// Momentum and Adam, at their default learning rates, train every parameterization on the
 /// chain: the final `‖r‖` is a fraction of the initial one.
 #[test]
-fn momentum_and_adam_train_the_chain() {
+fn momentum_and_adam_train_the_chain_at_their_default_rates() {
     for param in ParamKind::ALL {
-        for (opt, lr) in [(OptimizerKind::Momentum, 0.01), (OptimizerKind::Adam, 0.1)] {
-            let (first, last) = chain_run(param, opt, lr);
+        for opt in [OptimizerKind::Momentum, OptimizerKind::Adam] {
+            let (first, last) = chain_run(param, opt, None);
             assert!(
                 last.is_finite() && last < first / 3.0,
                 "{param} {opt:?}: {first} -> {last}"
             );
+        }
+    }
+}
+
+/// The default learning rate follows the optimizer: SGD's is the paper's best, momentum's that
+/// times `1 − β` (for the run's `β`), Adam's its own table; a given `lr` overrides each.
+#[test]
+fn the_default_learning_rate_follows_the_optimizer() {
+    for domain in [
+        DomainKind::Chain,
+        DomainKind::FourRooms,
+        DomainKind::MountainCar,
+    ] {
+        for param in ParamKind::ALL {
+            for eta in [0.8, 0.975] {
+                let resolve = |optimizer, momentum, lr| {
+                    RunSettings {
+                        domain: Some(domain),
+                        param: Some(param),
+                        eta: Some(eta),
+                        optimizer: Some(optimizer),
+                        momentum,
+                        lr,
+                        ..RunSettings::default()
+                    }
+                    .resolve()
+                    .expect("valid")
+                    .lr
+                };
+                let sgd = imprl::published::best_lr(domain, param, eta);
+                assert_eq!(resolve(OptimizerKind::Sgd, None, None), sgd);
+                assert_eq!(
+                    resolve(OptimizerKind::Momentum, None, None),
+                    sgd * (1.0 - OptimizerSpec::MOMENTUM)
+                );
+                assert_eq!(resolve(OptimizerKind::Momentum, Some(0.5), None), sgd * 0.5);
+                let adam = resolve(OptimizerKind::Adam, None, None);
+                assert_eq!(adam, imprl::config::adam_lr(domain, param));
+                for opt in [
+                    OptimizerKind::Sgd,
+                    OptimizerKind::Momentum,
+                    OptimizerKind::Adam,
+                ] {
+                    assert_eq!(resolve(opt, None, Some(0.125)), 0.125);
+                }
+            }
         }
     }
 }

@@ -38,7 +38,7 @@ def run(
     param: Literal["explicit", "implicit", "explicit-matrix"],
     *,
     eta: float = ...,  # default: 0.95. Internal discount η of the implicit model; it also sets the explicit runs' initialization.
-    lr: float = ...,  # default: the paper's best for domain, param and eta. Learning rate α of the optimizer.
+    lr: float = ...,  # default: the paper's best for domain, param and eta; times 1 - momentum for momentum; for adam a measured rate per domain and param. Learning rate α of the optimizer.
     offset: float = ...,  # default: 0. Reward offset c added to every reward.
     seed: int = ...,  # default: 0. Run seed: data, initialization and minibatches.
     steps: int = ...,  # default: 300. Number of SGD updates.
@@ -52,6 +52,7 @@ def run(
     reduce: Literal["max", "logsumexp"] = ...,  # default: max. Bellman reduction over pseudo-actions: max (policy iteration) or logsumexp (Newton); the identity when actions = 1.
     temperature: float = ...,  # default: 1. Temperature τ of the logsumexp reduction.
     learn_eta: Literal["none", "scalar", "per-state-action"] = ...,  # default: none. Learn the internal discount η = σ(ρ) from eta as its start: no, one scalar, or one per state and pseudo-action.
+    eta_lr_factor: float = ...,  # default: 1. Learning rate of a learned η's ρ as a factor of lr (the optimizer's rate; 1: the same rate).
     targets: str = ...,  # default: mc. Training targets: mc (truncated returns, published) or td:N (N-step TD, semi-gradient).
     optimizer: Literal["sgd", "momentum", "adam"] = ...,  # default: sgd. Optimizer of the parameters: plain SGD (published runs), heavy-ball momentum or Adam (docs/extensions.md).
     momentum: float = ...,  # default: 0.9. Heavy-ball momentum β of `optimizer = momentum` (m ← βm + g, ψ ← ψ − αm).

@@ -11,8 +11,10 @@ pub enum DefaultValue<T: 'static> {
     Required,
     /// A constant.
     Value(T),
-    /// Computed from the other settings; the text says how, for help and docs. It may read only
-    /// settings declared before it (those are resolved and checked when it is computed).
+    /// Computed from the other settings; the text says how, for help and docs. It may read the
+    /// settings declared before it (resolved and checked when it is computed), and the given or
+    /// constant-default values of non-derived settings declared after it, which are not yet
+    /// checked (it must then tolerate an invalid one: that setting's own check refuses it).
     Derived(fn(&super::RunConfig) -> T, &'static str),
 }
 

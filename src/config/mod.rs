@@ -14,7 +14,7 @@ pub mod settings;
 pub mod value;
 
 pub use declare::{DefaultValue, Placeholder};
-pub use settings::{RunConfig, RunSettings, SETTINGS};
+pub use settings::{adam_lr, RunConfig, RunSettings, SETTINGS};
 pub use value::{fmt_f64, Raw, SettingType};
 
 use crate::domain::DomainSpec;

@@ -18,9 +18,49 @@ use crate::param::{GradMode, LearnEta, ParamKind, Reduce};
 use crate::published;
 use crate::train::Sampling;
 
-/// The learning rate of the paper's figures for the run's domain, parameterization and `η`.
-fn best_lr(c: &RunConfig) -> f64 {
-    crate::published::best_lr(c.domain, c.param, c.eta)
+/// The default learning rate `α` of a run (SPEC §6, §8.4). Plain SGD: the rate of the paper's
+/// figures for the run's domain, parameterization and `η` ([`published::best_lr`]). Momentum:
+/// that rate times `1 − β`, so that the steady step `αg/(1 − β)` (`m → g/(1 − β)` under a
+/// constant gradient) is SGD's. Adam, whose steps have length ≈ `α` per coordinate whatever the
+/// gradient's scale: [`adam_lr`]. Both were measured best or near best on the three domains
+/// (docs/extensions.md, *Optimizers*).
+///
+/// It reads `optimizer` and `momentum`, declared after `lr` (given or constant defaults, not
+/// yet checked): a `β` outside `[0, 1)` counts as the default, and its own check then refuses
+/// it with its own name.
+fn default_lr(c: &RunConfig) -> f64 {
+    let sgd = published::best_lr(c.domain, c.param, c.eta);
+    match c.optimizer {
+        OptimizerKind::Sgd => sgd,
+        OptimizerKind::Momentum => {
+            let beta = if (0.0..1.0).contains(&c.momentum) {
+                c.momentum
+            } else {
+                OptimizerSpec::MOMENTUM
+            };
+            sgd * (1.0 - beta)
+        }
+        OptimizerKind::Adam => adam_lr(c.domain, c.param),
+    }
+}
+
+/// Adam's default learning rate for `(domain, param)`: the best of `2⁰, 2⁻², …, 2⁻¹⁰` (and
+/// `2⁴, 2², 2¹, 2⁻¹` for explicit) by the mean final `‖r‖` over η ∈ {0.8, 0.95, 0.975}, offsets
+/// {0, 0.5, 1} and 5 seeds (docs/extensions.md, *Optimizers*; no run of that sweep diverged).
+/// Problems of one's own take the chain's.
+pub fn adam_lr(domain: DomainKind, param: ParamKind) -> f64 {
+    let domain = if domain.is_builtin() {
+        domain
+    } else {
+        DomainKind::Chain
+    };
+    match (domain, param) {
+        (DomainKind::MountainCar, ParamKind::Explicit) => 0.5,
+        (_, ParamKind::Explicit) => 0.25,
+        (_, ParamKind::Implicit) => 0.0625,
+        (DomainKind::FourRooms, ParamKind::ExplicitMatrix) => 0.003_906_25,
+        (_, ParamKind::ExplicitMatrix) => 0.015_625,
+    }
 }
 
 /// Largest minibatch accepted (a guard against typing mistakes that would allocate terabytes).
@@ -40,7 +80,7 @@ declare_settings! {
     /// Internal discount η of the implicit model; it also sets the explicit runs' initialization.
     eta: f64 = Value(0.95), "0 <= eta < 1" => |x| (0.0..1.0).contains(x);
     /// Learning rate α of the optimizer.
-    lr: f64 = Derived(best_lr, "the paper's best for domain, param and eta"),
+    lr: f64 = Derived(default_lr, "the paper's best for domain, param and eta; times 1 - momentum for momentum; for adam a measured rate per domain and param"),
         "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
     /// Reward offset c added to every reward.
     offset: f64 = Value(0.0), "a finite number" => |x| x.is_finite();
@@ -68,6 +108,8 @@ declare_settings! {
     temperature: f64 = Value(1.0), "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
     /// Learn the internal discount η = σ(ρ) from eta as its start: no, one scalar, or one per state and pseudo-action.
     learn_eta: LearnEta = Value(LearnEta::None), "" => |_| true;
+    /// Learning rate of a learned η's ρ as a factor of lr (the optimizer's rate; 1: the same rate).
+    eta_lr_factor: f64 = Value(1.0), "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
     /// Training targets: mc (truncated returns, published) or td:N (N-step TD, semi-gradient).
     targets: Targets = Value(Targets::Mc), "" => |_| true;
     /// Optimizer of the parameters: plain SGD (published runs), heavy-ball momentum or Adam (docs/extensions.md).

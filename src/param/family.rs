@@ -48,6 +48,8 @@ pub struct ImplicitFamily {
     reduce: Reduce,
     tau: f64,
     learn: LearnEta,
+    /// The learning rate of `ρ` as a factor of the optimizer's (SPEC §8.2).
+    eta_lr_factor: f64,
     w: Vec<f64>,
     f: Vec<f64>,
     s: Vec<f64>,
@@ -94,6 +96,7 @@ impl ImplicitFamily {
             reduce: spec.reduce,
             tau: spec.temperature,
             learn: spec.learn_eta,
+            eta_lr_factor: spec.eta_lr_factor,
             w: init.w,
             f: init.f,
             s,
@@ -421,15 +424,16 @@ impl Parameterization for ImplicitFamily {
                 &self.scratch[0],
                 lr,
             );
+            let lr_rho = lr * self.eta_lr_factor;
             for (r, d) in self.rho.iter_mut().zip(&self.grad.drho) {
-                *r -= lr * d;
+                *r -= lr_rho * d;
             }
         } else {
             opt.update(0, &mut self.w, &self.grad.dw);
             opt.update(1, &mut self.f, &self.grad.df);
             softmax_each_row(&self.f, self.k, &mut self.s);
             if !self.rho.is_empty() {
-                opt.update(2, &mut self.rho, &self.grad.drho);
+                opt.update_scaled(2, &mut self.rho, &self.grad.drho, self.eta_lr_factor);
             }
         }
         self.refresh_eta();

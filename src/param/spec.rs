@@ -17,6 +17,8 @@ pub struct ModelSpec {
     pub temperature: f64,
     /// Whether (and how finely) `η` is learned.
     pub learn_eta: LearnEta,
+    /// The learning rate of a learned `η`'s `ρ` as a factor of the optimizer's (1: the same).
+    pub eta_lr_factor: f64,
 }
 
 impl ModelSpec {
@@ -28,6 +30,7 @@ impl ModelSpec {
             reduce: Reduce::Max,
             temperature: 1.0,
             learn_eta: LearnEta::None,
+            eta_lr_factor: 1.0,
         }
     }
 

@@ -194,6 +194,7 @@ mod tests {
                     reduce,
                     temperature: 0.5,
                     learn_eta: learn,
+                    eta_lr_factor: 1.0,
                 };
                 let fam = ImplicitFamily::new(draw_family_init(k, m, 3), &spec, SolverKind::Lu);
                 let p = family_preconditioner(&fam);

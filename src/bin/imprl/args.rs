@@ -132,12 +132,12 @@ pub struct DatasetArgs {
     pub npy: bool,
 }
 
-/// `imprl study td`: into `study-td` (a results store: rerunning resumes), 5 seeds.
+/// `imprl study td`: into `study-td` (a results store: rerunning resumes), 10 seeds.
 #[derive(Clone)]
 pub struct TdDefaults;
 impl StudyDefaults for TdDefaults {
     const OUT: &'static str = "study-td";
-    const SEEDS: &'static str = "5";
+    const SEEDS: &'static str = "10";
 }
 
 /// Options of `imprl study td`.
@@ -376,7 +376,7 @@ mod tests {
         };
         for (name, out, seeds) in [
             ("model-family", "model-family", 20),
-            ("td", "study-td", 5),
+            ("td", "study-td", 10),
             ("gradients", "study-gradients", 20),
         ] {
             assert_eq!(shared(study(&[name])), (PathBuf::from(out), seeds, None));

@@ -4,7 +4,7 @@
 use super::{FamilyInit, FixedPointError, ImplicitFamily, ModelSpec};
 use crate::linalg::SolverKind;
 use crate::param::all_finite;
-use crate::param::reduce::{LearnEta, Reduce};
+use crate::param::reduce::Reduce;
 
 impl ImplicitFamily {
     /// The model with `m` pseudo-actions at rewards `w` (`k × m`, row-major), logits `F`
@@ -26,11 +26,10 @@ impl ImplicitFamily {
             "shapes of w and F"
         );
         let spec = ModelSpec {
-            eta,
             actions: m,
             reduce,
             temperature: tau,
-            learn_eta: LearnEta::None,
+            ..ModelSpec::singleton(eta)
         };
         let mut me = Self::new(FamilyInit { k, m, w, f }, &spec, SolverKind::Lu);
         if !all_finite(&me.theta) {

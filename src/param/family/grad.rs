@@ -59,7 +59,7 @@ impl ImplicitFamily {
                 .collect(),
         };
         if !drho.is_empty() {
-            opt.update(2, &mut self.rho, &drho);
+            opt.update_scaled(2, &mut self.rho, &drho, self.eta_lr_factor);
         }
         self.refresh_eta();
         if !all_finite(&self.w) || !all_finite(&self.rho) {
