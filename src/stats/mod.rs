@@ -64,6 +64,11 @@ impl Stat {
     pub fn known_sd(&self) -> Option<f64> {
         (self.n >= 2 && !self.sd.is_nan()).then_some(self.sd)
     }
+
+    /// The standard error of the mean `s/√n`, when the standard deviation is known (`n ≥ 2`).
+    pub fn se(&self) -> Option<f64> {
+        self.known_sd().map(|s| s / (self.n as f64).sqrt())
+    }
 }
 
 /// Welch's difference of two sample means in combined standard errors,

@@ -165,10 +165,16 @@ pub fn summary(records: &[RunRecord]) -> Vec<SummaryRow> {
 }
 
 /// The summary as a Markdown table, one line per (domain, targets, offset): explicit and
-/// implicit final `‖r∥‖`, `‖r⊥‖`, `‖r‖`, and the ratio explicit/implicit of `‖r∥‖`.
+/// implicit final `‖r∥‖` (mean ± standard error over the seeds), the ratio explicit/implicit
+/// of the means and Welch's `z` of their difference ([`crate::stats::welch_z`]), then the mean
+/// final `‖r⊥‖` and `‖r‖`.
 pub fn summary_markdown(rows: &[SummaryRow]) -> String {
+    let with_se = |x: Stat| match x.se() {
+        Some(se) => format!("{:.3} ± {se:.3}", x.mean),
+        None => format!("{:.3}", x.mean),
+    };
     let mut s = String::from(
-        "| domain | targets | offset | explicit ‖r∥‖ | implicit ‖r∥‖ | ratio | explicit ‖r⊥‖ | implicit ‖r⊥‖ | explicit ‖r‖ | implicit ‖r‖ | diverged (e/i) |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| domain | targets | offset | explicit ‖r∥‖ | implicit ‖r∥‖ | ratio | z | explicit ‖r⊥‖ | implicit ‖r⊥‖ | explicit ‖r‖ | implicit ‖r‖ | diverged (e/i) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for e in rows.iter().filter(|r| r.param == ParamKind::Explicit) {
         let Some(i) = rows.iter().find(|r| {
@@ -179,13 +185,14 @@ pub fn summary_markdown(rows: &[SummaryRow]) -> String {
         }) else {
             continue;
         };
+        let z = crate::stats::welch_z(e.ones, i.ones).map_or("".into(), |z| format!("{z:.1}"));
         s.push_str(&format!(
-            "| {} | {} | {} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} |\n",
+            "| {} | {} | {} | {} | {} | {:.1} | {z} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} |\n",
             e.domain,
             e.targets,
             e.offset,
-            e.ones.mean,
-            i.ones.mean,
+            with_se(e.ones),
+            with_se(i.ones),
             e.ones.mean / i.ones.mean,
             e.ortho.mean,
             i.ortho.mean,
@@ -238,5 +245,34 @@ mod tests {
             assert!(r.iter().any(|c| c.targets == t));
         }
         assert_eq!(tag(Targets::Td(10)), "td10");
+    }
+
+    /// A summary line shows each side's `‖r∥‖` as mean ± s/√n, the ratio of the means and
+    /// Welch's z: explicit {2, 2, 6, 6} (mean 4, s = √(16/3)), implicit {0, 2, 0, 2} (mean 1,
+    /// s = √(4/3)), so the standard errors are s/2 and z = 3/√(16/12 + 4/12).
+    #[test]
+    fn the_summary_line_has_standard_errors_and_welch_z() {
+        let row = |param, values: &[f64]| SummaryRow {
+            domain: DomainKind::Chain,
+            param,
+            targets: Targets::Td(1),
+            offset: 1.0,
+            lr: 0.5,
+            diverged: 0,
+            ones: Stat::of(values),
+            ortho: Stat::of(&[1.0]),
+            norm: Stat::of(&[2.0]),
+        };
+        let md = summary_markdown(&[
+            row(ParamKind::Explicit, &[2.0, 2.0, 6.0, 6.0]),
+            row(ParamKind::Implicit, &[0.0, 2.0, 0.0, 2.0]),
+        ]);
+        let line = md.lines().nth(2).expect("one line");
+        let (se_e, se_i) = ((16.0f64 / 3.0).sqrt() / 2.0, (4.0f64 / 3.0).sqrt() / 2.0);
+        let z = 3.0 / (20.0f64 / 12.0).sqrt();
+        assert_eq!(
+            line,
+            format!("| chain | td:1 | 1 | 4.000 ± {se_e:.3} | 1.000 ± {se_i:.3} | 4.0 | {z:.1} | 1.000 | 1.000 | 2.000 | 2.000 | 0/0 |")
+        );
     }
 }
