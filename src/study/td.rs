@@ -3,7 +3,7 @@
 //!
 //! Grid: the three domains; explicit and implicit; targets `mc`, `td:1` and `td:10`;
 //! η ∈ {0.8, 0.9, 0.95, 0.975} for implicit (Figure 3) and η = 0.95 for explicit; offsets
-//! 0, 0.25, …, 1; three learning rates (the paper's best for `mc`, twice it and half of it), the
+//! 0, 0.25, …, 1; four learning rates (the paper's best for `mc` times 4, 2, 1 and ½), the
 //! figures using the best one per (domain, parameterization, η, targets) ([`BestLr::Auto`]); seeds
 //! `0..seeds`. Figures: [`crate::plot`]'s Figures 1–3, drawn once per targets value
 //! (`figures/<targets>/`), and a summary table of final residual components.
@@ -28,9 +28,10 @@ pub const OFFSETS: [f64; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
 /// The `η` of Figures 1 and 2 and of the summary.
 pub const ETA: f64 = 0.95;
 
-/// Learning rates tried: the paper's best for `mc` times these factors (twice it, it and half
-/// of it, so that the rate chosen per configuration is bracketed unless an end wins).
-pub const LR_FACTORS: [f64; 3] = [2.0, 1.0, 0.5];
+/// Learning rates tried: the paper's best for `mc` times these factors (four and two times it,
+/// it and half of it: TD targets often want larger rates than `mc`; the rate chosen per
+/// configuration is bracketed unless an end wins).
+pub const LR_FACTORS: [f64; 4] = [4.0, 2.0, 1.0, 0.5];
 
 /// The study's runs for seeds `0..seeds` (an error names a setting the grid got wrong; none is
 /// skipped).
@@ -239,8 +240,8 @@ mod tests {
     #[test]
     fn the_grid_has_every_targets_value_and_valid_settings() {
         let r = runs(1).expect("valid settings");
-        // Explicit: 3 domains × 1 η; implicit: 3 × 4 η; × 3 targets × 3 lrs × 5 offsets.
-        assert_eq!(r.len(), (3 + 12) * 3 * 3 * 5);
+        // Explicit: 3 domains × 1 η; implicit: 3 × 4 η; × 3 targets × 4 lrs × 5 offsets.
+        assert_eq!(r.len(), (3 + 12) * 3 * 4 * 5);
         for t in TARGETS {
             assert!(r.iter().any(|c| c.targets == t));
         }
