@@ -8,6 +8,7 @@ use super::{sql_error, Store, StoreError};
 use crate::config::RunConfig;
 use rusqlite::OptionalExtension;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// The `meta` key prefix of an own domain's recorded hash.
 const HASH_KEY: &str = "domain_hash:";
@@ -31,15 +32,7 @@ impl Store {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-            let key = format!("{HASH_KEY}{}", d.name());
-            let recorded: Option<String> = self
-                .conn
-                .query_row("SELECT value FROM meta WHERE name = ?1", [&key], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(|e| sql_error(&path, &e))?;
-            match recorded {
+            match self.domain_hash(d.name())? {
                 Some(h) if h != entry.hash => {
                     return Err(StoreError::DomainChanged {
                         path,
@@ -49,14 +42,7 @@ impl Store {
                     })
                 }
                 Some(_) => {}
-                None => {
-                    self.conn
-                        .execute(
-                            "INSERT INTO meta (name, value) VALUES (?1, ?2)",
-                            [&key, &entry.hash],
-                        )
-                        .map_err(|e| sql_error(&path, &e))?;
-                }
+                None => insert_hash(&self.conn, &path, d.name(), &entry.hash)?,
             }
         }
         Ok(())
@@ -104,14 +90,26 @@ impl Store {
         let sql = |e: rusqlite::Error| sql_error(&path, &e);
         let tx = self.conn.transaction().map_err(sql)?;
         for (domain, hash) in theirs.iter().filter(|(d, _)| !ours.contains_key(*d)) {
-            tx.execute(
-                "INSERT INTO meta (name, value) VALUES (?1, ?2)",
-                [format!("{HASH_KEY}{domain}"), hash.clone()],
-            )
-            .map_err(sql)?;
+            insert_hash(&tx, &path, domain, hash)?;
         }
         tx.commit().map_err(sql)
     }
+}
+
+/// Records `hash` as the content hash of own domain `domain` in the `meta` table of the store
+/// at `path` reached by `conn`.
+fn insert_hash(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    domain: &str,
+    hash: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2)",
+        [format!("{HASH_KEY}{domain}"), hash.to_string()],
+    )
+    .map(|_| ())
+    .map_err(|e| sql_error(path, &e))
 }
 
 /// Checks that no two of `stores` recorded different contents for one own domain (the first
