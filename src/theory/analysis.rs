@@ -324,19 +324,9 @@ pub fn resolve_paper(
         },
         e => e,
     })?;
-    if imp.targets != crate::domain::Targets::Mc {
-        // Theorems 1–5 are stated for fixed targets y; a TD target moves with θ.
-        return Err(ConfigError::invalid(
-            "targets",
-            imp.targets.text(),
-            "mc (the theorems are stated for fixed targets; TD targets move with θ)",
-        ));
-    }
+    super::plan::fixed_targets(&imp)?;
     crate::config::check_domain(&imp)?;
-    let every = every.unwrap_or(50);
-    if every == 0 {
-        return Err(ConfigError::invalid("every", 0, "an integer >= 1"));
-    }
+    let checkpoints = super::plan::checkpoints(imp.steps, every)?;
     let mc_samples = mc.unwrap_or(1000);
     if !(10..=10_000_000).contains(&mc_samples) {
         return Err(ConfigError::invalid(
@@ -345,7 +335,6 @@ pub fn resolve_paper(
             "10 <= mc <= 10000000",
         ));
     }
-    let checkpoints = super::plan::checkpoints(imp.steps, every);
     let cfg = TheoryConfig {
         eta: imp.eta,
         lr_implicit: imp.lr,

@@ -97,6 +97,16 @@ pub fn resolve(
         let (run, config) = resolve_paper(settings, lr_explicit, every, mc)?;
         return Ok(TheoryPlan::Paper { run, config });
     }
+    fixed_targets(&run)?;
+    Ok(TheoryPlan::Family {
+        run,
+        checkpoints: checkpoints(run.steps, every)?,
+    })
+}
+
+/// Refuses TD targets: Theorems 1–5 are stated for fixed targets `y`, and a TD target moves
+/// with θ.
+pub(super) fn fixed_targets(run: &RunConfig) -> Result<(), ConfigError> {
     if run.targets != crate::domain::Targets::Mc {
         return Err(ConfigError::invalid(
             "targets",
@@ -104,23 +114,21 @@ pub fn resolve(
             "mc (the theorems are stated for fixed targets; TD targets move with θ)",
         ));
     }
+    Ok(())
+}
+
+/// Steps `0, every, 2·every, …` up to `steps`, and `steps`; `every` defaults to 50 and must be
+/// at least 1.
+pub(super) fn checkpoints(steps: usize, every: Option<usize>) -> Result<Vec<usize>, ConfigError> {
     let every = every.unwrap_or(50);
     if every == 0 {
         return Err(ConfigError::invalid("every", 0, "an integer >= 1"));
     }
-    Ok(TheoryPlan::Family {
-        run,
-        checkpoints: checkpoints(run.steps, every),
-    })
-}
-
-/// Steps `0, every, 2·every, …` up to `steps`, and `steps`.
-pub(super) fn checkpoints(steps: usize, every: usize) -> Vec<usize> {
     let mut c: Vec<usize> = (0..=steps).step_by(every).collect();
     if c.last() != Some(&steps) {
         c.push(steps);
     }
-    c
+    Ok(c)
 }
 
 impl TheoryPlan {
