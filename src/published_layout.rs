@@ -10,9 +10,9 @@
 
 use crate::domain::DomainKind;
 use crate::export::write_logs_csv;
+use crate::metrics::{EvalRow, Metric};
 use crate::param::ParamKind;
 use crate::record::RunRecord;
-use crate::train::EvalRow;
 use std::collections::btree_map::{BTreeMap, Entry};
 use std::path::{Path, PathBuf};
 
@@ -304,16 +304,19 @@ pub fn read_results_csv(path: &Path) -> Result<Vec<PublishedRun>, LayoutError> {
 pub fn read_logs_csv(path: &Path) -> Result<Vec<EvalRow>, LayoutError> {
     let mut rdr = csv::Reader::from_path(path).map_err(csv_err(path))?;
     let headers = rdr.headers().map_err(csv_err(path))?.clone();
-    let mut cols = [0usize; 5];
-    for (i, name) in crate::export::LOGS_HEADER.iter().enumerate() {
-        cols[i] = headers
+    let column = |name: &str| {
+        headers
             .iter()
-            .position(|h| h.trim() == *name)
+            .position(|h| h.trim() == name)
             .ok_or_else(|| LayoutError::Format {
                 path: path.to_path_buf(),
                 message: format!("no column {name}"),
-            })?;
-    }
+            })
+    };
+    let c_timestep = column(crate::metrics::TIMESTEP)?;
+    let published: Vec<(&Metric, usize)> = crate::metrics::required()
+        .map(|m| column(m.name).map(|c| (m, c)))
+        .collect::<Result<_, _>>()?;
     let mut rows = Vec::new();
     for (line, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(csv_err(path))?;
@@ -321,24 +324,21 @@ pub fn read_logs_csv(path: &Path) -> Result<Vec<EvalRow>, LayoutError> {
             path: path.to_path_buf(),
             message: format!("record {}: bad number `{v}`", line + 1),
         };
-        let get = |i: usize| rec.get(cols[i]).unwrap_or("").trim();
-        let f = |i: usize| match get(i) {
-            "" => Ok(f64::NAN),
-            v => v.parse::<f64>().map_err(|_| bad(v)),
-        };
-        let ts = get(0);
+        let get = |c: usize| rec.get(c).unwrap_or("").trim();
+        let ts = get(c_timestep);
         let timestep = ts
             .parse::<usize>()
             .or_else(|_| ts.parse::<f64>().map(|x| x as usize))
             .map_err(|_| bad(ts))?;
-        rows.push(EvalRow {
-            timestep,
-            mse: f(1)?,
-            res_ones_norm: f(2)?,
-            res_ortho_norm: f(3)?,
-            residual_norm: f(4)?,
-            eta: None,
-        });
+        let mut row = EvalRow::empty(timestep);
+        for &(m, c) in &published {
+            let x = match get(c) {
+                "" => f64::NAN,
+                v => v.parse::<f64>().map_err(|_| bad(v))?,
+            };
+            (m.set)(&mut row, Some(x));
+        }
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -457,18 +457,17 @@ fn write_job_log(file: std::fs::File, rec: &RunRecord) -> csv::Result<()> {
     }
     let c = &rec.config;
     let last = rec.rows.last().map(|r| r.timestep);
-    let with_eta = crate::export::has_learned_eta(&rec.rows);
+    let columns = crate::metrics::log_columns(&rec.rows);
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(crate::export::logs_header(with_eta))?;
+    w.write_record(crate::export::logs_header(&columns))?;
     for r in &rec.rows {
-        w.write_record(crate::export::log_fields_with(r, with_eta))?;
+        w.write_record(crate::export::log_fields(r, &columns))?;
     }
     let every = c.eval_every.max(1);
     let due = (0..=c.steps).filter(|&t| t % every == 0 || t == c.steps);
     for t in due.filter(|&t| last.is_none_or(|l| t > l)) {
-        let empty = crate::export::logs_header(with_eta).len() - 1;
         w.write_record(
-            std::iter::once(t.to_string()).chain(std::iter::repeat_n(String::new(), empty)),
+            std::iter::once(t.to_string()).chain(std::iter::repeat_n(String::new(), columns.len())),
         )?;
     }
     w.flush()?;

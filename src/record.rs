@@ -2,7 +2,8 @@
 //! This is what the results store holds and what figures and comparisons read.
 
 use crate::config::RunConfig;
-use crate::train::{EvalRow, Outcome};
+use crate::metrics::EvalRow;
+use crate::train::Outcome;
 
 /// One run as stored: settings, outcome, wall time and the evaluation log.
 #[derive(Debug, Clone, PartialEq)]

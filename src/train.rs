@@ -3,6 +3,7 @@
 //! neither the domain nor the parameterization.
 
 use crate::data::{Dataset, Problem};
+use crate::metrics::EvalRow;
 use crate::optim::{Optimizer, OptimizerSpec};
 use crate::param::Parameterization;
 use rand::seq::index;
@@ -36,57 +37,6 @@ pub struct Schedule {
     pub optimizer: OptimizerSpec,
     /// Minibatch sampling.
     pub sampling: Sampling,
-}
-
-/// One evaluation on the test set: the published `logs.csv` row (SPEC §5).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EvalRow {
-    /// Number of updates done so far.
-    pub timestep: usize,
-    /// `mean r²`.
-    pub mse: f64,
-    /// `|mean r|·√n = |r∥|·√n`, the norm of the residual's component along `1`.
-    pub res_ones_norm: f64,
-    /// `‖r − mean r‖`, the norm of the component orthogonal to `1`.
-    pub res_ortho_norm: f64,
-    /// `‖r‖`.
-    pub residual_norm: f64,
-    /// The mean internal discount `η` at this evaluation when it is learned (SPEC §8.2;
-    /// [`Parameterization::learned_eta`]), `None` when `η` is fixed. Not a published column:
-    /// logs carry it as a last column `eta` only for runs that learn `η`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eta: Option<f64>,
-}
-
-impl EvalRow {
-    /// The metrics of residuals `r = prediction − target` at `timestep` (no learned `η`).
-    pub fn from_residuals(timestep: usize, r: &[f64]) -> Self {
-        let n = r.len() as f64;
-        let mean = r.iter().sum::<f64>() / n;
-        let ss: f64 = r.iter().map(|x| x * x).sum();
-        let ortho: f64 = r.iter().map(|x| (x - mean) * (x - mean)).sum();
-        Self {
-            timestep,
-            mse: ss / n,
-            res_ones_norm: mean.abs() * n.sqrt(),
-            res_ortho_norm: ortho.sqrt(),
-            residual_norm: ss.sqrt(),
-            eta: None,
-        }
-    }
-
-    /// True when every metric (and the learned `η`, if any) is finite.
-    pub fn is_finite(&self) -> bool {
-        [
-            self.mse,
-            self.res_ones_norm,
-            self.res_ortho_norm,
-            self.residual_norm,
-            self.eta.unwrap_or(0.0),
-        ]
-        .iter()
-        .all(|x| x.is_finite())
-    }
 }
 
 /// Why a run stopped.
@@ -241,23 +191,5 @@ pub fn train(
         rows,
         outcome: Outcome::Finished,
         failure: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metrics_split_the_residual_norm() {
-        let r = [1.0, -2.0, 4.0, 1.0];
-        let row = EvalRow::from_residuals(3, &r);
-        assert_eq!(row.timestep, 3);
-        assert!((row.mse - 22.0 / 4.0).abs() < 1e-15);
-        assert!((row.res_ones_norm - 1.0 * 2.0).abs() < 1e-15);
-        // ‖r‖² = ‖r∥‖² + ‖r⊥‖².
-        let lhs = row.residual_norm.powi(2);
-        let rhs = row.res_ones_norm.powi(2) + row.res_ortho_norm.powi(2);
-        assert!((lhs - rhs).abs() < 1e-12);
     }
 }

@@ -5,10 +5,11 @@ use imprl::compare::{
 };
 use imprl::config::RunSettings;
 use imprl::domain::DomainKind;
+use imprl::metrics::EvalRow;
 use imprl::param::ParamKind;
 use imprl::record::RunRecord;
 use imprl::stats::Stat;
-use imprl::train::{EvalRow, Outcome};
+use imprl::train::Outcome;
 use std::collections::BTreeMap;
 
 fn close(a: f64, b: f64) -> bool {

@@ -90,7 +90,7 @@ fn the_run_log_has_a_last_eta_column_only_when_eta_is_learned() {
     let fixed: Vec<_> = rec
         .rows
         .iter()
-        .map(|r| imprl::train::EvalRow { eta: None, ..*r })
+        .map(|r| imprl::metrics::EvalRow { eta: None, ..*r })
         .collect();
     let mut out = Vec::new();
     imprl::export::write_logs_csv(&mut out, &fixed).expect("csv");

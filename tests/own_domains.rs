@@ -22,7 +22,7 @@ fn cfg(domain: &str, param: ParamKind, f: impl FnOnce(&mut RunSettings)) -> RunC
     s.resolve().expect("valid settings")
 }
 
-fn log(c: &RunConfig) -> Vec<imprl::train::EvalRow> {
+fn log(c: &RunConfig) -> Vec<imprl::metrics::EvalRow> {
     imprl::run::run(c, &mut NoObserver).expect("run").rows
 }
 

@@ -3,6 +3,7 @@
 
 use crate::convert::{config_err, count, grid_table, path, set_setting};
 use imprl::config::{RunSettings, SETTINGS};
+use imprl::metrics;
 use imprl::param::Parameterization;
 use imprl::record::RunRecord;
 use imprl::store::Store;
@@ -116,25 +117,16 @@ pub fn run<'py>(
     })?
     .map_err(config_err)?;
     let out = PyDict::new(py);
-    let col =
-        |f: fn(&imprl::train::EvalRow) -> f64| -> Vec<f64> { log.rows.iter().map(f).collect() };
-    out.set_item(
-        "timestep",
-        PyArray1::from_vec(py, col(|r| r.timestep as f64)),
-    )?;
-    out.set_item("mse", PyArray1::from_vec(py, col(|r| r.mse)))?;
-    out.set_item(
-        "res_ones_norm",
-        PyArray1::from_vec(py, col(|r| r.res_ones_norm)),
-    )?;
-    out.set_item(
-        "res_ortho_norm",
-        PyArray1::from_vec(py, col(|r| r.res_ortho_norm)),
-    )?;
-    out.set_item(
-        "residual_norm",
-        PyArray1::from_vec(py, col(|r| r.residual_norm)),
-    )?;
+    let timesteps: Vec<f64> = log.rows.iter().map(|r| r.timestep as f64).collect();
+    out.set_item(metrics::TIMESTEP, PyArray1::from_vec(py, timesteps))?;
+    for m in metrics::log_columns(&log.rows) {
+        let values: Vec<f64> = log
+            .rows
+            .iter()
+            .map(|r| (m.get)(r).unwrap_or(f64::NAN))
+            .collect();
+        out.set_item(m.name, PyArray1::from_vec(py, values))?;
+    }
     out.set_item("diverged_at", log.outcome.diverged_at())?;
     Ok(out)
 }

@@ -4,7 +4,7 @@
 use crate::convert::path;
 use imprl::store::{Store, DB_FILE};
 use imprl::tidy::parquet::{read_parquet, write_parquet};
-use imprl::tidy::{tidy_schema, Column, TidyTable};
+use imprl::tidy::{full_schema, Column, TidyTable};
 use numpy::{Element, PyArray1};
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -66,7 +66,7 @@ pub fn load_table<'py>(
             p.display()
         )));
     };
-    let schema = tidy_schema(true);
+    let schema = full_schema();
     let out = PyList::empty(py);
     for (name, col) in &table.columns {
         let declared = schema

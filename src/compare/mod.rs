@@ -19,8 +19,8 @@
 //! ([`MetricComparison::sd_assumed`]).
 
 use crate::domain::DomainKind;
+use crate::metrics::EvalRow;
 use crate::param::ParamKind;
-use crate::train::EvalRow;
 use std::collections::BTreeMap;
 
 mod figure;

@@ -4,10 +4,10 @@
 
 use super::{CompareError, ConfigKey, SideStats};
 use crate::domain::DomainKind;
+use crate::metrics::EvalRow;
 use crate::param::ParamKind;
 use crate::published_layout::{read_published_all, LayoutError, PublishedData};
 use crate::stats::Stat;
-use crate::train::EvalRow;
 use std::collections::BTreeMap;
 use std::path::Path;
 

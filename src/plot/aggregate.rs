@@ -48,7 +48,7 @@ pub fn aggregate(records: &[RunRecord]) -> Vec<Cell> {
             .iter()
             .filter(|r| r.1.outcome.diverged_at().is_some())
             .count();
-        let of = |f: fn(&crate::train::EvalRow) -> f64| {
+        let of = |f: fn(&crate::metrics::EvalRow) -> f64| {
             Stat::of(&initial.iter().map(|&r| f(r)).collect::<Vec<_>>())
         };
         cells.push(Cell {
@@ -200,7 +200,8 @@ pub(crate) fn stat_fields(s: &Stat) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::config::RunSettings;
-    use crate::train::{EvalRow, Outcome};
+    use crate::metrics::EvalRow;
+    use crate::train::Outcome;
 
     fn record(lr: f64, offset: f64, seed: u64, final_norm: Option<f64>) -> RunRecord {
         let config = RunSettings {

@@ -158,7 +158,8 @@ pub fn learned_eta_figure(records: &[RunRecord]) -> Option<FigureData> {
 mod tests {
     use super::*;
     use crate::config::RunSettings;
-    use crate::train::{EvalRow, Outcome};
+    use crate::metrics::EvalRow;
+    use crate::train::Outcome;
 
     fn rec(eta: f64, seed: u64, final_norm: f64, learned: Option<f64>) -> RunRecord {
         let config = RunSettings {

@@ -2,8 +2,8 @@
 //! (the learning curves of SPEC §6 and the learned discount of SPEC §8.2).
 
 use super::Stat;
+use crate::metrics::EvalRow;
 use crate::record::RunRecord;
-use crate::train::EvalRow;
 
 /// The statistics over `runs` of `metric` at every step that some run evaluated, ascending:
 /// at step `t`, [`Stat::of`] the values `metric(x)` of each run's first evaluation `x` with

@@ -1,11 +1,13 @@
 //! The checksum that every stored run carries and every read verifies.
 
+use crate::metrics::METRICS;
 use crate::record::RunRecord;
 use crate::train::Outcome;
 
 /// The checksum of a run as stored: BLAKE3 of its key, outcome, runtime and every evaluation's
-/// bits, a learned `η` only when there is one, so that runs without it keep the checksums of
-/// earlier releases (first 16 bytes, hexadecimal).
+/// bits — the published metrics always, an optional metric (a learned `η`) by name and value
+/// only when the evaluation has it, so that runs without it keep the checksums of earlier
+/// releases (first 16 bytes, hexadecimal).
 pub fn checksum(rec: &RunRecord) -> String {
     checksum_with_key(&rec.config.key(), rec)
 }
@@ -22,13 +24,13 @@ pub(super) fn checksum_with_key(key: &str, rec: &RunRecord) -> String {
     h.update(&rec.runtime_s.to_bits().to_le_bytes());
     for r in &rec.rows {
         h.update(&(r.timestep as u64).to_le_bytes());
-        for x in [r.mse, r.res_ones_norm, r.res_ortho_norm, r.residual_norm] {
+        for m in &METRICS {
+            let Some(x) = (m.get)(r) else { continue };
+            if m.optional {
+                h.update(m.name.as_bytes());
+            }
             // SQLite stores an integral REAL as an integer: -0.0 reads back as 0.0.
             h.update(&(x + 0.0).to_bits().to_le_bytes());
-        }
-        if let Some(eta) = r.eta {
-            h.update(b"eta");
-            h.update(&(eta + 0.0).to_bits().to_le_bytes());
         }
     }
     h.finalize().to_hex()[..32].to_string()

@@ -13,9 +13,11 @@
 //!   checksum)`; the setting columns are those of [`crate::config::SETTINGS`], read by name;
 //!   `status` is `finished` or `diverged`, `diverged_at` the step of divergence (NULL when
 //!   finished);
-//! - `evals(run_id, timestep, mse, res_ones_norm, res_ortho_norm, residual_norm, eta)`, `eta`
-//!   the learned discount's mean (SPEC §8.2), NULL when `η` is fixed (and absent from stores
-//!   written before it: they read as NULL, and opening one for writing adds the column).
+//! - `evals(run_id, timestep, <one column per metric>)`, the metrics of
+//!   [`crate::metrics::METRICS`] (`mse, res_ones_norm, res_ortho_norm, residual_norm`, then the
+//!   optional ones, such as the learned discount's mean `eta`, NULL where a run has none; a
+//!   store written before an optional metric lacks its column: it reads as NULL, and opening
+//!   the store for writing adds the column).
 //!
 //! A store written before a setting was declared still opens: reading gives its runs the new
 //! setting's default, and opening it for writing adds the column with that default and
@@ -30,7 +32,6 @@ mod schema;
 pub use checksum::checksum;
 use checksum::status_of;
 pub use domains::check_domain_hashes;
-use schema::OTHER_TABLES;
 
 use crate::config::SETTINGS;
 use crate::record::RunRecord;
@@ -268,7 +269,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute_batch(OTHER_TABLES)?;
+        tx.execute_batch(&schema::other_tables())?;
         match schema::version(&tx)?.as_deref() {
             None => schema::create(&tx)?,
             Some(v)
@@ -340,23 +341,10 @@ impl Store {
         }
         let id = tx.last_insert_rowid();
         {
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT INTO evals (run_id, timestep, mse, res_ones_norm, res_ortho_norm,
-                     residual_norm, eta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(sql)?;
+            let mut st = tx.prepare_cached(&schema::insert_eval_sql()).map_err(sql)?;
             for r in &rec.rows {
-                st.execute(rusqlite::params![
-                    id,
-                    r.timestep as i64,
-                    r.mse,
-                    r.res_ones_norm,
-                    r.res_ortho_norm,
-                    r.residual_norm,
-                    r.eta
-                ])
-                .map_err(sql)?;
+                st.execute(params_from_iter(schema::eval_values(id, r)))
+                    .map_err(sql)?;
             }
         }
         tx.commit().map_err(sql)?;

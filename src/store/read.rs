@@ -2,10 +2,9 @@
 //! checksum.
 
 use super::checksum::{checksum_with_key, outcome_of};
-use super::{checksum, Store, StoreError};
+use super::{checksum, schema, Store, StoreError};
 use crate::config::{RunConfig, SETTINGS};
 use crate::record::RunRecord;
-use crate::train::EvalRow;
 use rusqlite::types::Value as SqlValue;
 use std::collections::HashMap;
 
@@ -45,16 +44,13 @@ impl Store {
                 checksum_with_key(&key.join(";"), rec)
             }
         };
-        let eta = if super::schema::evals_have_eta(&self.conn).map_err(|e| self.sql(e))? {
-            "e.eta"
-        } else {
-            "NULL"
-        };
+        let eval_columns = schema::eval_columns(&self.conn).map_err(|e| self.sql(e))?;
+        // The evaluation's columns come last, the metrics in the order of their declaration.
         let query = format!(
-            "SELECT r.*, e.timestep AS e_timestep, e.mse AS e_mse, e.res_ones_norm AS e_ones,
-                    e.res_ortho_norm AS e_ortho, e.residual_norm AS e_norm, {eta} AS e_eta
+            "SELECT r.*, e.timestep AS e_timestep, {}
              FROM runs r LEFT JOIN evals e ON e.run_id = r.id
              ORDER BY {}, r.id, e.timestep",
+            schema::metric_select(&eval_columns, "e"),
             order.join(", ")
         );
         let mut st = self.conn.prepare(&query).map_err(|e| self.sql(e))?;
@@ -77,14 +73,7 @@ impl Store {
             col("runtime_s")?,
         );
         let c_sum = index.get("checksum").copied();
-        let c_eval = [
-            col("e_timestep")?,
-            col("e_mse")?,
-            col("e_ones")?,
-            col("e_ortho")?,
-            col("e_norm")?,
-            col("e_eta")?,
-        ];
+        let c_timestep = col("e_timestep")?;
         let mut rows = st.query([]).map_err(|e| self.sql(e))?;
         let c_key = col("key")?;
         let mut damaged: Vec<(i64, String)> = Vec::new();
@@ -137,20 +126,11 @@ impl Store {
                 let key: String = row.get(c_key).unwrap_or_else(|_| format!("run id {id}"));
                 current = Some((id, rec, sum, key));
             }
-            let ts: Option<i64> = row.get(c_eval[0]).map_err(|e| self.sql(e))?;
+            let ts: Option<i64> = row.get(c_timestep).map_err(|e| self.sql(e))?;
             if let (Some(ts), Some((_, rec, ..))) = (ts, current.as_mut()) {
-                let g = |i: usize| row.get::<_, f64>(c_eval[i]);
-                let eval = (|| {
-                    Ok::<_, rusqlite::Error>(EvalRow {
-                        timestep: usize::try_from(ts).unwrap_or(usize::MAX),
-                        mse: g(1)?,
-                        res_ones_norm: g(2)?,
-                        res_ortho_norm: g(3)?,
-                        residual_norm: g(4)?,
-                        eta: row.get::<_, Option<f64>>(c_eval[5])?,
-                    })
-                })()
-                .map_err(|e| self.sql(e))?;
+                let timestep = usize::try_from(ts).unwrap_or(usize::MAX);
+                let eval =
+                    schema::eval_row(row, timestep, c_timestep + 1).map_err(|e| self.sql(e))?;
                 rec.rows.push(eval);
             }
         }

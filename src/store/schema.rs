@@ -4,8 +4,9 @@
 use super::checksum::{checksum, outcome_of};
 use super::SCHEMA_VERSION;
 use crate::config::{RunConfig, SETTINGS};
+use crate::metrics::{EvalRow, METRICS};
 use crate::record::RunRecord;
-use crate::train::{EvalRow, Outcome};
+use crate::train::Outcome;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Transaction};
 use std::collections::HashSet;
@@ -38,9 +39,9 @@ pub(super) fn create(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 }
 
 /// Brings a store of schema version `v` (1 to [`SCHEMA_VERSION`]) up to date: a column, with its
-/// default, for every setting declared since it was written, the checksum column, the
-/// evaluations' nullable `eta` column, and keys and checksums recomputed when a setting or the
-/// version changed.
+/// default, for every setting declared since it was written, the checksum column, a nullable
+/// column for every optional metric declared since, and keys and checksums recomputed when a
+/// setting or the version changed.
 pub(super) fn upgrade(tx: &Transaction<'_>, v: &str) -> rusqlite::Result<()> {
     let cols = columns(tx)?;
     let mut changed = v != SCHEMA_VERSION.to_string();
@@ -61,10 +62,14 @@ pub(super) fn upgrade(tx: &Transaction<'_>, v: &str) -> rusqlite::Result<()> {
     if !cols.contains("checksum") {
         tx.execute_batch("ALTER TABLE runs ADD COLUMN checksum TEXT;")?;
     }
-    // The learned discount's column: NULL for every run written before it (none learned η),
-    // which leaves their checksums as they were.
-    if !evals_have_eta(tx)? {
-        tx.execute_batch("ALTER TABLE evals ADD COLUMN eta REAL;")?;
+    // An optional metric's column: NULL for every run written before it (none had it), which
+    // leaves their checksums as they were.
+    let evals = eval_columns(tx)?;
+    for m in METRICS
+        .iter()
+        .filter(|m| m.optional && !evals.contains(m.name))
+    {
+        tx.execute_batch(&format!("ALTER TABLE evals ADD COLUMN {} REAL;", m.name))?;
     }
     if changed {
         rekey(tx)?;
@@ -93,29 +98,94 @@ fn runs_table() -> String {
     )
 }
 
-pub(super) const OTHER_TABLES: &str = "
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+/// The `meta` table and the `evals` table: one row per evaluation, its `timestep` and one column
+/// per metric of [`METRICS`] (`NOT NULL` for the published ones; an optional metric is NULL
+/// where a run does not have it).
+pub(super) fn other_tables() -> String {
+    let metrics: String = METRICS
+        .iter()
+        .map(|m| {
+            let null = if m.optional { "" } else { " NOT NULL" };
+            format!("    {} REAL{null},\n", m.name)
+        })
+        .collect();
+    format!(
+        "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evals (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     timestep INTEGER NOT NULL,
-    mse REAL NOT NULL,
-    res_ones_norm REAL NOT NULL,
-    res_ortho_norm REAL NOT NULL,
-    residual_norm REAL NOT NULL,
-    eta REAL,
-    PRIMARY KEY (run_id, timestep)
+{metrics}    PRIMARY KEY (run_id, timestep)
 ) WITHOUT ROWID;
-";
+"
+    )
+}
 
-/// True when the `evals` table has the column `eta` (the learned discount, SPEC §8.2): stores
-/// written before it have not, and read as `None` there.
-pub(super) fn evals_have_eta(conn: &Connection) -> rusqlite::Result<bool> {
-    let n: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('evals') WHERE name = 'eta'",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
+/// The columns of the `evals` table (a store written before an optional metric was declared
+/// lacks its column: it reads as NULL there).
+pub(super) fn eval_columns(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
+    let mut st = conn.prepare("SELECT name FROM pragma_table_info('evals')")?;
+    let cols = st.query_map([], |r| r.get::<_, String>(0))?.collect();
+    cols
+}
+
+/// The select list of the metrics of `evals` aliased `alias`, in the order of [`METRICS`]:
+/// `alias.name` (or `NULL` for a column the table lacks: `columns`, [`eval_columns`]) named
+/// `alias_name`, apart from the settings' columns (the setting `eta` and the metric `eta`).
+pub(super) fn metric_select(columns: &HashSet<String>, alias: &str) -> String {
+    METRICS
+        .iter()
+        .map(|m| {
+            let value = if columns.contains(m.name) {
+                format!("{alias}.{}", m.name)
+            } else {
+                "NULL".to_string()
+            };
+            format!("{value} AS {alias}_{}", m.name)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The evaluation at `timestep` whose metrics are the columns `first..` of `row`, in the order
+/// of [`METRICS`] ([`metric_select`]); a published metric that is NULL is an error.
+pub(super) fn eval_row(
+    row: &rusqlite::Row<'_>,
+    timestep: usize,
+    first: usize,
+) -> rusqlite::Result<EvalRow> {
+    let mut eval = EvalRow::empty(timestep);
+    for (i, m) in METRICS.iter().enumerate() {
+        let v: Option<f64> = if m.optional {
+            row.get(first + i)?
+        } else {
+            Some(row.get(first + i)?)
+        };
+        (m.set)(&mut eval, v);
+    }
+    Ok(eval)
+}
+
+/// The statement that stores one evaluation: `run_id`, `timestep`, then the metrics in the
+/// order of [`METRICS`] ([`eval_values`]).
+pub(super) fn insert_eval_sql() -> String {
+    let names: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+    format!(
+        "INSERT INTO evals (run_id, timestep, {}) VALUES ({})",
+        names.join(", "),
+        vec!["?"; names.len() + 2].join(", ")
+    )
+}
+
+/// The values of [`insert_eval_sql`] for evaluation `r` of run `id`.
+pub(super) fn eval_values(id: i64, r: &EvalRow) -> Vec<SqlValue> {
+    [SqlValue::Integer(id), SqlValue::Integer(r.timestep as i64)]
+        .into_iter()
+        .chain(
+            METRICS
+                .iter()
+                .map(|m| (m.get)(r).map_or(SqlValue::Null, SqlValue::Real)),
+        )
+        .collect()
 }
 
 /// A constant as an SQL literal (for a column default).
@@ -170,25 +240,16 @@ fn rekey(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
             ));
         }
     }
-    let mut evals = tx.prepare(
-        "SELECT timestep, mse, res_ones_norm, res_ortho_norm, residual_norm, eta FROM evals
-         WHERE run_id = ?1 ORDER BY timestep",
-    )?;
+    let mut evals = tx.prepare(&format!(
+        "SELECT e.timestep, {} FROM evals e WHERE e.run_id = ?1 ORDER BY e.timestep",
+        metric_select(&eval_columns(tx)?, "e")
+    ))?;
     let mut seen = HashSet::new();
     // Move every key out of the way first, so that the new keys never collide with old ones.
     tx.execute("UPDATE runs SET key = '#' || id", [])?;
     for (id, mut rec) in runs {
         rec.rows = evals
-            .query_map([id], |r| {
-                Ok(EvalRow {
-                    timestep: r.get::<_, i64>(0)? as usize,
-                    mse: r.get(1)?,
-                    res_ones_norm: r.get(2)?,
-                    res_ortho_norm: r.get(3)?,
-                    residual_norm: r.get(4)?,
-                    eta: r.get(5)?,
-                })
-            })?
+            .query_map([id], |r| eval_row(r, r.get::<_, i64>(0)? as usize, 1))?
             .collect::<Result<_, _>>()?;
         let key = rec.config.key();
         if !seen.insert(key.clone()) {

@@ -2,8 +2,8 @@
 use super::*;
 use crate::config::RunSettings;
 use crate::domain::DomainKind;
+use crate::metrics::EvalRow;
 use crate::param::ParamKind;
-use crate::train::EvalRow;
 use rusqlite::Connection;
 
 /// A made-up run; its seed is set after validation, so that seeds of earlier releases (any

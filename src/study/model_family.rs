@@ -381,7 +381,8 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::{EvalRow, Outcome};
+    use crate::metrics::EvalRow;
+    use crate::train::Outcome;
     use std::collections::HashSet;
 
     #[test]

@@ -142,7 +142,7 @@ pub fn summary(records: &[RunRecord]) -> Vec<SummaryRow> {
                         .iter()
                         .filter(|r| r.outcome.diverged_at().is_none())
                         .collect();
-                    let last = |f: fn(&crate::train::EvalRow) -> f64| {
+                    let last = |f: fn(&crate::metrics::EvalRow) -> f64| {
                         let xs: Vec<f64> =
                             done.iter().filter_map(|r| r.rows.last().map(f)).collect();
                         Stat::of(&xs)

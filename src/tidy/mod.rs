@@ -2,15 +2,17 @@
 //! `imprl export --format csv` ([`crate::export::write_tidy_csv`]), each column with its type,
 //! for the Parquet export ([`parquet`]) and for Python's data frames.
 //!
-//! The schema comes from the same place as the CSV header ([`crate::export::tidy_header`]): every
-//! declared setting ([`crate::config::SETTINGS`], typed by its store column: `REAL` → float,
-//! `INTEGER` → integer or boolean, `TEXT` → text), then the result columns
-//! ([`RESULT_COLUMNS`], one table of their names and types).
+//! The schema ([`tidy_schema`], from which the CSV header [`crate::export::tidy_header`] is taken)
+//! is derived from the two declarations: every setting ([`crate::config::SETTINGS`], typed by
+//! its store column: `REAL` → float, `INTEGER` → integer or boolean, `TEXT` → text), then the
+//! result columns ([`result_columns`]: `timestep`, the published metrics of
+//! [`crate::metrics::METRICS`], `diverged`, `diverged_at`), then the optional metrics that some
+//! run has, by their tidy names.
 
 pub mod parquet;
 
 use crate::config::{Setting, SETTINGS};
-use crate::export::{has_learned_eta, tidy_header, LOGS_HEADER};
+use crate::metrics::{self, Metric, METRICS};
 use crate::record::RunRecord;
 use rusqlite::types::Value as SqlValue;
 
@@ -43,18 +45,23 @@ impl ColumnType {
     }
 }
 
-/// The columns of the tidy export after the settings, named and typed, in order: the
-/// evaluation's fields are empty on the one row of a run that diverged before its first
-/// evaluation, `diverged_at` on the rows of a run that did not diverge.
-pub const RESULT_COLUMNS: [(&str, ColumnType); 7] = [
-    ("timestep", ColumnType::of(ColumnKind::Int, true)),
-    ("mse", ColumnType::of(ColumnKind::Float, true)),
-    ("res_ones_norm", ColumnType::of(ColumnKind::Float, true)),
-    ("res_ortho_norm", ColumnType::of(ColumnKind::Float, true)),
-    ("residual_norm", ColumnType::of(ColumnKind::Float, true)),
-    ("diverged", ColumnType::of(ColumnKind::Bool, false)),
-    ("diverged_at", ColumnType::of(ColumnKind::Int, true)),
-];
+/// The type of a metric's column (nullable: a run that diverged before its first evaluation has
+/// one row with empty metrics).
+const METRIC_TYPE: ColumnType = ColumnType::of(ColumnKind::Float, true);
+
+/// The columns of the tidy export after the settings, named and typed, in order: `timestep` and
+/// the published metrics (empty on the one row of a run that diverged before its first
+/// evaluation), `diverged`, and `diverged_at` (empty on the rows of a run that did not
+/// diverge).
+pub fn result_columns() -> Vec<(&'static str, ColumnType)> {
+    std::iter::once((metrics::TIMESTEP, ColumnType::of(ColumnKind::Int, true)))
+        .chain(metrics::required().map(|m| (m.tidy_name, METRIC_TYPE)))
+        .chain([
+            ("diverged", ColumnType::of(ColumnKind::Bool, false)),
+            ("diverged_at", ColumnType::of(ColumnKind::Int, true)),
+        ])
+        .collect()
+}
 
 /// The type of a setting's column, from its store column's type.
 pub fn setting_type(s: &Setting) -> ColumnType {
@@ -70,22 +77,21 @@ pub fn setting_type(s: &Setting) -> ColumnType {
     }
 }
 
-/// The type of [`crate::export::TIDY_ETA_COLUMN`]: the mean learned `η`, empty for runs with a
-/// fixed `η`.
-pub const ETA_KIND: ColumnType = ColumnType {
-    kind: ColumnKind::Float,
-    nullable: true,
-};
-
-/// The tidy schema: [`tidy_header`]'s names with their types (with the learned-`η` column when
-/// `with_eta`).
-pub fn tidy_schema(with_eta: bool) -> Vec<(&'static str, ColumnType)> {
-    let types = SETTINGS
+/// The tidy schema: every setting, the [`result_columns`], then the tidy names of the optional
+/// metrics `optional` (those some run has), each with its type.
+pub fn tidy_schema(optional: &[&Metric]) -> Vec<(&'static str, ColumnType)> {
+    SETTINGS
         .iter()
-        .map(setting_type)
-        .chain(RESULT_COLUMNS.iter().map(|(_, t)| *t))
-        .chain(with_eta.then_some(ETA_KIND));
-    tidy_header(with_eta).into_iter().zip(types).collect()
+        .map(|s| (s.name, setting_type(s)))
+        .chain(result_columns())
+        .chain(optional.iter().map(|m| (m.tidy_name, METRIC_TYPE)))
+        .collect()
+}
+
+/// [`tidy_schema`] with every optional metric: the columns a tidy table may have.
+pub fn full_schema() -> Vec<(&'static str, ColumnType)> {
+    let optional: Vec<&Metric> = METRICS.iter().filter(|m| m.optional).collect();
+    tidy_schema(&optional)
 }
 
 /// One column's values (`None`: an empty cell).
@@ -191,11 +197,12 @@ impl TidyTable {
 
     /// The rows of [`crate::export::write_tidy_csv`] for `records`, typed ([`tidy_schema`]):
     /// one row per run and evaluation, a run that diverged before its first evaluation one row
-    /// with empty results; the learned-`η` column when some run learns `η`.
+    /// with empty results; the optional metrics' columns when some run has them.
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a RunRecord>) -> TidyTable {
         let records: Vec<&RunRecord> = records.into_iter().collect();
-        let with_eta = records.iter().any(|r| has_learned_eta(&r.rows));
-        let schema = tidy_schema(with_eta);
+        let optional = metrics::optional_present(records.iter().flat_map(|r| &r.rows));
+        let required: Vec<&Metric> = metrics::required().collect();
+        let schema = tidy_schema(&optional);
         let mut columns: Vec<(String, Column)> = schema
             .iter()
             .map(|(n, t)| (n.to_string(), Column::empty(t.kind)))
@@ -213,37 +220,24 @@ impl TidyTable {
                 col.push_n(&setting_cell(t.kind, v, text), n);
             }
             let at = rec.outcome.diverged_at().map(to_i64);
-            let results = &mut columns[n_settings..];
+            let (evals, rest) = columns[n_settings..].split_at_mut(1 + required.len());
+            let (outcome, optional_cols) = rest.split_at_mut(2);
             if rec.rows.is_empty() {
-                for (_, col) in results.iter_mut().take(LOGS_HEADER.len()) {
+                for (_, col) in evals.iter_mut().chain(optional_cols.iter_mut()) {
                     col.push_n(&null_of(col.kind()), 1);
                 }
             }
             for r in &rec.rows {
-                let cells = [
-                    Cell::Int(Some(to_i64(r.timestep))),
-                    Cell::Float(Some(r.mse)),
-                    Cell::Float(Some(r.res_ones_norm)),
-                    Cell::Float(Some(r.res_ortho_norm)),
-                    Cell::Float(Some(r.residual_norm)),
-                ];
-                for ((_, col), cell) in results.iter_mut().zip(cells) {
-                    col.push_n(&cell, 1);
+                evals[0].1.push_n(&Cell::Int(Some(to_i64(r.timestep))), 1);
+                for ((_, col), m) in evals[1..].iter_mut().zip(&required) {
+                    col.push_n(&Cell::Float((m.get)(r)), 1);
+                }
+                for ((_, col), m) in optional_cols.iter_mut().zip(&optional) {
+                    col.push_n(&Cell::Float((m.get)(r)), 1);
                 }
             }
-            results[LOGS_HEADER.len()]
-                .1
-                .push_n(&Cell::Bool(Some(at.is_some())), n);
-            results[LOGS_HEADER.len() + 1].1.push_n(&Cell::Int(at), n);
-            if with_eta {
-                let eta = &mut results[LOGS_HEADER.len() + 2].1;
-                if rec.rows.is_empty() {
-                    eta.push_n(&Cell::Float(None), 1);
-                }
-                for r in &rec.rows {
-                    eta.push_n(&Cell::Float(r.eta), 1);
-                }
-            }
+            outcome[0].1.push_n(&Cell::Bool(Some(at.is_some())), n);
+            outcome[1].1.push_n(&Cell::Int(at), n);
         }
         TidyTable { columns }
     }

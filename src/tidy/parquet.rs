@@ -2,7 +2,7 @@
 //! column ([`super::tidy_schema`]), `DOUBLE`, `INT64`, `BOOLEAN` or `UTF8` string, nullable where
 //! the CSV may leave a field empty; read back by [`read_parquet`] (and by pandas, polars, Arrow).
 
-use super::{tidy_schema, Column, ColumnKind, TidyTable};
+use super::{full_schema, Column, ColumnKind, TidyTable};
 use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch};
 use arrow_array::{LargeStringArray, RecordBatchReader, StringArray};
 use arrow_schema::{DataType, Field, Schema};
@@ -50,9 +50,9 @@ fn array(c: &Column) -> ArrayRef {
 }
 
 /// Writes `table` as one Parquet file to `out` (uncompressed; each column as declared in
-/// [`tidy_schema`], nullable where it may be empty).
+/// [`full_schema`], nullable where it may be empty).
 pub fn write_parquet<W: Write + Send>(table: &TidyTable, out: W) -> Result<(), ParquetError> {
-    let schema = tidy_schema(true);
+    let schema = full_schema();
     let fields: Vec<Field> = table
         .columns
         .iter()

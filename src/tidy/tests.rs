@@ -36,23 +36,34 @@ fn cell_text(c: &Column, i: usize) -> String {
     }
 }
 
+/// The schema holds every setting and every metric once, typed: the optional metrics only when
+/// some run has them, by tidy names that no setting has.
 #[test]
-fn schema_is_the_csv_header_typed() {
-    for with_eta in [false, true] {
-        let names: Vec<&str> = tidy_schema(with_eta).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, tidy_header(with_eta));
+fn schema_holds_every_setting_and_metric_typed() {
+    let full = full_schema();
+    let names: Vec<&str> = full.iter().map(|(n, _)| *n).collect();
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    for s in SETTINGS {
+        assert!(names.contains(&s.name), "{}", s.name);
     }
-    let t = |name: &str| {
-        tidy_schema(true)
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, t)| t.kind)
-    };
+    for m in &METRICS {
+        assert!(names.contains(&m.tidy_name), "{}", m.tidy_name);
+        let without: Vec<&str> = tidy_schema(&[]).iter().map(|(n, _)| *n).collect();
+        assert_eq!(without.contains(&m.tidy_name), !m.optional, "{}", m.name);
+    }
+    let t = |name: &str| full.iter().find(|(n, _)| *n == name).map(|(_, t)| t.kind);
     assert_eq!(t("eta"), Some(ColumnKind::Float));
     assert_eq!(t("seed"), Some(ColumnKind::Int));
     assert_eq!(t("bias"), Some(ColumnKind::Bool));
     assert_eq!(t("domain"), Some(ColumnKind::Text));
-    assert_eq!(t(crate::export::TIDY_ETA_COLUMN), Some(ColumnKind::Float));
+    assert_eq!(t("learned_eta"), Some(ColumnKind::Float));
+    assert_eq!(
+        crate::export::tidy_header(&[]),
+        tidy_schema(&[]).iter().map(|(n, _)| *n).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -1,0 +1,226 @@
+//! What a run measures at each evaluation, declared once (SPEC §5, §8.2).
+//!
+//! An evaluation ([`EvalRow`]) holds the published `logs.csv` metrics of the test residuals
+//! `r = Φθ − y` and, for a run that learns its internal discount, the mean `η`. [`METRICS`]
+//! lists them — name, doc, whether the published logs have it, and the accessor — and every
+//! outlet of a run's evaluations derives from that list: the log's header and fields
+//! ([`crate::export`]), the tidy table's columns (CSV and Parquet, [`crate::tidy`]), the results
+//! store's `evals` table, its insert, read, upgrade and checksum ([`crate::store`]), and the
+//! Python package's `run` result. Adding a metric is a field of [`EvalRow`] and one entry here;
+//! a test fails when an outlet misses it.
+
+use serde::{Deserialize, Serialize};
+
+/// One evaluation on the test set: the published `logs.csv` row (SPEC §5), and the learned
+/// discount when there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalRow {
+    /// Number of updates done so far.
+    pub timestep: usize,
+    /// `mean r²`.
+    pub mse: f64,
+    /// `|mean r|·√n = |r∥|·√n`, the norm of the residual's component along `1`.
+    pub res_ones_norm: f64,
+    /// `‖r − mean r‖`, the norm of the component orthogonal to `1`.
+    pub res_ortho_norm: f64,
+    /// `‖r‖`.
+    pub residual_norm: f64,
+    /// The mean internal discount `η` at this evaluation when it is learned (SPEC §8.2;
+    /// [`crate::param::Parameterization::learned_eta`]), `None` when `η` is fixed. Not a
+    /// published column: logs carry it as a last column `eta` only for runs that learn `η`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<f64>,
+}
+
+impl EvalRow {
+    /// The metrics of residuals `r = prediction − target` at `timestep` (no learned `η`).
+    pub fn from_residuals(timestep: usize, r: &[f64]) -> Self {
+        let n = r.len() as f64;
+        let mean = r.iter().sum::<f64>() / n;
+        let ss: f64 = r.iter().map(|x| x * x).sum();
+        let ortho: f64 = r.iter().map(|x| (x - mean) * (x - mean)).sum();
+        Self {
+            timestep,
+            mse: ss / n,
+            res_ones_norm: mean.abs() * n.sqrt(),
+            res_ortho_norm: ortho.sqrt(),
+            residual_norm: ss.sqrt(),
+            eta: None,
+        }
+    }
+
+    /// A row at `timestep` whose metrics are NaN and whose optional metrics are absent, to be
+    /// filled by [`Metric::set`].
+    pub fn empty(timestep: usize) -> Self {
+        Self {
+            timestep,
+            mse: f64::NAN,
+            res_ones_norm: f64::NAN,
+            res_ortho_norm: f64::NAN,
+            residual_norm: f64::NAN,
+            eta: None,
+        }
+    }
+
+    /// True when every metric present is finite.
+    pub fn is_finite(&self) -> bool {
+        METRICS
+            .iter()
+            .all(|m| (m.get)(self).is_none_or(f64::is_finite))
+    }
+}
+
+/// One measured quantity of an evaluation.
+#[derive(Debug)]
+pub struct Metric {
+    /// Its column in logs and in the store's `evals` table.
+    pub name: &'static str,
+    /// Its column in the tidy table (CSV, Parquet, Python's data frames); it differs from
+    /// [`Metric::name`] where a setting has that name (the learned `eta` against the setting
+    /// `eta`, its start `η₀`).
+    pub tidy_name: &'static str,
+    /// What it is, in one line.
+    pub doc: &'static str,
+    /// True for a metric only some runs have (`None` in [`EvalRow`]): it is no published column,
+    /// and logs and tables have its column only when some run has it; the store's column is
+    /// nullable.
+    pub optional: bool,
+    /// Its value in a row (`None`: absent).
+    pub get: fn(&EvalRow) -> Option<f64>,
+    /// Sets its value in a row (`None`: absent; a required metric then reads NaN).
+    pub set: fn(&mut EvalRow, Option<f64>),
+}
+
+/// The log column of the evaluation's step, before the metrics.
+pub const TIMESTEP: &str = "timestep";
+
+/// Every metric, in the order of the published `logs.csv` (`mse, res_ones_norm,
+/// res_ortho_norm, residual_norm`), then the optional ones.
+pub const METRICS: [Metric; 5] = [
+    Metric {
+        name: "mse",
+        tidy_name: "mse",
+        doc: "mean squared test residual, mean r²",
+        optional: false,
+        get: |r| Some(r.mse),
+        set: |r, v| r.mse = v.unwrap_or(f64::NAN),
+    },
+    Metric {
+        name: "res_ones_norm",
+        tidy_name: "res_ones_norm",
+        doc: "norm of the residual's component along 1, |mean r|·√n",
+        optional: false,
+        get: |r| Some(r.res_ones_norm),
+        set: |r, v| r.res_ones_norm = v.unwrap_or(f64::NAN),
+    },
+    Metric {
+        name: "res_ortho_norm",
+        tidy_name: "res_ortho_norm",
+        doc: "norm of the residual's component orthogonal to 1, ‖r − mean r‖",
+        optional: false,
+        get: |r| Some(r.res_ortho_norm),
+        set: |r, v| r.res_ortho_norm = v.unwrap_or(f64::NAN),
+    },
+    Metric {
+        name: "residual_norm",
+        tidy_name: "residual_norm",
+        doc: "norm of the test residual, ‖r‖",
+        optional: false,
+        get: |r| Some(r.residual_norm),
+        set: |r, v| r.residual_norm = v.unwrap_or(f64::NAN),
+    },
+    Metric {
+        name: "eta",
+        tidy_name: "learned_eta",
+        doc: "mean learned internal discount η (runs that learn η only)",
+        optional: true,
+        get: |r| r.eta,
+        set: |r, v| r.eta = v,
+    },
+];
+
+/// The published metrics, in the order of `logs.csv`.
+pub fn required() -> impl Iterator<Item = &'static Metric> {
+    METRICS.iter().filter(|m| !m.optional)
+}
+
+/// The optional metrics that some row of `rows` has, in declaration order.
+pub fn optional_present<'a>(rows: impl IntoIterator<Item = &'a EvalRow>) -> Vec<&'static Metric> {
+    let rows: Vec<&EvalRow> = rows.into_iter().collect();
+    METRICS
+        .iter()
+        .filter(|m| m.optional && rows.iter().any(|r| (m.get)(r).is_some()))
+        .collect()
+}
+
+/// The metric columns of a log of `rows`: the published ones, then the optional ones that some
+/// row has.
+pub fn log_columns(rows: &[EvalRow]) -> Vec<&'static Metric> {
+    required().chain(optional_present(rows)).collect()
+}
+
+/// The metric called `name` in logs and the store.
+pub fn metric(name: &str) -> Option<&'static Metric> {
+    METRICS.iter().find(|m| m.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_split_the_residual_norm() {
+        let r = [1.0, -2.0, 4.0, 1.0];
+        let row = EvalRow::from_residuals(3, &r);
+        assert_eq!(row.timestep, 3);
+        assert!((row.mse - 22.0 / 4.0).abs() < 1e-15);
+        assert!((row.res_ones_norm - 1.0 * 2.0).abs() < 1e-15);
+        // ‖r‖² = ‖r∥‖² + ‖r⊥‖².
+        let lhs = row.residual_norm.powi(2);
+        let rhs = row.res_ones_norm.powi(2) + row.res_ortho_norm.powi(2);
+        assert!((lhs - rhs).abs() < 1e-12);
+    }
+
+    /// Every metric's setter and accessor are one field: set then get returns the value, and
+    /// no two metrics share a field or a name.
+    #[test]
+    fn accessors_round_trip_and_are_distinct() {
+        let mut row = EvalRow::empty(7);
+        for (i, m) in METRICS.iter().enumerate() {
+            (m.set)(&mut row, Some(i as f64 + 0.5));
+        }
+        for (i, m) in METRICS.iter().enumerate() {
+            assert_eq!((m.get)(&row), Some(i as f64 + 0.5), "{}", m.name);
+        }
+        let mut names: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+        let extra: Vec<&str> = METRICS
+            .iter()
+            .map(|m| m.tidy_name)
+            .filter(|t| !names.contains(t))
+            .collect();
+        names.extend(extra);
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len());
+        assert!(METRICS.iter().all(|m| m.name != TIMESTEP));
+        // Optional metrics are absent from an empty row; the published ones are NaN.
+        let e = EvalRow::empty(0);
+        for m in &METRICS {
+            assert_eq!((m.get)(&e).is_none(), m.optional, "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn a_log_has_the_optional_columns_of_its_rows() {
+        let mut rows = vec![EvalRow::from_residuals(0, &[1.0]); 2];
+        let names =
+            |rows: &[EvalRow]| -> Vec<&str> { log_columns(rows).iter().map(|m| m.name).collect() };
+        assert_eq!(
+            names(&rows),
+            ["mse", "res_ones_norm", "res_ortho_norm", "residual_norm"]
+        );
+        rows[1].eta = Some(0.5);
+        assert_eq!(names(&rows).last(), Some(&"eta"));
+    }
+}
