@@ -188,7 +188,7 @@ fn sweep_shards_merge_into_the_unsharded_store() {
     let csv = export_csv(&all);
     // The header is every declared setting, then the results.
     let header = csv.lines().next().unwrap_or_default();
-    assert_eq!(header, imprl::export::tidy_header(false).join(","));
+    assert_eq!(header, imprl::export::tidy_header(&[]).join(","));
     for s in imprl::config::SETTINGS {
         assert!(
             header.split(',').any(|c| c == s.name),
