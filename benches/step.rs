@@ -18,7 +18,7 @@ use imprl::linalg::{
     exp, logit_step, matvec, matvec_t, softmax_rows, ResolventLu, SolveStats, SolverKind,
 };
 use imprl::param::{draw_implicit_init, Implicit, ParamKind, Parameterization};
-use imprl::train::NoObserver;
+use imprl::train::Silent;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -68,7 +68,11 @@ fn bench_runs(c: &mut Criterion) {
             .resolve()
             .expect("valid");
             g.bench_function(BenchmarkId::new(d.name(), p.name()), |b| {
-                b.iter(|| imprl::run::run(black_box(&cfg), &mut NoObserver).expect("runs"))
+                b.iter(|| {
+                    imprl::run::run(black_box(&cfg), &mut Silent)
+                        .expect("runs")
+                        .log
+                })
             });
         }
     }

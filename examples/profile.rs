@@ -17,7 +17,7 @@ use imprl::linalg::SolverKind;
 use imprl::param::{draw_implicit_init, Implicit, ParamKind};
 use imprl::published::{learning_rates, ETAS};
 use imprl::rng::{stream, Stream};
-use imprl::train::{train, NoObserver};
+use imprl::train::{to_the_end, train, Silent};
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
@@ -68,13 +68,19 @@ fn main() -> anyhow::Result<()> {
                     let init = draw_implicit_init(problem.train.k, cfg.seed);
                     let mut m = Implicit::with_solver(init, eta, cfg.solver);
                     let mut rng = stream(cfg.seed, Stream::Batches);
-                    train(&mut m, &problem, &cfg.schedule(), &mut rng, &mut NoObserver);
+                    to_the_end(train(
+                        &mut m,
+                        &problem,
+                        &cfg.schedule(),
+                        &mut rng,
+                        &mut Silent,
+                    ));
                     let st = m.solve_stats();
                     products += st.sweeps;
                     solves += st.solves;
                     factorizations += st.factorizations;
                 } else {
-                    imprl::run::run_on(&cfg, &problem, &mut NoObserver)?;
+                    imprl::run::run_with(&cfg, &problem, &mut Silent)?;
                 }
                 t_data += (t1 - t0).as_secs_f64();
                 t_train += t1.elapsed().as_secs_f64();

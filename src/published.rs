@@ -1,9 +1,8 @@
-//! The published experiment grid and the paper's best learning rates (SPEC §6).
+//! The published experiment: its protocol's constants, the values of its grid and the paper's
+//! best learning rates (SPEC §6). The grid as runs is [`crate::sweep::published_grid`].
 
-use crate::config::{ConfigError, RunConfig, RunSettings};
-use crate::domain::{DomainKind, Slip};
+use crate::domain::DomainKind;
 use crate::param::ParamKind;
-use crate::train::Sampling;
 
 /// SGD updates per published run.
 pub const STEPS: usize = 300;
@@ -13,19 +12,6 @@ pub const BATCH_SIZE: usize = 25;
 
 /// Evaluation period of the published runs (and before the first update).
 pub const EVAL_EVERY: usize = 10;
-
-/// True when `c` follows the published protocol (docs/protocol.md): 300 updates, batch 25
-/// drawn with replacement, evaluations every 10 updates, the published slip and no bias
-/// feature. The declared settings' defaults are this protocol; only runs that follow it can be
-/// compared with the published runs.
-pub fn follows_protocol(c: &RunConfig) -> bool {
-    c.steps == STEPS
-        && c.batch_size == BATCH_SIZE
-        && c.eval_every == EVAL_EVERY
-        && c.sampling == Sampling::WithReplacement
-        && c.slip == Slip::Published
-        && !c.bias
-}
 
 /// Internal discounts `η` of the published grid.
 pub const ETAS: [f64; 4] = [0.8, 0.9, 0.95, 0.975];
@@ -88,55 +74,6 @@ pub fn best_lr(domain: DomainKind, param: ParamKind, eta: f64) -> f64 {
     }
 }
 
-/// Which learning rates a published grid uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LrChoice {
-    /// The six learning rates of the published grid.
-    All,
-    /// Only the paper's best learning rate for each `(domain, param, η)`.
-    Best,
-}
-
-/// The runs of the published grid (docs/protocol.md) for `domains`, with seeds `0..n_seeds`
-/// (the published grid has 20): explicit and implicit, η ∈ {0.8, 0.9, 0.95, 0.975}, 6 (or the
-/// best) learning rates, offsets 0, 0.1, …, 1, every other setting at its default (the
-/// published protocol). Order: domain, param, η, lr, offset, seed. An error names a setting
-/// the grid got wrong (none does); no configuration is skipped.
-pub fn grid_runs(
-    domains: &[DomainKind],
-    n_seeds: usize,
-    lrs: LrChoice,
-) -> Result<Vec<RunConfig>, ConfigError> {
-    let mut runs = Vec::new();
-    for &domain in domains {
-        for param in [ParamKind::Explicit, ParamKind::Implicit] {
-            for eta in ETAS {
-                let rates = match lrs {
-                    LrChoice::All => learning_rates(domain, param),
-                    LrChoice::Best => vec![best_lr(domain, param, eta)],
-                };
-                for lr in rates {
-                    for offset in offsets() {
-                        for seed in 0..n_seeds as u64 {
-                            let s = RunSettings {
-                                domain: Some(domain),
-                                param: Some(param),
-                                eta: Some(eta),
-                                lr: Some(lr),
-                                offset: Some(offset),
-                                seed: Some(seed),
-                                ..RunSettings::default()
-                            };
-                            runs.push(s.resolve()?);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(runs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,9 +95,6 @@ mod tests {
             2f64.powi(-7)
         );
         assert_eq!(offsets().len(), 11);
-        let runs = grid_runs(&DomainKind::ALL, N_SEEDS, LrChoice::All).expect("valid settings");
-        assert_eq!(runs.len(), 31_680);
-        assert!(runs.iter().all(follows_protocol));
         assert_eq!(offsets()[10], 1.0);
     }
 }

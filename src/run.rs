@@ -1,62 +1,37 @@
 //! One training run end to end: domain → data → parameterization → trainer (docs/method.md,
-//! docs/protocol.md).
+//! docs/protocol.md), returning what was learned with the log.
 
-use crate::config::{check_batch, check_domain, ConfigError, RunConfig};
+use crate::config::{check_data, ConfigError, RunConfig};
 use crate::data::Problem;
-use crate::param::{LearnEta, ModelSpec};
+use crate::param::Parameterization;
+use crate::record::RunRecord;
 use crate::rng::{stream, Stream};
-use crate::train::{train, Observer, RunLog};
+use crate::train::{train, Observer, RunLog, Stopped};
 
-/// Runs `cfg` on an already built `problem` (that of `cfg.domain_spec()`, `cfg.offset`,
-/// `cfg.seed`).
-///
-/// The initialization comes from the seed's [`Stream::Init`], the minibatches from its
-/// [`Stream::Batches`], so a seed determines the run bit for bit.
-pub fn run_on(
-    cfg: &RunConfig,
-    problem: &Problem,
-    observer: &mut dyn Observer,
-) -> Result<RunLog, ConfigError> {
-    check_domain(cfg)?;
-    check_batch(cfg.sampling, cfg.batch_size, problem.train.len())?;
-    let spec = model_spec(cfg)?;
-    let mut param = cfg
-        .param
-        .init_model(problem.train.k, &spec, cfg.seed, cfg.solver);
-    param.set_grad_mode(cfg.grad);
-    let mut rng = stream(cfg.seed, Stream::Batches);
-    Ok(train(
-        param.as_mut(),
-        problem,
-        &cfg.schedule(),
-        &mut rng,
-        observer,
-    ))
+/// A run that ended (finished or diverged): its log and its trained model, the parameters
+/// after the last update (after the failed update, for a run that diverged).
+pub struct Trained {
+    /// The evaluations and how the run ended.
+    pub log: RunLog,
+    /// The parameterization after training: `θ` and its named parameter arrays
+    /// ([`Parameterization::params`]).
+    pub model: Box<dyn Parameterization>,
 }
 
-/// The model of `cfg` (SPEC §8.1, §8.2): its discount, pseudo-actions, reduction, temperature
-/// and whether `η` is learned. A learned `η = σ(ρ)` needs `ρ₀ = logit(η₀)` finite: `eta > 0`.
-pub fn model_spec(cfg: &RunConfig) -> Result<ModelSpec, ConfigError> {
-    if cfg.learn_eta != LearnEta::None && cfg.eta <= 0.0 {
-        return Err(ConfigError::invalid(
-            "eta",
-            cfg.eta,
-            "0 < eta < 1 when learn_eta is not none (η = σ(ρ) starts at ρ = logit(eta))",
-        ));
-    }
-    Ok(ModelSpec {
-        eta: cfg.eta,
-        actions: cfg.actions,
-        reduce: cfg.reduce,
-        temperature: cfg.temperature,
-        learn_eta: cfg.learn_eta,
-        eta_lr_factor: cfg.eta_lr_factor,
-    })
+/// Why a run did not end.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunError {
+    /// Its settings or its data were refused (bad input: nothing was run).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Its observer stopped it.
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
 }
 
-/// Builds the run's data and runs it (see [`run_on`]).
-pub fn run(cfg: &RunConfig, observer: &mut dyn Observer) -> Result<RunLog, ConfigError> {
-    check_domain(cfg)?;
+/// The data of run `cfg`: the training samples and the test set of its domain, reward offset
+/// and seed (docs/domains.md), checked against its settings ([`check_data`]).
+pub fn problem(cfg: &RunConfig) -> Result<Problem, ConfigError> {
     let problem = cfg
         .domain_spec()
         .try_problem(cfg.offset, cfg.seed)
@@ -64,5 +39,59 @@ pub fn run(cfg: &RunConfig, observer: &mut dyn Observer) -> Result<RunLog, Confi
             path: e.path,
             message: e.message,
         })?;
-    run_on(cfg, &problem, observer)
+    check_data(cfg, &problem)?;
+    Ok(problem)
+}
+
+/// The initial model of run `cfg` for feature dimension `k` (SPEC §3, §8.1, §8.2): its
+/// initialization from the seed's [`Stream::Init`], its solver and its gradient mode.
+pub fn build_model(cfg: &RunConfig, k: usize) -> Box<dyn Parameterization> {
+    let mut model = cfg
+        .param
+        .init_model(k, &cfg.model_spec(), cfg.seed, cfg.solver);
+    model.set_grad_mode(cfg.grad);
+    model
+}
+
+/// Trains `model` (as [`build_model`] gives it, or the same model built by its own type, so
+/// that an observer sees that type) on `problem` by the schedule of `cfg`, minibatches from the
+/// seed's [`Stream::Batches`]: a seed determines the run bit for bit.
+pub fn train_model<P: Parameterization + ?Sized>(
+    cfg: &RunConfig,
+    problem: &Problem,
+    model: &mut P,
+    observer: &mut dyn Observer<P>,
+) -> Result<RunLog, Stopped> {
+    let mut rng = stream(cfg.seed, Stream::Batches);
+    train(model, problem, &cfg.schedule(), &mut rng, observer)
+}
+
+/// Runs `cfg` on its data `problem` (that of [`problem`]`(cfg)`, checked again here).
+pub fn run_with(
+    cfg: &RunConfig,
+    problem: &Problem,
+    observer: &mut dyn Observer,
+) -> Result<Trained, RunError> {
+    check_data(cfg, problem)?;
+    let mut model = build_model(cfg, problem.train.k);
+    let log = train_model(cfg, problem, model.as_mut(), observer)?;
+    Ok(Trained { log, model })
+}
+
+/// Builds the data of run `cfg` and runs it (see [`run_with`]).
+pub fn run(cfg: &RunConfig, observer: &mut dyn Observer) -> Result<Trained, RunError> {
+    run_with(cfg, &problem(cfg)?, observer)
+}
+
+/// Runs `cfg` (see [`run`]) into its record: settings, outcome, evaluations and wall time (data,
+/// initialization and training), what the results store keeps.
+pub fn record(cfg: &RunConfig, observer: &mut dyn Observer) -> Result<RunRecord, RunError> {
+    let t0 = std::time::Instant::now();
+    let trained = run(cfg, observer)?;
+    Ok(RunRecord {
+        config: *cfg,
+        outcome: trained.log.outcome,
+        runtime_s: t0.elapsed().as_secs_f64(),
+        rows: trained.log.rows,
+    })
 }

@@ -10,6 +10,7 @@ use rand::seq::index;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 
 /// How a minibatch is drawn from the `n` training samples.
 #[derive(
@@ -75,19 +76,37 @@ pub struct RunLog {
     pub failure: Option<String>,
 }
 
-/// Receives a run's events as they happen (progress display, results store, analysis).
-pub trait Observer {
+/// A run stopped by its observer ([`Observer::on_step`] returned [`ControlFlow::Break`]) before it
+/// ended, e.g. on Ctrl-C: it has no outcome and nothing of it is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the run was stopped after update {step}")]
+pub struct Stopped {
+    /// The last update done.
+    pub step: usize,
+}
+
+/// Receives a run's events as they happen (progress display, cancellation, analysis, saved
+/// parameters), with the parameterization `P` the run trains: an observer of a run of any
+/// parameterization takes `dyn Parameterization`; one that analyzes a particular model takes
+/// its type, so that it never downcasts.
+pub trait Observer<P: ?Sized = dyn Parameterization> {
+    /// Called once before the first evaluation, with the initial parameters.
+    fn on_start(&mut self, _param: &P) {}
     /// Called after each evaluation.
     fn on_eval(&mut self, _row: &EvalRow) {}
     /// Called after each update that left the parameters finite, before that step's
     /// evaluation, with the step number (1-based), the minibatch gradient `g = ∇_θ L_B` that
-    /// drove it, and the parameterization after the update.
-    fn on_step(&mut self, _step: usize, _g: &[f64], _param: &dyn Parameterization) {}
+    /// drove it, and the parameterization after the update. [`ControlFlow::Break`] stops the
+    /// run ([`Stopped`]).
+    fn on_step(&mut self, _step: usize, _g: &[f64], _param: &P) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
 }
 
-/// An observer that ignores everything.
-pub struct NoObserver;
-impl Observer for NoObserver {}
+/// The observer that ignores everything (of a run, and of a sweep:
+/// [`crate::sweep::SweepObserver`]).
+pub struct Silent;
+impl<P: ?Sized> Observer<P> for Silent {}
 
 /// Minibatch gradient `g = (1/b) Σ_{i∈B} r_i φ(x_i)` with `r_i = φ(x_i)ᵀθ − y_i` (SPEC §1).
 /// With TD targets (a bootstrap part in `data`), `y_i` is the target at the current θ,
@@ -126,14 +145,15 @@ pub fn draw_batch(rng: &mut ChaCha8Rng, n: usize, sampling: Sampling, batch: &mu
 /// A failed update ([`crate::param::StepError`]: non-finite parameters, or a solve that cannot
 /// meet its tolerance) or a non-finite evaluation ends the run as [`Outcome::Diverged`] at that
 /// step, with only the finite evaluations before it in the log (and the update's error in
-/// [`RunLog::failure`]).
-pub fn train(
-    param: &mut dyn Parameterization,
+/// [`RunLog::failure`]); `param` then holds the parameters of the failed update. The observer
+/// may stop the run after any update ([`Stopped`]).
+pub fn train<P: Parameterization + ?Sized>(
+    param: &mut P,
     problem: &Problem,
     schedule: &Schedule,
     rng: &mut ChaCha8Rng,
-    observer: &mut dyn Observer,
-) -> RunLog {
+    observer: &mut dyn Observer<P>,
+) -> Result<RunLog, Stopped> {
     let train = &problem.train;
     let test = &problem.test;
     let k = train.k;
@@ -142,54 +162,52 @@ pub fn train(
     let mut residuals = vec![0.0; test.len()];
     let mut optimizer = Optimizer::new(schedule.optimizer);
     let mut rows = Vec::with_capacity(schedule.steps / schedule.eval_every.max(1) + 2);
-    let mut evaluate = |step: usize,
-                        param: &dyn Parameterization,
-                        rows: &mut Vec<EvalRow>,
-                        observer: &mut dyn Observer|
-     -> bool {
-        test.residuals_into(param.theta(), &mut residuals);
-        let row = EvalRow {
-            eta: param.learned_eta(),
-            ..EvalRow::from_residuals(step, &residuals)
+    let mut evaluate =
+        |step: usize, param: &P, rows: &mut Vec<EvalRow>, observer: &mut dyn Observer<P>| -> bool {
+            test.residuals_into(param.theta(), &mut residuals);
+            let row = EvalRow {
+                eta: param.learned_eta(),
+                ..EvalRow::from_residuals(step, &residuals)
+            };
+            if row.is_finite() {
+                observer.on_eval(&row);
+                rows.push(row);
+                true
+            } else {
+                false
+            }
         };
-        if row.is_finite() {
-            observer.on_eval(&row);
-            rows.push(row);
-            true
-        } else {
-            false
-        }
+    let diverged = |rows, step, failure| RunLog {
+        rows,
+        outcome: Outcome::Diverged { step },
+        failure,
     };
-    if !evaluate(0, &*param, &mut rows, observer) {
-        return RunLog {
-            rows,
-            outcome: Outcome::Diverged { step: 0 },
-            failure: None,
-        };
+    observer.on_start(param);
+    if !evaluate(0, param, &mut rows, observer) {
+        return Ok(diverged(rows, 0, None));
     }
     for step in 1..=schedule.steps {
         draw_batch(rng, train.len(), schedule.sampling, &mut batch);
         minibatch_gradient(train, param.theta(), &batch, &mut g);
         if let Err(e) = param.step(&g, &mut optimizer) {
-            return RunLog {
-                rows,
-                outcome: Outcome::Diverged { step },
-                failure: Some(e.to_string()),
-            };
+            return Ok(diverged(rows, step, Some(e.to_string())));
         }
-        observer.on_step(step, &g, &*param);
+        if observer.on_step(step, &g, param).is_break() {
+            return Err(Stopped { step });
+        }
         let due = step % schedule.eval_every == 0 || step == schedule.steps;
-        if due && !evaluate(step, &*param, &mut rows, observer) {
-            return RunLog {
-                rows,
-                outcome: Outcome::Diverged { step },
-                failure: None,
-            };
+        if due && !evaluate(step, param, &mut rows, observer) {
+            return Ok(diverged(rows, step, None));
         }
     }
-    RunLog {
+    Ok(RunLog {
         rows,
         outcome: Outcome::Finished,
         failure: None,
-    }
+    })
+}
+
+/// The log of a [`train`] whose observer never stops the run (an analysis that only watches).
+pub fn to_the_end(trained: Result<RunLog, Stopped>) -> RunLog {
+    trained.unwrap_or_else(|s| unreachable!("an observer that never stops stopped its run: {s}"))
 }

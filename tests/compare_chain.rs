@@ -15,7 +15,7 @@ use imprl::domain::DomainKind;
 use imprl::param::ParamKind;
 use imprl::published::{learning_rates, offsets, ETAS, N_SEEDS};
 use imprl::record::RunRecord;
-use imprl::train::NoObserver;
+use imprl::train::Silent;
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -48,7 +48,7 @@ fn chain_grid(etas: &[f64], seeds: u64) -> Vec<RunRecord> {
     cfgs.into_par_iter()
         .map(|cfg| {
             let t = Instant::now();
-            let log = imprl::run::run(&cfg, &mut NoObserver).expect("runs");
+            let log = imprl::run::run(&cfg, &mut Silent).expect("runs").log;
             RunRecord {
                 config: cfg,
                 outcome: log.outcome,

@@ -1,7 +1,7 @@
 //! Oracles for the implicit gradients (SPEC §1–§2): central finite differences at random
 //! points, and Theorem 1's preconditioner for one small SGD step.
 
-use imprl::param::{ExplicitMatrix, Implicit, ImplicitInit, Parameterization};
+use imprl::param::{ExplicitMatrix, Implicit, ImplicitInit, ImplicitLayer, Parameterization};
 use proptest::prelude::*;
 
 /// A random regression problem: `X` (`n × k`), `y`.

@@ -1,7 +1,7 @@
 //! The implicit model built from given parameters (`Implicit::from_params`) and its discount
 //! gradient `∂L/∂η = uᵀ(Sθ̂)` (SPEC §1, §8.2), as the Python package's implicit layer uses them.
 
-use imprl::param::{draw_implicit_init, Implicit, Parameterization};
+use imprl::param::{draw_implicit_init, Implicit, ImplicitLayer, Parameterization};
 
 fn loss(init: &imprl::param::ImplicitInit, eta: f64, g: &[f64]) -> f64 {
     let m = Implicit::from_params(init.w.clone(), init.f.clone(), eta).expect("solvable");
@@ -22,8 +22,7 @@ fn the_discount_gradient_matches_central_differences() {
     let g = [0.3, -1.0, 0.7, 0.2, -0.4];
     let eta = 0.8;
     let mut m = Implicit::from_params(init.w.clone(), init.f.clone(), eta).expect("solvable");
-    let u = m.gradient(&g).expect("adjoint").dw;
-    let exact = m.eta_gradient(&u);
+    let exact = m.gradient(&g).expect("adjoint").deta_total();
     let h = 1e-6;
     let fd = (loss(&init, eta + h, &g) - loss(&init, eta - h, &g)) / (2.0 * h);
     assert!(

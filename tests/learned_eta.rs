@@ -4,11 +4,11 @@
 use imprl::config::RunSettings;
 use imprl::domain::{DomainKind, DomainSpec};
 use imprl::optim::Optimizer;
-use imprl::param::{ParamKind, Parameterization, StepError};
+use imprl::param::{ParamArray, ParamKind, Parameterization, StepError};
 use imprl::record::RunRecord;
 use imprl::rng::{stream, Stream};
 use imprl::store::Store;
-use imprl::train::{train, NoObserver, Outcome};
+use imprl::train::{to_the_end, train, Outcome, Silent};
 
 /// Explicit `θ` whose "learned η" moves by 1/128 per update from 0.5.
 struct FakeLearned {
@@ -19,6 +19,10 @@ struct FakeLearned {
 impl Parameterization for FakeLearned {
     fn theta(&self) -> &[f64] {
         &self.theta
+    }
+
+    fn params(&self) -> Vec<ParamArray<'_>> {
+        vec![ParamArray::new("theta", &[self.theta.len()], &self.theta)]
     }
 
     fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
@@ -47,13 +51,13 @@ fn learned_record() -> RunRecord {
         steps: 0,
     };
     let mut rng = stream(0, Stream::Batches);
-    let log = train(
+    let log = to_the_end(train(
         &mut param,
         &problem,
         &config.schedule(),
         &mut rng,
-        &mut NoObserver,
-    );
+        &mut Silent,
+    ));
     assert_eq!(log.outcome, Outcome::Finished);
     RunRecord {
         config,

@@ -7,10 +7,10 @@ use imprl::config::{RunSettings, SETTINGS};
 use imprl::domain::DomainKind;
 use imprl::linalg::SolverKind;
 use imprl::param::{
-    draw_family_init, sigmoid, FamilyInit, ImplicitFamily, LearnEta, ModelSpec, ParamKind,
-    Parameterization, Reduce, StepError,
+    draw_family_init, sigmoid, FamilyInit, ImplicitFamily, ImplicitLayer, LearnEta, ModelSpec,
+    ParamKind, Parameterization, Reduce, StepError,
 };
-use imprl::train::NoObserver;
+use imprl::train::Silent;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -281,8 +281,7 @@ fn gradients_of_w_f_and_rho_match_central_differences() {
         let mut model = ImplicitFamily::new(init, &sp, SolverKind::Lu);
         model.set_params(&w, &f, &rho).expect("solvable");
         let g: Vec<f64> = (0..k).map(|_| rng.random_range(-1.0..1.0)).collect();
-        model.compute_gradient(&g).expect("adjoint");
-        let grad = model.grad().clone();
+        let grad = model.gradient(&g).expect("adjoint");
         let fd = |which: usize, i: usize| {
             let (mut wp, mut fp, mut rp) = (w.clone(), f.clone(), rho.clone());
             let x = [&mut wp, &mut fp, &mut rp][which]
@@ -329,8 +328,7 @@ fn with_a_tie_the_one_sided_derivatives_bracket_ours() {
     let mut model = ImplicitFamily::new(init, &sp, SolverKind::Lu);
     assert_eq!(&model.pi()[..2], &[1.0, 0.0], "ties go to the lowest index");
     let g: Vec<f64> = (0..k).map(|_| rng.random_range(0.5..1.0)).collect();
-    model.compute_gradient(&g).expect("adjoint");
-    let grad = model.grad().clone();
+    let grad = model.gradient(&g).expect("adjoint");
     let l0 = loss(k, m, &sp, &w, &f, &[], &g);
     let mut kinks = 0;
     let mut checked = Vec::new();
@@ -495,7 +493,7 @@ fn a_hand_solved_two_state_two_action_mdp() {
         for (a, b) in model.theta().iter().zip(want) {
             assert!((a - b).abs() < 1e-14, "{a} vs {b}");
         }
-        assert_eq!(model.pi(), &[1.0, 0.0, 0.0, 1.0]);
+        assert_eq!(&model.pi()[..], &[1.0, 0.0, 0.0, 1.0]);
         // One value-iteration step: from θ = 0 it gives max_a w_{ka}; at θ* it stays there.
         let (v0, pi0, _) = model.reduce_at(&[0.0, 0.0]);
         assert_eq!((v0, pi0), (vec![1.0, 2.0], vec![1.0, 0.0, 0.0, 1.0]));
@@ -540,7 +538,7 @@ fn run_log(settings: RunSettings) -> String {
     let cfg = settings.resolve().expect("valid");
     format!(
         "{:?}",
-        imprl::run::run(&cfg, &mut NoObserver).expect("runs")
+        imprl::run::run(&cfg, &mut Silent).expect("runs").log
     )
 }
 
@@ -631,16 +629,14 @@ fn bad_model_settings_are_config_errors() {
         let e = s.resolve().expect_err(name).to_string();
         assert!(e.contains(&format!("`{name}`")), "{e}");
     }
-    let cfg = RunSettings {
+    let e = RunSettings {
         eta: Some(0.0),
         learn_eta: Some(LearnEta::Scalar),
         ..base
     }
     .resolve()
-    .expect("each value valid");
-    let e = imprl::run::run(&cfg, &mut NoObserver)
-        .expect_err("logit(0) is not finite")
-        .to_string();
+    .expect_err("logit(0) is not finite")
+    .to_string();
     assert!(e.contains("`eta`") && e.contains("learn_eta"), "{e}");
     // The model family's settings are appended together, after the published ones (later
     // settings, such as `grad`, may follow them).
@@ -685,7 +681,7 @@ fn family_runs_are_finite_on_every_domain() {
             }
             .resolve()
             .expect("valid");
-            let log = imprl::run::run(&cfg, &mut NoObserver).expect("runs");
+            let log = imprl::run::run(&cfg, &mut Silent).expect("runs").log;
             assert!(
                 log.failure.is_none(),
                 "{domain:?} {m} {reduce:?}: {:?}",

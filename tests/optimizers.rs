@@ -6,7 +6,8 @@ use imprl::config::RunSettings;
 use imprl::domain::DomainKind;
 use imprl::optim::{Optimizer, OptimizerKind, OptimizerSpec};
 use imprl::param::{
-    draw_implicit_init, Explicit, ExplicitMatrix, Implicit, ParamKind, Parameterization,
+    draw_implicit_init, Explicit, ExplicitMatrix, Implicit, ImplicitLayer, ParamKind,
+    Parameterization,
 };
 use imprl::train::Outcome;
 
@@ -104,7 +105,9 @@ fn chain_run(param: ParamKind, optimizer: OptimizerKind, lr: Option<f64>) -> (f6
     }
     .resolve()
     .expect("valid");
-    let log = imprl::run::run(&cfg, &mut imprl::train::NoObserver).expect("runs");
+    let log = imprl::run::run(&cfg, &mut imprl::train::Silent)
+        .expect("runs")
+        .log;
     assert_eq!(log.outcome, Outcome::Finished, "{param} {optimizer:?}");
     let first = log.rows.first().expect("evaluated").residual_norm;
     let last = log.rows.last().expect("evaluated").residual_norm;

@@ -10,7 +10,7 @@ use imprl::domain::data_dir::DataDir;
 use imprl::domain::file::FileMdp;
 use imprl::domain::{DomainKind, Targets};
 use imprl::param::ParamKind;
-use imprl::train::NoObserver;
+use imprl::train::Silent;
 use std::path::Path;
 
 fn cfg(domain: &str, param: ParamKind, f: impl FnOnce(&mut RunSettings)) -> RunConfig {
@@ -23,7 +23,7 @@ fn cfg(domain: &str, param: ParamKind, f: impl FnOnce(&mut RunSettings)) -> RunC
 }
 
 fn log(c: &RunConfig) -> Vec<imprl::metrics::EvalRow> {
-    imprl::run::run(c, &mut NoObserver).expect("run").rows
+    imprl::run::run(c, &mut Silent).expect("run").log.rows
 }
 
 fn chain_file() -> String {

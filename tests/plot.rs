@@ -7,7 +7,7 @@ use imprl::param::ParamKind;
 use imprl::plot::{draw_all, draw_all_noted, BestLr, Format, PlotOptions, PlotReport};
 use imprl::published::best_lr;
 use imprl::record::RunRecord;
-use imprl::train::NoObserver;
+use imprl::train::Silent;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -42,7 +42,7 @@ fn tiny_sweep() -> Vec<RunRecord> {
                         }
                         .resolve()
                         .expect("valid");
-                        let log = imprl::run::run(&config, &mut NoObserver).expect("runs");
+                        let log = imprl::run::run(&config, &mut Silent).expect("runs").log;
                         out.push(RunRecord {
                             config,
                             outcome: log.outcome,

@@ -6,9 +6,9 @@ use imprl::config::RunSettings;
 use imprl::domain::{DomainKind, DomainSpec};
 use imprl::linalg::{SolveError, SolverKind};
 use imprl::optim::Optimizer;
-use imprl::param::{ParamKind, Parameterization, StepError};
+use imprl::param::{ParamArray, ParamKind, Parameterization, StepError};
 use imprl::rng::{stream, Stream};
-use imprl::train::{train, NoObserver, Outcome, RunLog, Sampling, Schedule};
+use imprl::train::{to_the_end, train, Outcome, RunLog, Sampling, Schedule, Silent};
 
 const SOLVERS: [SolverKind; 4] = [
     SolverKind::Lu,
@@ -38,7 +38,7 @@ fn run(
     }
     .resolve()
     .expect("valid settings");
-    imprl::run::run(&cfg, &mut NoObserver).expect("runnable")
+    imprl::run::run(&cfg, &mut Silent).expect("runnable").log
 }
 
 /// Every solver's run diverges, as LU's does, after its test error has exploded (the last
@@ -127,6 +127,10 @@ impl Parameterization for FailingSolve {
         &self.theta
     }
 
+    fn params(&self) -> Vec<ParamArray<'_>> {
+        vec![ParamArray::new("theta", &[self.theta.len()], &self.theta)]
+    }
+
     fn step(&mut self, _g: &[f64], _opt: &mut Optimizer) -> Result<(), StepError> {
         self.steps += 1;
         if self.steps == 3 {
@@ -156,7 +160,13 @@ fn a_failed_solve_ends_the_run_with_its_reason() {
         sampling: Sampling::WithReplacement,
     };
     let mut rng = stream(3, Stream::Batches);
-    let log = train(&mut param, &problem, &schedule, &mut rng, &mut NoObserver);
+    let log = to_the_end(train(
+        &mut param,
+        &problem,
+        &schedule,
+        &mut rng,
+        &mut Silent,
+    ));
     assert_eq!(log.outcome, Outcome::Diverged { step: 3 });
     assert_eq!(log.rows.len(), 3);
     let why = log.failure.expect("a reason");

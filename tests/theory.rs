@@ -257,7 +257,9 @@ fn analysis_follows_the_trainers_runs() {
             },
             ..run
         };
-        let log = imprl::run::run_on(&rc, &problem, &mut imprl::train::NoObserver).expect("run");
+        let log = imprl::run::run_with(&rc, &problem, &mut imprl::train::Silent)
+            .expect("run")
+            .log;
         for row in &report.rows {
             let logged = log
                 .rows

@@ -4,8 +4,7 @@
 
 use crate::convert::config_err;
 use imprl::config::ConfigError;
-use imprl::optim::Optimizer;
-use imprl::param::{Implicit, ImplicitFamily, Parameterization, Reduce, StepError};
+use imprl::param::{Implicit, ImplicitFamily, ImplicitLayer, Reduce, StepError};
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyFloatingPointError, PyRuntimeError};
 use pyo3::prelude::*;
@@ -111,7 +110,8 @@ fn gradient_arg(obj: &Bound<'_, PyAny>, name: &str, k: usize) -> PyResult<Vec<f6
 /// softmax of Q/τ for logsumexp) and u = (I − J)⁻ᵀ g, J = Σ_a diag(π_·a) η S_a (SPEC §8.1, §8.2).
 #[pyclass(module = "imprl._imprl")]
 pub struct ImplicitModel {
-    inner: Model,
+    /// The paper's model (SPEC §1) for one pseudo-action, the family (§8.1) for more.
+    inner: Box<dyn ImplicitLayer>,
     /// The shapes given for `w` and the logits (gradients come back in them).
     w_shape: Vec<usize>,
     f_shape: Vec<usize>,
@@ -119,81 +119,13 @@ pub struct ImplicitModel {
     temperature: f64,
 }
 
-/// The model behind the layer: the Markov reward chain of SPEC §1 for one pseudo-action (the
-/// reduction is then the identity), the family of SPEC §8.1 for more.
-#[derive(Clone)]
-enum Model {
-    Chain(Box<Implicit>),
-    Family(Box<ImplicitFamily>),
-}
-
-impl Model {
-    fn theta(&self) -> &[f64] {
-        match self {
-            Model::Chain(c) => c.theta(),
-            Model::Family(f) => f.theta_hat(),
-        }
-    }
-    fn w(&self) -> &[f64] {
-        match self {
-            Model::Chain(c) => c.w(),
-            Model::Family(f) => f.w(),
-        }
-    }
-    fn f(&self) -> &[f64] {
-        match self {
-            Model::Chain(c) => c.f(),
-            Model::Family(f) => f.f(),
-        }
-    }
-    fn s(&self) -> &[f64] {
-        match self {
-            Model::Chain(c) => c.s(),
-            Model::Family(f) => f.s(),
-        }
-    }
-    fn k(&self) -> usize {
-        match self {
-            Model::Chain(c) => c.k(),
-            Model::Family(f) => f.k(),
-        }
-    }
-    fn m(&self) -> usize {
-        match self {
-            Model::Chain(_) => 1,
-            Model::Family(f) => f.actions(),
-        }
-    }
-    fn eta(&self) -> f64 {
-        match self {
-            Model::Chain(c) => c.eta(),
-            Model::Family(f) => f.eta().first().copied().unwrap_or(f64::NAN),
-        }
-    }
-    /// `(∂L/∂w, ∂L/∂F, ∂L/∂η)` for `g = ∂L/∂θ̂`.
-    fn vjp(&mut self, g: &[f64]) -> Result<(Vec<f64>, Vec<f64>, f64), String> {
-        match self {
-            Model::Chain(c) => c
-                .gradient(g)
-                .map(|gr| {
-                    let deta = c.eta_gradient(&gr.dw);
-                    (gr.dw, gr.df, deta)
-                })
-                .map_err(|e| e.to_string()),
-            Model::Family(f) => {
-                f.compute_gradient(g).map_err(|e| e.to_string())?;
-                let gr = f.grad();
-                Ok((gr.dw.clone(), gr.df.clone(), f.eta_gradient()))
-            }
-        }
-    }
-    /// One plain SGD step.
-    fn sgd_step(&mut self, g: &[f64], lr: f64) -> Result<(), StepError> {
-        match self {
-            Model::Chain(c) => c.sgd_step(g, lr),
-            Model::Family(f) => f.step(g, &mut Optimizer::sgd(lr)),
-        }
-    }
+/// The named parameter array `name` of the layer (`logits`, …), empty if it has none.
+fn param<'a>(layer: &'a dyn ImplicitLayer, name: &str) -> &'a [f64] {
+    layer
+        .params()
+        .into_iter()
+        .find(|p| p.name == name)
+        .map_or(&[], |p| p.values)
 }
 
 fn step_err(e: StepError) -> PyErr {
@@ -293,10 +225,8 @@ impl ImplicitModel {
             )));
         }
         let solve_err = |e: String| PyRuntimeError::new_err(format!("θ̂ cannot be solved: {e}"));
-        let inner = if m == 1 {
-            Model::Chain(Box::new(
-                Implicit::from_params(w, f, eta).map_err(|e| solve_err(e.to_string()))?,
-            ))
+        let inner: Box<dyn ImplicitLayer> = if m == 1 {
+            Box::new(Implicit::from_params(w, f, eta).map_err(|e| solve_err(e.to_string()))?)
         } else {
             let reduce = if reduce_name == "max" {
                 Reduce::Max
@@ -305,7 +235,7 @@ impl ImplicitModel {
             };
             let fam = ImplicitFamily::from_params((k, m), w, f, eta, (reduce, temperature))
                 .map_err(|e| solve_err(e.to_string()))?;
-            Model::Family(Box::new(fam))
+            Box::new(fam)
         };
         Ok(Self {
             inner,
@@ -325,7 +255,7 @@ impl ImplicitModel {
     /// Rewards `w`, in the shape given.
     #[getter]
     fn w<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        PyArray1::from_slice(py, self.inner.w())
+        PyArray1::from_slice(py, self.inner.model().w)
             .reshape(self.w_shape.clone())
             .map(Bound::into_any)
     }
@@ -333,7 +263,7 @@ impl ImplicitModel {
     /// Logits `F`, in the shape given.
     #[getter]
     fn logits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        PyArray1::from_slice(py, self.inner.f())
+        PyArray1::from_slice(py, param(self.inner.as_ref(), "logits"))
             .reshape(self.f_shape.clone())
             .map(Bound::into_any)
     }
@@ -341,7 +271,7 @@ impl ImplicitModel {
     /// Transition probabilities `S = σ(F)` (row softmax), in the logits' shape.
     #[getter]
     fn transitions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        PyArray1::from_slice(py, self.inner.s())
+        PyArray1::from_slice(py, self.inner.model().s)
             .reshape(self.f_shape.clone())
             .map(Bound::into_any)
     }
@@ -349,19 +279,19 @@ impl ImplicitModel {
     /// Internal discount η.
     #[getter]
     fn eta(&self) -> f64 {
-        self.inner.eta()
+        self.inner.model().eta[0]
     }
 
     /// Feature dimension k.
     #[getter]
     fn k(&self) -> usize {
-        self.inner.k()
+        self.inner.model().k
     }
 
     /// Number of pseudo-actions m.
     #[getter]
     fn m(&self) -> usize {
-        self.inner.m()
+        self.inner.model().m
     }
 
     /// The reduction over pseudo-actions (`max` or `logsumexp`).
@@ -379,11 +309,13 @@ impl ImplicitModel {
     /// Gradients of `L` for `g = ∂L/∂θ̂`: `{"w": u, "logits": η u_k S_kj (θ̂_j − (Sθ̂)_k),
     /// "eta": uᵀSθ̂}` with `u = A⁻ᵀg` (SPEC §1, §8.2).
     fn vjp<'py>(&mut self, py: Python<'py>, g: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-        let g = gradient_arg(g, "g", self.inner.k())?;
+        let g = gradient_arg(g, "g", self.inner.model().k)?;
         let inner = &mut self.inner;
-        let (dw, df, deta) = py
-            .allow_threads(|| inner.vjp(&g))
+        let grad = py
+            .allow_threads(|| inner.gradient(&g))
             .map_err(|e| PyRuntimeError::new_err(format!("the adjoint cannot be solved: {e}")))?;
+        let deta = grad.deta_total();
+        let (dw, df) = (grad.dw, grad.df);
         let out = PyDict::new(py);
         out.set_item(
             "w",
@@ -405,11 +337,11 @@ impl ImplicitModel {
         g: &Bound<'_, PyAny>,
         lr: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let g = gradient_arg(g, "g", self.inner.k())?;
+        let g = gradient_arg(g, "g", self.inner.model().k)?;
         let lr = real(lr, "lr", "a finite number > 0", |x| {
             x.is_finite() && x > 0.0
         })?;
-        let mut next = self.inner.clone();
+        let mut next = self.inner.clone_layer();
         let next = py.allow_threads(move || next.sgd_step(&g, lr).map(|()| next));
         self.inner = next.map_err(step_err)?;
         Ok(())
@@ -418,9 +350,9 @@ impl ImplicitModel {
     fn __repr__(&self) -> String {
         format!(
             "ImplicitModel(k={}, m={}, eta={}, reduce={:?}, temperature={})",
-            self.inner.k(),
-            self.inner.m(),
-            self.inner.eta(),
+            self.inner.model().k,
+            self.inner.model().m,
+            self.inner.model().eta[0],
             self.reduce,
             self.temperature
         )

@@ -6,6 +6,7 @@ use imprl::config::{RunSettings, SETTINGS};
 use imprl::metrics;
 use imprl::param::Parameterization;
 use imprl::record::RunRecord;
+use imprl::run::RunError;
 use imprl::store::Store;
 use imprl::sweep::{Grid, Status, SweepObserver, SweepOptions};
 use imprl::train::Observer;
@@ -14,6 +15,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
+use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,16 +23,20 @@ use std::time::{Duration, Instant};
 /// How often a waiting call looks for Ctrl-C (Python's pending signals).
 const POLL: Duration = Duration::from_millis(50);
 
-/// The payload with which a cancelled run unwinds out of training (not a panic: no hook runs).
-struct Cancelled;
-
 /// Stops a run at its next update once `cancel` is set.
 struct CancelOnSignal<'a>(&'a AtomicBool);
 
 impl Observer for CancelOnSignal<'_> {
-    fn on_step(&mut self, _step: usize, _g: &[f64], _param: &dyn Parameterization) {
+    fn on_step(
+        &mut self,
+        _step: usize,
+        _g: &[f64],
+        _param: &dyn Parameterization,
+    ) -> ControlFlow<()> {
         if self.0.load(Ordering::Relaxed) {
-            std::panic::resume_unwind(Box::new(Cancelled));
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     }
 }
@@ -46,7 +52,8 @@ fn panic_err(payload: Box<dyn std::any::Any + Send>) -> PyErr {
 }
 
 /// Runs `work` on a worker thread without the GIL, looking for Ctrl-C meanwhile: on a pending
-/// signal (`KeyboardInterrupt`) the work is cancelled through its flag and the exception raised.
+/// signal (`KeyboardInterrupt`) the work is told to stop through its flag (a run stops at its
+/// next update: [`CancelOnSignal`]) and the exception is raised when it has.
 fn interruptible<R: Send>(
     py: Python<'_>,
     work: impl FnOnce(&AtomicBool) -> R + Send,
@@ -68,12 +75,7 @@ fn interruptible<R: Send>(
             rx = back;
             match got {
                 Ok(Ok(r)) => return signal.map_or(Ok(r), Err),
-                Ok(Err(payload)) => {
-                    return Err(match (signal, payload.is::<Cancelled>()) {
-                        (Some(e), true) => e,
-                        (_, _) => panic_err(payload),
-                    })
-                }
+                Ok(Err(payload)) => return Err(panic_err(payload)),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if signal.is_none() {
                         if let Err(e) = py.check_signals() {
@@ -112,10 +114,15 @@ pub fn run<'py>(
         }
     }
     let cfg = s.resolve().map_err(config_err)?;
-    let log = interruptible(py, |cancel| {
+    let trained = interruptible(py, |cancel| {
         imprl::run::run(&cfg, &mut CancelOnSignal(cancel))
     })?
-    .map_err(config_err)?;
+    .map_err(|e| match e {
+        RunError::Config(e) => config_err(e),
+        // Not reached: a stopped run raises the signal's exception in `interruptible`.
+        RunError::Stopped(s) => PyRuntimeError::new_err(s.to_string()),
+    })?;
+    let log = trained.log;
     let out = PyDict::new(py);
     let timesteps: Vec<f64> = log.rows.iter().map(|r| r.timestep as f64).collect();
     out.set_item(metrics::TIMESTEP, PyArray1::from_vec(py, timesteps))?;

@@ -100,7 +100,9 @@ macro_rules! declare_settings {
             }
 
             /// The validated run: defaults filled in, every value checked against its declared
-            /// range; the error names the first offending setting.
+            /// range, then the rules between settings ([`check_together`]); the error names the
+            /// first offending setting. This is the one check of a run's settings: the command
+            /// line, TOML files, grids and Python all resolve through it.
             pub fn resolve(&self) -> Result<RunConfig, ConfigError> {
                 // Given values and constant defaults first, derived defaults from them after.
                 let mut c = RunConfig {$(
@@ -108,8 +110,7 @@ macro_rules! declare_settings {
                         (Some(v), _) => v,
                         (None, $crate::config::declare::DefaultValue::<$ty>::Value(v)) => v,
                         (None, $crate::config::declare::DefaultValue::Required) => {
-                            return Err(ConfigError::invalid(
-                                stringify!($name), "(missing)", &allowed(stringify!($name))))
+                            return Err(ConfigError::missing(stringify!($name)))
                         }
                         (None, $crate::config::declare::DefaultValue::Derived(..)) => Placeholder::placeholder(),
                     },
@@ -125,6 +126,7 @@ macro_rules! declare_settings {
                             stringify!($name), c.$name.text(), &allowed(stringify!($name))));
                     }
                 )+
+                check_together(&c)?;
                 Ok(c)
             }
         }

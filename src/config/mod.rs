@@ -46,6 +46,14 @@ pub enum ConfigError {
         /// The known names.
         allowed: String,
     },
+    /// A required setting that was not given.
+    #[error("missing `{field}`: it is required (allowed: {allowed})")]
+    Missing {
+        /// The setting's name.
+        field: String,
+        /// What would be accepted.
+        allowed: String,
+    },
     /// A file that cannot be read or parsed.
     #[error("{path}: {message}")]
     File {
@@ -77,6 +85,14 @@ impl ConfigError {
         }
     }
 
+    /// A [`ConfigError::Missing`]: the required setting `field` was not given.
+    pub fn missing(field: &str) -> Self {
+        Self::Missing {
+            field: field.to_string(),
+            allowed: allowed(field),
+        }
+    }
+
     /// An [`ConfigError::UnknownField`]: `field` is not a declared setting.
     pub fn unknown(field: &str) -> Self {
         Self::UnknownField {
@@ -99,9 +115,9 @@ impl ConfigError {
     /// The setting (or option) this error is about, if any.
     pub fn field(&self) -> Option<&str> {
         match self {
-            ConfigError::Invalid { field, .. } | ConfigError::UnknownField { field, .. } => {
-                Some(field)
-            }
+            ConfigError::Invalid { field, .. }
+            | ConfigError::UnknownField { field, .. }
+            | ConfigError::Missing { field, .. } => Some(field),
             ConfigError::File { .. } => None,
         }
     }
@@ -203,6 +219,33 @@ impl RunConfig {
         }
     }
 
+    /// True when this run follows the published protocol (docs/protocol.md): 300 updates,
+    /// batch 25 drawn with replacement, evaluations every 10 updates, the published slip and no
+    /// bias feature. The declared settings' defaults are this protocol; only runs that follow
+    /// it can be compared with the published runs.
+    pub fn follows_protocol(&self) -> bool {
+        use crate::published::{BATCH_SIZE, EVAL_EVERY, STEPS};
+        self.steps == STEPS
+            && self.batch_size == BATCH_SIZE
+            && self.eval_every == EVAL_EVERY
+            && self.sampling == crate::train::Sampling::WithReplacement
+            && self.slip == crate::domain::Slip::Published
+            && !self.bias
+    }
+
+    /// The implicit model of this run (SPEC §8.1, §8.2): its discount, pseudo-actions,
+    /// reduction, temperature and whether `η` is learned.
+    pub fn model_spec(&self) -> crate::param::ModelSpec {
+        crate::param::ModelSpec {
+            eta: self.eta,
+            actions: self.actions,
+            reduce: self.reduce,
+            temperature: self.temperature,
+            learn_eta: self.learn_eta,
+            eta_lr_factor: self.eta_lr_factor,
+        }
+    }
+
     /// The optimizer of this run with its constants (SPEC §8.4).
     pub fn optimizer_spec(&self) -> crate::optim::OptimizerSpec {
         crate::optim::OptimizerSpec {
@@ -279,35 +322,18 @@ pub fn check_batch(
     Ok(())
 }
 
-/// Checks the settings that depend on the domain's kind: a data set (`data:DIR`) has no
-/// rewards and no transitions, so it takes neither a reward offset nor TD targets.
-pub fn check_domain(c: &RunConfig) -> Result<(), ConfigError> {
-    if let crate::domain::DomainKind::Data(name) = c.domain {
-        if c.targets != crate::domain::Targets::Mc {
-            return Err(ConfigError::invalid(
-                "targets",
-                c.targets.text(),
-                &format!("mc only for {name}: a data set has no transitions to bootstrap from"),
-            ));
-        }
-        if c.offset != 0.0 {
-            return Err(ConfigError::invalid(
-                "offset",
-                fmt_f64(c.offset),
-                &format!("0 only for {name}: a data set has no rewards"),
-            ));
-        }
-    }
-    Ok(())
+/// Checks run `cfg`'s settings against its data `problem` (the checks that need the data; the
+/// settings alone were checked when they were resolved): [`check_batch`].
+pub fn check_data(cfg: &RunConfig, problem: &crate::data::Problem) -> Result<(), ConfigError> {
+    check_batch(cfg.sampling, cfg.batch_size, problem.train.len())
 }
 
-/// Checks every run's settings against its data (see [`check_batch`]) before any run starts.
+/// Checks every run's settings against its data (see [`check_data`]) before any run starts.
 /// Only runs sampling without replacement depend on their data; their training sets are built
 /// once per domain and seed (the reward offset does not change their size).
 pub fn check_data_all(runs: &[RunConfig]) -> Result<(), ConfigError> {
     let mut sizes = std::collections::HashMap::new();
     for c in runs {
-        check_domain(c)?;
         if c.sampling != crate::train::Sampling::WithoutReplacement {
             continue;
         }
@@ -347,7 +373,7 @@ mod tests {
             (0.95, 2f64.powi(-6), 300, 25, 10)
         );
         assert_eq!(c.sampling, Sampling::WithReplacement);
-        assert!(crate::published::follows_protocol(&c));
+        assert!(c.follows_protocol());
     }
 
     #[test]

@@ -63,6 +63,38 @@ pub fn adam_lr(domain: DomainKind, param: ParamKind) -> f64 {
     }
 }
 
+/// The rules between settings, checked by [`RunSettings::resolve`] after each setting's own
+/// range (SPEC §8.2, §8.6):
+/// - a learned `η = σ(ρ)` starts at `ρ = logit(eta)`, which needs `eta > 0`;
+/// - a data set (`data:DIR`) has no rewards and no transitions: reward offset 0 and `mc`
+///   targets.
+fn check_together(c: &RunConfig) -> Result<(), ConfigError> {
+    if c.learn_eta != LearnEta::None && c.eta <= 0.0 {
+        return Err(ConfigError::invalid(
+            "eta",
+            c.eta.text(),
+            "0 < eta < 1 when learn_eta is not none (η = σ(ρ) starts at ρ = logit(eta))",
+        ));
+    }
+    if let DomainKind::Data(name) = c.domain {
+        if c.targets != Targets::Mc {
+            return Err(ConfigError::invalid(
+                "targets",
+                c.targets.text(),
+                &format!("mc only for {name}: a data set has no transitions to bootstrap from"),
+            ));
+        }
+        if c.offset != 0.0 {
+            return Err(ConfigError::invalid(
+                "offset",
+                c.offset.text(),
+                &format!("0 only for {name}: a data set has no rewards"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Largest minibatch accepted (a guard against typing mistakes that would allocate terabytes).
 pub const MAX_BATCH: usize = 1_000_000;
 

@@ -18,10 +18,11 @@ pub use figure::figure;
 use crate::config::{check_batch, ConfigError, RunConfig};
 use crate::data::{Dataset, Problem};
 use crate::param::grad_mode::{gradient_from_adjoint, neumann_adjoint, Unrolled};
-use crate::param::{GradMode, ImplicitGrad, Parameterization};
+use crate::param::{GradMode, ImplicitLayer, ModelGrad, Parameterization};
 use crate::rng::{stream, Stream};
-use crate::train::{draw_batch, minibatch_gradient, train, Observer, RunLog};
+use crate::train::{draw_batch, minibatch_gradient, Observer, RunLog};
 use rand_chacha::ChaCha8Rng;
+use std::ops::ControlFlow;
 
 /// The modes compared with `ift`, in the order of the CSV.
 pub const FAMILIES: [&str; 3] = ["unroll", "unroll-warm", "truncated"];
@@ -51,9 +52,9 @@ fn norm1(x: &[f64]) -> f64 {
 }
 
 /// `‖a.dw − b.dw‖₁ / ‖b.dw‖₁` and the cosine of `(a.dw, a.df)` with `(b.dw, b.df)`.
-pub fn compare(a: &ImplicitGrad, b: &ImplicitGrad) -> (f64, f64) {
+pub fn compare(a: &ModelGrad, b: &ModelGrad) -> (f64, f64) {
     let err: f64 = a.dw.iter().zip(&b.dw).map(|(x, y)| (x - y).abs()).sum();
-    let dot = |x: &ImplicitGrad, y: &ImplicitGrad| -> f64 {
+    let dot = |x: &ModelGrad, y: &ModelGrad| -> f64 {
         let w: f64 = x.dw.iter().zip(&y.dw).map(|(p, q)| p * q).sum();
         let f: f64 = x.df.iter().zip(&y.df).map(|(p, q)| p * q).sum();
         w + f
@@ -62,44 +63,27 @@ pub fn compare(a: &ImplicitGrad, b: &ImplicitGrad) -> (f64, f64) {
     (err / norm1(&b.dw), cos)
 }
 
-/// Every mode's gradient at the implicit model `param` (the paper's or the model family's) and
-/// minibatch `batch` of `data`, against the exact one (see the module's documentation);
-/// `theta_prev` starts `unroll-warm`. `None` when `param` is not an implicit model or its adjoint
-/// cannot be solved. The truncated bound is `η^K` with the largest `η` (the rows of `J` sum to at
-/// most `max η`).
+/// Every mode's gradient at the implicit layer `layer` (the paper's model or the model family)
+/// and minibatch `batch` of `data`, against the exact one (see the module's documentation);
+/// `theta_prev` starts `unroll-warm`. `None` when the adjoint cannot be solved. The truncated
+/// bound is `η^K` with the largest `η` (the rows of `J` sum to at most `max η`).
 pub fn compare_modes(
-    param: &dyn Parameterization,
+    layer: &dyn ImplicitLayer,
     theta_prev: &[f64],
     data: &Dataset,
     batch: &[usize],
     ks: &[usize],
     step: usize,
 ) -> Option<Vec<GradientRow>> {
-    let k = param.theta().len();
+    let k = layer.theta().len();
     let g_at = |theta: &[f64]| {
         let mut g = vec![0.0; k];
         minibatch_gradient(data, theta, batch, &mut g);
         g
     };
-    let g = g_at(param.theta());
-    let mut imp = param.as_implicit().cloned();
-    let mut fam = param.as_family().cloned();
-    let exact = match (&mut imp, &mut fam) {
-        (Some(i), _) => i.gradient(&g).ok()?,
-        (None, Some(f)) => {
-            f.compute_gradient(&g).ok()?;
-            ImplicitGrad {
-                dw: f.grad().dw.clone(),
-                df: f.grad().df.clone(),
-            }
-        }
-        (None, None) => return None,
-    };
-    let (model, pi, theta, s_theta) = match (&imp, &fam) {
-        (Some(i), _) => (i.model(), i.pi(), i.theta(), i.s_theta()),
-        (None, Some(f)) => (f.model(), f.pi().to_vec(), f.theta(), f.sa_theta()),
-        (None, None) => return None,
-    };
+    let g = g_at(layer.theta());
+    let exact = layer.clone_layer().gradient(&g).ok()?;
+    let (model, pi, theta, s_theta) = (layer.model(), layer.pi(), layer.theta(), layer.sa_theta());
     let eta_max = model.eta.iter().fold(0.0f64, |a, &b| a.max(b));
     let zero = vec![0.0; k];
     let mut rows = Vec::with_capacity(3 * ks.len());
@@ -151,8 +135,13 @@ struct Follower<'a> {
 }
 
 impl Observer for Follower<'_> {
-    fn on_step(&mut self, step: usize, _g: &[f64], param: &dyn Parameterization) {
-        if step % self.every == 0 {
+    fn on_step(
+        &mut self,
+        step: usize,
+        _g: &[f64],
+        param: &dyn Parameterization,
+    ) -> ControlFlow<()> {
+        if let (0, Some(layer)) = (step % self.every, param.layer()) {
             draw_batch(
                 &mut self.rng,
                 self.data.len(),
@@ -160,7 +149,7 @@ impl Observer for Follower<'_> {
                 &mut self.batch,
             );
             if let Some(rows) = compare_modes(
-                param,
+                layer,
                 &self.theta_prev,
                 self.data,
                 &self.batch,
@@ -172,6 +161,7 @@ impl Observer for Follower<'_> {
         }
         self.theta_prev.clear();
         self.theta_prev.extend_from_slice(param.theta());
+        ControlFlow::Continue(())
     }
 }
 
@@ -209,9 +199,7 @@ pub fn follow(
         ));
     }
     check_batch(cfg.sampling, cfg.batch_size, problem.train.len())?;
-    let mut param = cfg
-        .param
-        .init(problem.train.k, cfg.eta, cfg.seed, cfg.solver);
+    let mut param = crate::run::build_model(cfg, problem.train.k);
     let mut follower = Follower {
         data: &problem.train,
         ks,
@@ -222,14 +210,8 @@ pub fn follow(
         theta_prev: param.theta().to_vec(),
         rows: Vec::new(),
     };
-    let mut rng = stream(cfg.seed, Stream::Batches);
-    let log = train(
-        param.as_mut(),
-        problem,
-        &cfg.schedule(),
-        &mut rng,
-        &mut follower,
-    );
+    let log = crate::run::train_model(cfg, problem, param.as_mut(), &mut follower)
+        .unwrap_or_else(|stopped| unreachable!("the follower never stops its run: {stopped}"));
     Ok((log, follower.rows))
 }
 

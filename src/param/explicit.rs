@@ -1,6 +1,6 @@
 //! Explicit parameterizations: `θ` itself, and the matrix product `θ = Mw` (SPEC §1).
 
-use super::{all_finite, Implicit, Parameterization, StepError};
+use super::{all_finite, Implicit, ParamArray, Parameterization, StepError};
 use crate::linalg::{matvec, matvec_t, ResolventLu};
 use crate::optim::Optimizer;
 
@@ -20,6 +20,10 @@ impl Explicit {
 impl Parameterization for Explicit {
     fn theta(&self) -> &[f64] {
         &self.theta
+    }
+
+    fn params(&self) -> Vec<ParamArray<'_>> {
+        vec![ParamArray::new("theta", &[self.theta.len()], &self.theta)]
     }
 
     fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
@@ -80,6 +84,14 @@ impl ExplicitMatrix {
 impl Parameterization for ExplicitMatrix {
     fn theta(&self) -> &[f64] {
         &self.theta
+    }
+
+    fn params(&self) -> Vec<ParamArray<'_>> {
+        let k = self.k;
+        vec![
+            ParamArray::new("w", &[k], &self.w),
+            ParamArray::new("matrix", &[k, k], &self.m),
+        ]
     }
 
     fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {

@@ -1,16 +1,17 @@
 //! The implicit model family with `m` pseudo-actions, a `max` or `logsumexp` Bellman reduction
 //! and an optionally learned discount (SPEC §8.1, §8.2).
 
-use super::grad_mode::{neumann_adjoint, GradMode, Unrolled};
+use super::grad_mode::{neumann_adjoint, GradMode, Model, ModelGrad, Unrolled};
 use super::reduce::{logit, reduce_into, sigmoid, LearnEta, Reduce, ReduceStep};
 pub use super::spec::{FixedPointError, ModelSpec};
-use super::{all_finite, FamilyInit, Parameterization, StepError};
+use super::{all_finite, FamilyInit, ImplicitLayer, ParamArray, Parameterization, StepError};
 use crate::linalg::REFINE_TOL;
 use crate::linalg::{
     dispatched, matvec, norm, softmax, softmax_each_row, Resolvent, ResolventLu, SolveError,
     SolverKind,
 };
 use crate::optim::Optimizer;
+use std::borrow::Cow;
 
 mod build;
 mod grad;
@@ -18,15 +19,35 @@ mod grad;
 /// At most this many Newton (policy-iteration) steps per forward solve before it is an error.
 pub const MAX_FIXED_POINT_ITERS: usize = 100;
 
-/// The gradient `∇_ψ L` of the model family (SPEC §8.1, §8.2), in the layouts of the parameters.
+/// `∂L/∂ρ` of a learned discount `η = σ(ρ)` from `∂L/∂η_{ka}` (SPEC §8.2): per state and
+/// pseudo-action `∂L/∂η_{ka}·η_{ka}(1 − η_{ka})`; for one learned `η`, `(Σ_{ka} ∂L/∂η_{ka})·
+/// η(1 − η)`; nothing when `η` is fixed.
+pub(super) fn rho_gradient(learn: LearnEta, eta: &[f64], deta: &[f64]) -> Vec<f64> {
+    match learn {
+        LearnEta::None => Vec::new(),
+        LearnEta::Scalar => {
+            let e = eta[0];
+            vec![deta.iter().sum::<f64>() * e * (1.0 - e)]
+        }
+        LearnEta::PerStateAction => deta
+            .iter()
+            .zip(eta)
+            .map(|(d, e)| d * e * (1.0 - e))
+            .collect(),
+    }
+}
+
+/// The model family's gradient buffers of an update (SPEC §8.1, §8.2), in the layouts of its
+/// parameters.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct FamilyGrad {
+struct FamilyGrad {
     /// `∂L/∂w_{ka} = u_k π_{ka}` (`k × m`).
     pub dw: Vec<f64>,
     /// `∂L/∂F_{kaj} = η_{ka} u_k π_{ka} S_{a,kj}(θ̂_j − (S_aθ̂)_k)` (`k × m × k`).
     pub df: Vec<f64>,
-    /// `∂L/∂ρ`: empty (fixed `η`), one entry (`Σ_{ka} ∂L/∂η_{ka}·η(1 − η)`), or `k × m`
-    /// (`∂L/∂η_{ka}·η_{ka}(1 − η_{ka})`), with `∂L/∂η_{ka} = u_k π_{ka}(S_aθ̂)_k`.
+    /// `∂L/∂η_{ka} = u_k π_{ka}(S_aθ̂)_k` (`k × m`).
+    pub deta: Vec<f64>,
+    /// `∂L/∂ρ` ([`rho_gradient`]): empty (fixed `η`), one entry, or `k × m`.
     pub drho: Vec<f64>,
 }
 
@@ -112,14 +133,8 @@ impl ImplicitFamily {
             grad: FamilyGrad {
                 dw: vec![0.0; k * m],
                 df: vec![0.0; k * m * k],
-                drho: vec![
-                    0.0;
-                    if spec.learn_eta == LearnEta::None {
-                        0
-                    } else {
-                        k * m
-                    }
-                ],
+                deta: vec![0.0; k * m],
+                drho: Vec::new(),
             },
             max_iters: MAX_FIXED_POINT_ITERS,
             newton_steps: 0,
@@ -127,7 +142,6 @@ impl ImplicitFamily {
             mode: GradMode::Ift,
             unrolled: Unrolled::default(),
         };
-        me.grad.drho.truncate(me.rho.len());
         me.refresh_eta();
         if me.solve_forward().is_err() {
             me.theta.fill(f64::NAN);
@@ -138,11 +152,6 @@ impl ImplicitFamily {
     /// Feature dimension `k`.
     pub fn k(&self) -> usize {
         self.k
-    }
-
-    /// The value weights `θ̂` (as [`Parameterization::theta`]).
-    pub fn theta_hat(&self) -> &[f64] {
-        &self.theta
     }
 
     /// Number of pseudo-actions `m`.
@@ -178,16 +187,6 @@ impl ImplicitFamily {
     /// `η_{ka}` (`k × m`).
     pub fn eta(&self) -> &[f64] {
         &self.eta
-    }
-
-    /// `π_{ka} = ∂reduce/∂Q_{ka}` at `θ̂` (`k × m`).
-    pub fn pi(&self) -> &[f64] {
-        &self.pi
-    }
-
-    /// `(S_aθ̂)_k` (`k × m`).
-    pub fn sa_theta(&self) -> &[f64] {
-        &self.sa_theta
     }
 
     /// `J = Σ_a diag(π_{·a}) diag(η_{·a}) S_a` at `θ̂` (`k × k`), so that `A = I − J` (SPEC §8.3).
@@ -327,27 +326,20 @@ impl ImplicitFamily {
     }
 
     /// `∇_ψ L` for `g = ∇_θ L` at `θ̂` by the implicit function theorem (SPEC §8.1, §8.2), into
-    /// the model's gradient buffers ([`ImplicitFamily::grad`]): `u = A⁻ᵀg`, `A = I − J`.
-    pub fn compute_gradient(&mut self, g: &[f64]) -> Result<(), SolveError> {
+    /// the model's gradient buffers, in the layouts the update needs (`∂L/∂ρ` for a learned
+    /// discount): `u = A⁻ᵀg` ([`ImplicitLayer::adjoint`]), `A = I − J`.
+    fn compute_gradient(&mut self, g: &[f64]) -> Result<(), SolveError> {
         let (k, m) = (self.k, self.m);
-        let truncated = match self.mode {
-            GradMode::Truncated(terms) => Some(neumann_adjoint(&self.model(), &self.pi, g, terms)),
-            _ => None,
-        };
-        let [u, su, _] = &mut self.scratch;
-        if let Some(ut) = truncated {
-            u.copy_from_slice(&ut);
-        } else {
-            u.fill(0.0);
-            su.fill(0.0);
-            self.solver.solve(&self.j, g, u, su, true)?;
-        }
+        let adjoint = self.adjoint(g)?;
+        let u = &mut self.scratch[0];
+        u.copy_from_slice(&adjoint);
         let gr = &mut self.grad;
         for (kk, &uk) in u.iter().enumerate() {
             for a in 0..m {
                 let i = kk * m + a;
                 let up = uk * self.pi[i];
                 gr.dw[i] = up;
+                gr.deta[i] = up * self.sa_theta[i];
                 let c = self.eta[i] * up;
                 let drow = &mut gr.df[i * k..(i + 1) * k];
                 if c == 0.0 {
@@ -364,33 +356,8 @@ impl ImplicitFamily {
                 }
             }
         }
-        match self.learn {
-            LearnEta::None => {}
-            LearnEta::Scalar => {
-                let e = self.eta[0];
-                let deta: f64 = (0..k * m)
-                    .map(|i| u[i / m] * self.pi[i] * self.sa_theta[i])
-                    .sum();
-                gr.drho[0] = deta * e * (1.0 - e);
-            }
-            LearnEta::PerStateAction => {
-                for i in 0..k * m {
-                    let e = self.eta[i];
-                    gr.drho[i] = u[i / m] * self.pi[i] * self.sa_theta[i] * e * (1.0 - e);
-                }
-            }
-        }
+        gr.drho = rho_gradient(self.learn, &self.eta, &gr.deta);
         Ok(())
-    }
-
-    /// The gradient of the last [`ImplicitFamily::compute_gradient`].
-    pub fn grad(&self) -> &FamilyGrad {
-        &self.grad
-    }
-
-    /// The adjoint `u = A⁻ᵀg` of the last [`ImplicitFamily::compute_gradient`].
-    pub fn adjoint(&self) -> &[f64] {
-        &self.scratch[0]
     }
 }
 
@@ -462,8 +429,78 @@ impl Parameterization for ImplicitFamily {
         (self.learn != LearnEta::None).then(|| self.mean_eta())
     }
 
-    fn as_family(&self) -> Option<&ImplicitFamily> {
+    fn params(&self) -> Vec<ParamArray<'_>> {
+        let (k, m) = (self.k, self.m);
+        // One `η` (fixed or a learned scalar) is a scalar; a per-state-action one is `k × m`.
+        let (eta, eta_shape): (&[f64], &[usize]) = match self.learn {
+            LearnEta::PerStateAction => (&self.eta, &[k, m]),
+            _ => (&self.eta[..1], &[]),
+        };
+        let mut out = vec![
+            ParamArray::new("w", &[k, m], &self.w),
+            ParamArray::new("logits", &[k, m, k], &self.f),
+            ParamArray::new("eta", eta_shape, eta),
+        ];
+        if !self.rho.is_empty() {
+            out.push(ParamArray::new("rho", eta_shape, &self.rho));
+        }
+        out
+    }
+
+    fn layer(&self) -> Option<&dyn ImplicitLayer> {
         Some(self)
+    }
+}
+
+/// The model family as the implicit layer (SPEC §8.1, §8.2).
+impl ImplicitLayer for ImplicitFamily {
+    fn model(&self) -> Model<'_> {
+        Model {
+            k: self.k,
+            m: self.m,
+            eta: &self.eta,
+            w: &self.w,
+            s: &self.s,
+            reduce: self.reduce,
+            tau: self.tau,
+        }
+    }
+
+    fn pi(&self) -> Cow<'_, [f64]> {
+        Cow::Borrowed(&self.pi)
+    }
+
+    fn sa_theta(&self) -> &[f64] {
+        &self.sa_theta
+    }
+
+    /// `u = (I − J)⁻ᵀg` with `J` at `θ̂` (refreshed after the last Newton step), or its
+    /// truncated Neumann series in the `truncated:K` mode.
+    fn adjoint(&mut self, g: &[f64]) -> Result<Vec<f64>, SolveError> {
+        if let GradMode::Truncated(terms) = self.mode {
+            return Ok(neumann_adjoint(&self.model(), &self.pi, g, terms));
+        }
+        let mut u = vec![0.0; self.k];
+        let mut su = vec![0.0; self.k];
+        self.solver.solve(&self.j, g, &mut u, &mut su, true)?;
+        Ok(u)
+    }
+
+    /// The update's own gradient ([`Parameterization::step`]), with `∂L/∂ρ` when `η` is
+    /// learned.
+    fn gradient(&mut self, g: &[f64]) -> Result<ModelGrad, SolveError> {
+        self.compute_gradient(g)?;
+        let gr = &self.grad;
+        Ok(ModelGrad {
+            dw: gr.dw.clone(),
+            df: gr.df.clone(),
+            deta: gr.deta.clone(),
+            drho: gr.drho.clone(),
+        })
+    }
+
+    fn clone_layer(&self) -> Box<dyn ImplicitLayer> {
+        Box::new(self.clone())
     }
 }
 

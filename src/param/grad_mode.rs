@@ -8,7 +8,30 @@
 //! identity and the model is §1's Markov reward chain, `J = ηS`.
 
 use super::reduce::{reduce_row, Reduce};
-use super::{all_finite, ImplicitGrad, StepError};
+use super::{all_finite, StepError};
+
+/// The gradient `∇_ψ L` of the implicit layer (SPEC §1, §8.1, §8.2), in the layouts of its
+/// parameters: the one gradient type of the paper's model, the model family and the gradient
+/// modes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelGrad {
+    /// `∂L/∂w_{ka}` (`k × m`).
+    pub dw: Vec<f64>,
+    /// `∂L/∂F_{kaj}` (`k × m × k`, row-major).
+    pub df: Vec<f64>,
+    /// `∂L/∂η_{ka}` (`k × m`); for one `η` shared by every row, `∂L/∂η` is their sum
+    /// ([`ModelGrad::deta_total`]).
+    pub deta: Vec<f64>,
+    /// `∂L/∂ρ` of a learned `η = σ(ρ)` (SPEC §8.2; `η`'s shape), empty when `η` is fixed.
+    pub drho: Vec<f64>,
+}
+
+impl ModelGrad {
+    /// `∂L/∂η` for one `η` shared by every `(k, a)`: `Σ_{ka} ∂L/∂η_{ka}`.
+    pub fn deta_total(&self) -> f64 {
+        self.deta.iter().sum()
+    }
+}
 
 /// Largest `K` accepted by the unrolled and truncated modes (a guard against typing mistakes:
 /// unrolling stores `K + 1` vectors of length `k`).
@@ -159,15 +182,14 @@ impl Model<'_> {
     /// Adds one step's contribution to `∇_ψ L` for the step `θ_{i+1} = reduce Q(θ_i)` with
     /// adjoint `λ = λ_{i+1}` (or, at a fixed point, `u`): `∂L/∂w_{ka} += λ_k π_{ka}`,
     /// `∂L/∂F_{kaj} += η_{ka} λ_k π_{ka} S_{a,kj} (θ_j − (S_a θ)_k)` and
-    /// `∂L/∂η_{ka} += λ_k π_{ka} (S_a θ)_k` (into `deta`, length `k·m`).
+    /// `∂L/∂η_{ka} += λ_k π_{ka} (S_a θ)_k`.
     pub fn accumulate(
         &self,
         lambda: &[f64],
         pi: &[f64],
         theta: &[f64],
         s_theta: &[f64],
-        grad: &mut ImplicitGrad,
-        deta: &mut [f64],
+        grad: &mut ModelGrad,
     ) {
         let k = self.k;
         for (r, (drow, srow)) in grad
@@ -182,7 +204,7 @@ impl Model<'_> {
                 continue;
             }
             let st = s_theta[r];
-            deta[r] += c * st;
+            grad.deta[r] += c * st;
             let ce = self.eta_of(r) * c;
             for ((d, &skj), &tj) in drow.iter_mut().zip(srow).zip(theta) {
                 *d += ce * skj * (tj - st);
@@ -191,10 +213,12 @@ impl Model<'_> {
     }
 
     /// A zero gradient of this model's shape.
-    pub fn zero_grad(&self) -> ImplicitGrad {
-        ImplicitGrad {
+    pub fn zero_grad(&self) -> ModelGrad {
+        ModelGrad {
             dw: vec![0.0; self.k * self.m],
             df: vec![0.0; self.k * self.m * self.k],
+            deta: vec![0.0; self.k * self.m],
+            drho: Vec::new(),
         }
     }
 }
@@ -251,16 +275,10 @@ impl Unrolled {
 
     /// `∇_ψ L(θ_K)` for `g = ∇_θ L` at `θ_K`, by reverse mode through the steps (`θ_0` is a
     /// constant): `λ_K = g`; for `i = K−1, …, 0`: accumulate step `i`'s `∂/∂w`, `∂/∂F` with
-    /// `λ_{i+1}`, then `λ_i = J_iᵀλ_{i+1}`.
-    pub fn backward(&self, model: &Model<'_>, g: &[f64]) -> ImplicitGrad {
-        self.backward_with_eta(model, g).0
-    }
-
-    /// [`Unrolled::backward`], with `∂L(θ_K)/∂η_{ka}` (length `k·m`) for a learned discount.
-    pub fn backward_with_eta(&self, model: &Model<'_>, g: &[f64]) -> (ImplicitGrad, Vec<f64>) {
+    /// `λ_{i+1}`, then `λ_i = J_iᵀλ_{i+1}`; with `∂L(θ_K)/∂η_{ka}` for a learned discount.
+    pub fn backward(&self, model: &Model<'_>, g: &[f64]) -> ModelGrad {
         let (k, km) = (model.k, model.k * model.m);
         let mut grad = model.zero_grad();
-        let mut deta = vec![0.0; km];
         let mut lambda = g.to_vec();
         let mut next = vec![0.0; k];
         for i in (0..self.steps()).rev() {
@@ -272,14 +290,13 @@ impl Unrolled {
                 theta,
                 &self.s_thetas[i * km..(i + 1) * km],
                 &mut grad,
-                &mut deta,
             );
             if i > 0 {
                 model.jacobian_transpose(pi, &lambda, &mut next);
                 std::mem::swap(&mut lambda, &mut next);
             }
         }
-        (grad, deta)
+        grad
     }
 }
 
@@ -323,17 +340,17 @@ pub fn neumann_adjoint(model: &Model<'_>, pi: &[f64], g: &[f64], terms: usize) -
 
 /// `∇_ψ L` at a fixed point `θ̂` (with its `S_a θ̂` and `π`) from an adjoint `u` (the exact
 /// `A⁻ᵀg`, or a truncation of it): `∂L/∂w_{ka} = u_k π_{ka}`,
-/// `∂L/∂F_{kaj} = η u_k π_{ka} S_{a,kj} (θ̂_j − (S_a θ̂)_k)` (SPEC §8.1).
+/// `∂L/∂F_{kaj} = η u_k π_{ka} S_{a,kj} (θ̂_j − (S_a θ̂)_k)`, `∂L/∂η_{ka} = u_k π_{ka}(S_a θ̂)_k`
+/// (SPEC §8.1, §8.2).
 pub fn gradient_from_adjoint(
     model: &Model<'_>,
     u: &[f64],
     pi: &[f64],
     theta: &[f64],
     s_theta: &[f64],
-) -> ImplicitGrad {
+) -> ModelGrad {
     let mut grad = model.zero_grad();
-    let mut deta = vec![0.0; model.k * model.m];
-    model.accumulate(u, pi, theta, s_theta, &mut grad, &mut deta);
+    model.accumulate(u, pi, theta, s_theta, &mut grad);
     grad
 }
 

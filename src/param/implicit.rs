@@ -2,11 +2,12 @@
 
 use super::grad_mode::{neumann_adjoint, unroll_theta, GradMode, Model, Unrolled};
 use super::reduce::Reduce;
-use super::{all_finite, ImplicitInit, Parameterization, StepError};
+use super::{all_finite, ImplicitInit, ImplicitLayer, ParamArray, Parameterization, StepError};
 use crate::linalg::{
     logit_step, matvec, softmax_rows, Resolvent, ResolventLu, SolveError, SolveStats, SolverKind,
 };
 use crate::optim::Optimizer;
+use std::borrow::Cow;
 
 /// Implicit parameters `ψ = (w, F)` with `S = σ(F)` (row softmax), `A = I − ηS` and the value
 /// weights `θ̂ = A⁻¹w`, the root of `h(θ; w, F) = w + ηSθ − θ`.
@@ -35,15 +36,6 @@ pub struct Implicit {
     mode: GradMode,
     /// The unrolled modes' trajectory to `θ_K` (empty otherwise).
     unrolled: Unrolled,
-}
-
-/// The gradient `∇_ψ L = (∂L/∂w, ∂L/∂F)` of the implicit parameterization.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImplicitGrad {
-    /// `∂L/∂w = u = A⁻ᵀg`.
-    pub dw: Vec<f64>,
-    /// `∂L/∂F`, `k × k` row-major.
-    pub df: Vec<f64>,
 }
 
 impl Implicit {
@@ -160,17 +152,6 @@ impl Implicit {
         self.refresh()
     }
 
-    /// `∇_ψ L` for `g = ∇_θ L` at the current `θ̂`, by the implicit function theorem (an error
-    /// if the adjoint `u = A⁻ᵀg` cannot be solved to its tolerance).
-    pub fn gradient(&mut self, g: &[f64]) -> Result<ImplicitGrad, SolveError> {
-        let k = self.k;
-        let mut u = g.to_vec();
-        self.solve_transpose(&mut u)?;
-        let mut df = vec![0.0; k * k];
-        logit_gradient(&mut df, &self.s, &u, &self.theta, &self.s_theta, self.eta);
-        Ok(ImplicitGrad { dw: u, df })
-    }
-
     /// The gradient mode (SPEC §8.3).
     pub fn grad_mode(&self) -> GradMode {
         self.mode
@@ -188,24 +169,6 @@ impl Implicit {
         } else if was_unrolled && self.solve_forward().is_err() {
             self.theta.fill(f64::NAN);
         }
-    }
-
-    /// The model as the gradient modes see it: one pseudo-action, the identity reduction.
-    pub fn model(&self) -> Model<'_> {
-        Model {
-            k: self.k,
-            m: 1,
-            eta: std::slice::from_ref(&self.eta),
-            w: &self.w,
-            s: &self.s,
-            reduce: Reduce::Max,
-            tau: 1.0,
-        }
-    }
-
-    /// `π = ∂reduce/∂Q` at `θ̂` (`k × m`; all ones for one pseudo-action).
-    pub fn pi(&self) -> Vec<f64> {
-        vec![1.0; self.k]
     }
 
     /// `θ ← θ_K` at the current parameters, from 0 or from the current `θ` by the mode
@@ -258,7 +221,16 @@ impl Parameterization for Implicit {
         self.set_mode(mode);
     }
 
-    fn as_implicit(&self) -> Option<&Implicit> {
+    fn params(&self) -> Vec<ParamArray<'_>> {
+        let k = self.k;
+        vec![
+            ParamArray::new("w", &[k], &self.w),
+            ParamArray::new("logits", &[k, k], &self.f),
+            ParamArray::new("eta", &[], std::slice::from_ref(&self.eta)),
+        ]
+    }
+
+    fn layer(&self) -> Option<&dyn ImplicitLayer> {
         Some(self)
     }
 
@@ -356,10 +328,40 @@ impl Implicit {
         }
         Ok(me)
     }
+}
 
-    /// `∂L/∂η = uᵀ(Sθ̂)` at the current `θ̂` for the adjoint `u = A⁻ᵀg` (from `A = I − ηS`:
-    /// `∂θ̂/∂η = A⁻¹Sθ̂`; SPEC §8.2 with one pseudo-action).
-    pub fn eta_gradient(&self, u: &[f64]) -> f64 {
-        u.iter().zip(&self.s_theta).map(|(a, b)| a * b).sum()
+/// The paper's model as the implicit layer: one pseudo-action, the identity reduction, one `η`.
+impl ImplicitLayer for Implicit {
+    fn model(&self) -> Model<'_> {
+        Model {
+            k: self.k,
+            m: 1,
+            eta: std::slice::from_ref(&self.eta),
+            w: &self.w,
+            s: &self.s,
+            reduce: Reduce::Max,
+            tau: 1.0,
+        }
+    }
+
+    fn pi(&self) -> Cow<'_, [f64]> {
+        Cow::Owned(vec![1.0; self.k])
+    }
+
+    fn sa_theta(&self) -> &[f64] {
+        &self.s_theta
+    }
+
+    fn adjoint(&mut self, g: &[f64]) -> Result<Vec<f64>, SolveError> {
+        if let GradMode::Truncated(terms) = self.mode {
+            return Ok(neumann_adjoint(&self.model(), &self.pi(), g, terms));
+        }
+        let mut u = g.to_vec();
+        self.solve_transpose(&mut u)?;
+        Ok(u)
+    }
+
+    fn clone_layer(&self) -> Box<dyn ImplicitLayer> {
+        Box::new(self.clone())
     }
 }

@@ -10,15 +10,17 @@ mod reduce;
 mod spec;
 
 pub use explicit::{Explicit, ExplicitMatrix};
-pub use family::{FamilyGrad, FixedPointError, ImplicitFamily, ModelSpec, MAX_FIXED_POINT_ITERS};
-pub use grad_mode::GradMode;
-pub use implicit::{Implicit, ImplicitGrad};
+pub use family::{FixedPointError, ImplicitFamily, ModelSpec, MAX_FIXED_POINT_ITERS};
+pub use grad_mode::{GradMode, ModelGrad};
+pub use implicit::Implicit;
 pub use init::{draw_family_init, draw_implicit_init, FamilyInit, ImplicitInit};
 pub use reduce::{logit, reduce_row, sigmoid, LearnEta, Reduce};
 
 use crate::linalg::{SolveError, SolverKind};
 use crate::optim::Optimizer;
+use grad_mode::Model;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Why a parameter update could not be completed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -67,20 +69,84 @@ pub trait Parameterization: Send {
         None
     }
 
-    /// The implicit model (SPEC §1) behind this parameterization, if it is one: what an
-    /// [`crate::train::Observer`] analyzing the model (the theory checks, SPEC §2) needs.
-    fn as_implicit(&self) -> Option<&Implicit> {
+    /// The parameters `ψ` by name, each with its shape (row-major; `[]` for a scalar), in the
+    /// layouts of SPEC §1 and §8.1–8.2: `explicit` `theta (k)`; `explicit-matrix` `w (k)` and
+    /// `matrix (k, k)` (`θ = Mw`); the paper's implicit model `w (k)`, `logits (k, k)` (`F`) and
+    /// `eta ()`; the model family `w (k, m)`, `logits (k, m, k)`, `eta` (`()` for one `η`,
+    /// `(k, m)` per state and pseudo-action) and, when `η = σ(ρ)` is learned, `rho` of `η`'s
+    /// shape. What a run saves, Python returns and the figures of what was learned draw.
+    fn params(&self) -> Vec<ParamArray<'_>>;
+
+    /// The implicit layer behind this parameterization, if it is one (SPEC §1, §8.1): one
+    /// interface to the paper's model and the model family, for the gradient modes'
+    /// comparison and the Python layer.
+    fn layer(&self) -> Option<&dyn ImplicitLayer> {
         None
     }
 
-    /// The model family (SPEC §8.1) behind this parameterization, if it is one that
-    /// [`Parameterization::as_implicit`] does not cover (`m > 1` or a learned `η`).
-    fn as_family(&self) -> Option<&ImplicitFamily> {
-        None
-    }
     /// Chooses how the gradient is computed (SPEC §8.3). Only the implicit model has modes: the
     /// explicit parameterizations ignore it (their gradient is exact).
     fn set_grad_mode(&mut self, _mode: GradMode) {}
+}
+
+/// One named parameter array of a parameterization ([`Parameterization::params`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamArray<'a> {
+    /// Its name: `theta`, `w`, `matrix`, `logits`, `eta` or `rho`.
+    pub name: &'static str,
+    /// Its shape, row-major (`[]` for a scalar).
+    pub shape: Vec<usize>,
+    /// Its values (as many as the shape's product).
+    pub values: &'a [f64],
+}
+
+impl<'a> ParamArray<'a> {
+    /// The array `name` of shape `shape` holding `values`.
+    pub fn new(name: &'static str, shape: &[usize], values: &'a [f64]) -> Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), values.len(), "{name}");
+        Self {
+            name,
+            shape: shape.to_vec(),
+            values,
+        }
+    }
+}
+
+/// The implicit layer (SPEC §1, §8.1–8.2): value weights `θ̂` that solve
+/// `θ = reduce_a(w_{·a} + η_{·a}·S_aθ)` at its parameters `(w, F, η)`, and their gradients by the
+/// implicit function theorem. The paper's model ([`Implicit`], `m = 1`) and the model family
+/// ([`ImplicitFamily`]) implement it: one gradient API for both.
+pub trait ImplicitLayer: Parameterization + Sync {
+    /// The model as the gradient modes see it (SPEC §8.3): `k`, `m`, `η`, `w`, `S_a`, the
+    /// reduction.
+    fn model(&self) -> Model<'_>;
+
+    /// `π_{ka} = ∂reduce/∂Q_{ka}` at `θ̂` (`k × m`; all ones for one pseudo-action).
+    fn pi(&self) -> Cow<'_, [f64]>;
+
+    /// `(S_aθ̂)_k` (`k × m`).
+    fn sa_theta(&self) -> &[f64];
+
+    /// The adjoint `u = A⁻ᵀg`, `A = I − Σ_a diag(π_{·a}) diag(η_{·a}) S_a`, for `g = ∇_θ L` at
+    /// `θ̂` (SPEC §1, §8.1); in the `truncated:K` mode its `K`-term Neumann series (§8.3).
+    fn adjoint(&mut self, g: &[f64]) -> Result<Vec<f64>, SolveError>;
+
+    /// `∇_ψ L` for `g = ∇_θ L` at `θ̂` from the [`ImplicitLayer::adjoint`]:
+    /// `∂L/∂w_{ka} = u_k π_{ka}`, `∂L/∂F_{kaj} = η_{ka} u_k π_{ka} S_{a,kj}(θ̂_j − (S_aθ̂)_k)`,
+    /// `∂L/∂η_{ka} = u_k π_{ka} (S_aθ̂)_k` (SPEC §1, §8.1, §8.2).
+    fn gradient(&mut self, g: &[f64]) -> Result<ModelGrad, SolveError> {
+        let u = self.adjoint(g)?;
+        Ok(grad_mode::gradient_from_adjoint(
+            &self.model(),
+            &u,
+            &self.pi(),
+            self.theta(),
+            self.sa_theta(),
+        ))
+    }
+
+    /// A copy of the layer, sharing nothing.
+    fn clone_layer(&self) -> Box<dyn ImplicitLayer>;
 }
 
 /// The parameterizations offered on the command line.
@@ -167,16 +233,13 @@ impl ParamKind {
                 }
             };
         }
-        let init = draw_family_init(k, spec.actions, seed);
         match self {
-            ParamKind::Implicit => Box::new(ImplicitFamily::new(init, spec, solver)),
+            ParamKind::Implicit => Box::new(init_family(k, spec, seed, solver)),
             ParamKind::Explicit => Box::new(Explicit::new(
-                ImplicitFamily::new(init, spec, SolverKind::Lu)
-                    .theta()
-                    .to_vec(),
+                init_family(k, spec, seed, SolverKind::Lu).theta().to_vec(),
             )),
             ParamKind::ExplicitMatrix => {
-                let fam = ImplicitFamily::new(init, spec, SolverKind::Lu);
+                let fam = init_family(k, spec, seed, SolverKind::Lu);
                 Box::new(ExplicitMatrix::from_system(
                     k,
                     fam.factorization(),
@@ -191,6 +254,13 @@ impl std::fmt::Display for ParamKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The model family's initial model of run seed `seed` (SPEC §3, §8.1, §8.2) with feature
+/// dimension `k`, the model `spec` and `solver`: what [`ParamKind::init_model`] gives for an
+/// implicit run of the family, as its own type.
+pub fn init_family(k: usize, spec: &ModelSpec, seed: u64, solver: SolverKind) -> ImplicitFamily {
+    ImplicitFamily::new(draw_family_init(k, spec.actions, seed), spec, solver)
 }
 
 pub(crate) fn all_finite(x: &[f64]) -> bool {

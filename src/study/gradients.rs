@@ -4,14 +4,19 @@
 //! best settings (η = 0.95, the paper's best learning rate), per domain and reward offset, and
 //! the wall-clock cost of one update of each mode.
 
-use crate::config::{ConfigError, RunConfig, RunSettings};
+use super::{io_error, records_of, sweep_into, StudyError, StudyReport};
+use crate::config::{ConfigError, RunConfig, RunSettings, SettingType};
 use crate::domain::DomainKind;
-use crate::figure::{Figure, Panel, Point, Series, Spread, BLACK, OKABE_ITO};
+use crate::figure::{Figure, Format, Panel, Point, Series, Spread, BLACK, OKABE_ITO};
 use crate::param::{GradMode, ParamKind};
+use crate::plot::PlotError;
+use crate::record::RunRecord;
 use crate::stats::Stat;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
+use crate::sweep::{SweepObserver, SweepOptions};
+use std::path::Path;
+
+/// The study's summary table, in its directory.
+pub const SUMMARY_FILE: &str = "summary.csv";
 
 /// The study's grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,55 +90,68 @@ pub struct StudyRow {
     pub residual_norm: f64,
     /// Final `|r∥|·√n` (Theorem 4's component along `1`; NaN if diverged).
     pub res_ones_norm: f64,
-    /// Wall-clock seconds per update: the run (initialization, updates and evaluations, not
-    /// the data) over its number of updates.
+    /// Wall-clock seconds per update: the run's time (its data, initialization, updates and
+    /// evaluations; the data are the same for every mode) over its number of updates.
     pub secs_per_update: f64,
 }
 
-/// Runs `runs` on `jobs` threads, calling `progress(done, total)` after each.
-pub fn run_all(
-    runs: &[RunConfig],
-    jobs: usize,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Vec<StudyRow>, ConfigError> {
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<StudyRow, ConfigError>>>> =
-        Mutex::new(vec![None; runs.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(cfg) = runs.get(i) else { break };
-                let problem = cfg.domain_spec().problem(cfg.offset, cfg.seed);
-                let t = Instant::now();
-                let row =
-                    crate::run::run_on(cfg, &problem, &mut crate::train::NoObserver).map(|log| {
-                        let secs = t.elapsed().as_secs_f64();
-                        let last = log
-                            .rows
-                            .last()
-                            .filter(|_| log.outcome.diverged_at().is_none());
-                        StudyRow {
-                            cfg: *cfg,
-                            residual_norm: last.map_or(f64::NAN, |r| r.residual_norm),
-                            res_ones_norm: last.map_or(f64::NAN, |r| r.res_ones_norm),
-                            secs_per_update: secs / cfg.steps.max(1) as f64,
-                        }
-                    });
-                if let Ok(mut r) = results.lock() {
-                    r[i] = Some(row);
-                }
-                progress(done.fetch_add(1, Ordering::Relaxed) + 1, runs.len());
-            });
+impl StudyRow {
+    /// The row of a stored run.
+    pub fn of(rec: &RunRecord) -> Self {
+        let last = rec.final_row();
+        StudyRow {
+            cfg: rec.config,
+            residual_norm: last.map_or(f64::NAN, |r| r.residual_norm),
+            res_ones_norm: last.map_or(f64::NAN, |r| r.res_ones_norm),
+            secs_per_update: rec.runtime_s / rec.config.steps.max(1) as f64,
         }
-    });
-    results
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect()
+    }
+}
+
+/// Runs the study into the store in `out` (resuming what it holds), then writes its summary
+/// (`summary.csv`) and figures there: per domain final `‖r‖` and `res_ones_norm` against `K`,
+/// and the cost of an update.
+pub fn run(
+    out: &Path,
+    opts: &StudyOptions,
+    sweep: &SweepOptions,
+    observer: &mut dyn SweepObserver,
+) -> Result<StudyReport, StudyError> {
+    let runs = runs(opts)?;
+    let mut report = StudyReport::default();
+    if !sweep_into(out, &runs, sweep, observer, &mut report)? {
+        return Ok(report);
+    }
+    // The summary's rows in the study's order (domain, offset, mode), not the store's.
+    let position: std::collections::HashMap<String, usize> =
+        runs.iter().enumerate().map(|(i, c)| (c.key(), i)).collect();
+    let mut rows: Vec<StudyRow> = records_of(out, &runs)?.iter().map(StudyRow::of).collect();
+    rows.sort_by_key(|r| position.get(&r.cfg.key()).copied());
+    let summary = summarize(&rows);
+    let path = out.join(SUMMARY_FILE);
+    let file = std::fs::File::create(&path).map_err(|e| io_error(&path, e))?;
+    write_summary(std::io::BufWriter::new(file), &summary).map_err(|e| io_error(&path, e))?;
+    report.files.push(path);
+    let mut figures = Vec::new();
+    for &d in &opts.domains {
+        let name = d.text();
+        figures.push((
+            format!("residual-{name}"),
+            metric_figure(&summary, d, &opts.ks, "final ‖r‖", |s| s.residual),
+        ));
+        figures.push((
+            format!("ones-{name}"),
+            metric_figure(&summary, d, &opts.ks, "final res_ones_norm", |s| s.ones),
+        ));
+    }
+    figures.push(("cost".to_string(), cost_figure(&summary, &opts.ks)));
+    for (name, f) in figures {
+        report.files.extend(
+            f.save_as(out, &name, Format::Both)
+                .map_err(PlotError::from)?,
+        );
+    }
+    Ok(report)
 }
 
 /// One configuration's summary over its seeds.

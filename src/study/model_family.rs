@@ -12,7 +12,7 @@
 //! (`model_family.csv`) and three figures: final `‖r‖` against `m`, final `‖r‖` fixed versus
 //! learned against `η₀`, and the learned `η` over training ([`crate::plot::learned_eta_figure`]).
 
-use super::StudyError;
+use super::{io_error, records_of, sweep_into, StudyError, StudyReport};
 use crate::config::{RunConfig, RunSettings};
 use crate::domain::DomainKind;
 use crate::figure::{number_label, Figure, Format, Panel, Series, Spread, OKABE_ITO};
@@ -22,9 +22,8 @@ use crate::plot::{best_fixed_eta, learned_eta_figure, logit, FigureData, PlotErr
 use crate::published::{best_lr, ETAS};
 use crate::record::RunRecord;
 use crate::stats::Stat;
-use crate::store::Store;
-use crate::sweep::{execute, SweepObserver, SweepOptions, SweepSummary};
-use std::path::{Path, PathBuf};
+use crate::sweep::{SweepObserver, SweepOptions};
+use std::path::Path;
 
 /// The pseudo-action counts compared.
 pub const ACTIONS: [usize; 3] = [1, 2, 4];
@@ -302,71 +301,31 @@ pub fn summarize(records: &[RunRecord]) -> (Table, Vec<FigureData>) {
     (table, figures)
 }
 
-/// What [`run`] did.
-#[derive(Debug, Clone)]
-pub struct StudyReport {
-    /// The sweeps of part 1 and, unless part 1 was interrupted, part 2.
-    pub sweeps: Vec<SweepSummary>,
-    /// Each domain's best fixed `η` (part 2's `η`).
-    pub best_etas: Vec<(DomainKind, f64)>,
-    /// Files written (none when interrupted).
-    pub files: Vec<PathBuf>,
-}
-
-impl StudyReport {
-    /// True when a sweep was stopped early (run the same command again to resume).
-    pub fn interrupted(&self) -> bool {
-        self.sweeps.iter().any(|s| s.interrupted)
-    }
-}
-
 /// Runs the study into the store in `out` (resuming what it holds) and writes its table and
-/// figures there.
+/// figures there; the notes name each domain's best fixed `η` (part 2's).
 pub fn run(
     out: &Path,
     seeds: usize,
     opts: &SweepOptions,
     observer: &mut dyn SweepObserver,
 ) -> Result<StudyReport, StudyError> {
-    let mut store = Store::open(out)?;
-    let mut report = StudyReport {
-        sweeps: vec![execute(&discount_runs(seeds)?, &mut store, opts, observer)?],
-        best_etas: Vec::new(),
-        files: Vec::new(),
-    };
-    if report.interrupted() {
-        return Ok(report);
-    }
+    let mut report = StudyReport::default();
     let part1 = discount_runs(seeds)?;
-    let records: Vec<RunRecord> = store
-        .load_all()?
-        .into_iter()
-        .filter(|r| part1.contains(&r.config))
-        .collect();
-    report.best_etas = best_etas(&records);
-    let part2 = reduction_runs(seeds, &report.best_etas)?;
-    report
-        .sweeps
-        .push(execute(&part2, &mut store, opts, observer)?);
-    if report.interrupted() {
+    if !sweep_into(out, &part1, opts, observer, &mut report)? {
         return Ok(report);
     }
-    let records: Vec<RunRecord> = store
-        .load_all()?
-        .into_iter()
-        .filter(|r| part1.contains(&r.config) || part2.contains(&r.config))
-        .collect();
-    let (table, figures) = summarize(&records);
-    let io = |p: &Path, e: String| {
-        StudyError::Plot(PlotError::Io {
-            path: p.display().to_string(),
-            message: e,
-        })
-    };
+    let best = best_etas(&records_of(out, &part1)?);
+    report.notes.extend(
+        best.iter()
+            .map(|(d, eta)| format!("{}: best fixed η = {eta}", d.name())),
+    );
+    let part2 = reduction_runs(seeds, &best)?;
+    if !sweep_into(out, &part2, opts, observer, &mut report)? {
+        return Ok(report);
+    }
+    let (table, figures) = summarize(&records_of(out, &[part1, part2].concat())?);
     let path = out.join(TABLE_FILE);
-    table
-        .write_csv(&path)
-        .map_err(|e| io(&path, e.to_string()))?;
+    table.write_csv(&path).map_err(|e| io_error(&path, e))?;
     report.files.push(path);
     for f in figures {
         report.files.extend(

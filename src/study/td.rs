@@ -8,8 +8,10 @@
 //! `0..seeds`. Figures: [`crate::plot`]'s Figures 1–3, drawn once per targets value
 //! (`figures/<targets>/`), and a summary table of final residual components.
 
+use super::{records_of, sweep_into, StudyError, StudyReport};
 use crate::config::{ConfigError, RunConfig, RunSettings};
 use crate::domain::{DomainKind, Targets};
+use crate::figure::Format;
 use crate::param::ParamKind;
 use crate::plot::{
     aggregate, choose_lr, draw_all_noted, BestLr, Cell, PlotError, PlotOptions, PlotReport,
@@ -17,7 +19,11 @@ use crate::plot::{
 use crate::published::{best_lr, ETAS};
 use crate::record::RunRecord;
 use crate::stats::Stat;
+use crate::sweep::{SweepObserver, SweepOptions};
 use std::path::Path;
+
+/// The study's summary table (Markdown), in its directory.
+pub const SUMMARY_FILE: &str = "summary.md";
 
 /// The targets compared: Monte Carlo returns, TD(0) and 10-step TD.
 pub const TARGETS: [Targets; 3] = [Targets::Mc, Targets::Td(1), Targets::Td(10)];
@@ -212,7 +218,7 @@ pub fn summary_markdown(rows: &[SummaryRow]) -> String {
 pub fn draw(
     records: &[RunRecord],
     out: &Path,
-    format: crate::figure::Format,
+    format: Format,
 ) -> Result<Vec<(Targets, PlotReport)>, PlotError> {
     let mut reports = Vec::new();
     for t in TARGETS {
@@ -225,12 +231,41 @@ pub fn draw(
         let note = format!("targets = {}", t.text());
         reports.push((t, draw_all_noted(&subset, &dir, opts, Some(&note))?));
     }
-    let md = out.join("summary.md");
+    let md = out.join(SUMMARY_FILE);
     std::fs::write(&md, summary_markdown(&summary(records))).map_err(|e| PlotError::Io {
         path: md.display().to_string(),
         message: e.to_string(),
     })?;
     Ok(reports)
+}
+
+/// Runs the study (seeds `0..seeds`) into the store in `out` (resuming what it holds), then
+/// draws its figures and writes its summary ([`draw`]); the notes say where each targets value's
+/// figures went.
+pub fn run(
+    out: &Path,
+    seeds: usize,
+    opts: &SweepOptions,
+    observer: &mut dyn SweepObserver,
+    format: Format,
+) -> Result<StudyReport, StudyError> {
+    let runs = runs(seeds)?;
+    let mut report = StudyReport::default();
+    if !sweep_into(out, &runs, opts, observer, &mut report)? {
+        return Ok(report);
+    }
+    for (t, r) in draw(&records_of(out, &runs)?, out, format)? {
+        let dir = out.join("figures").join(tag(t));
+        report.notes.push(format!(
+            "{}: {} figures in {}",
+            t.text(),
+            r.figures.len(),
+            dir.display()
+        ));
+        report.files.extend(r.files());
+    }
+    report.files.push(out.join(SUMMARY_FILE));
+    Ok(report)
 }
 
 #[cfg(test)]

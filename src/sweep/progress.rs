@@ -81,9 +81,8 @@ pub trait SweepObserver {
     }
 }
 
-/// A sweep observer that ignores everything.
-pub struct Silent;
-impl SweepObserver for Silent {}
+/// A sweep seen by no one.
+impl SweepObserver for crate::train::Silent {}
 
 /// Accounts for the work done, weighted by [`estimated_cost`].
 pub(crate) struct Tracker {

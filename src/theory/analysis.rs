@@ -11,13 +11,13 @@ use super::theorem5::{
     ratio_estimate, residuals, second_moment_ratio,
 };
 use super::{frob, mul, norm2, CheckpointRow, TheoryConfig, TheoryReport};
-use crate::config::{ConfigError, RunConfig, RunSettings, SettingType};
 use crate::data::Problem;
-use crate::param::{draw_implicit_init, Explicit, Implicit, ParamKind, Parameterization};
+use crate::param::{draw_implicit_init, Explicit, Implicit, Parameterization};
 use crate::rng::{stream, Stream};
 use crate::stats::Estimate;
-use crate::train::{minibatch_gradient, train, Observer, Outcome, Sampling, Schedule};
+use crate::train::{minibatch_gradient, to_the_end, train, Observer, Outcome, Sampling, Schedule};
 use rand_chacha::ChaCha8Rng;
+use std::ops::ControlFlow;
 
 /// Everything at one checkpoint, for the implicit model `imp` and explicit weights `theta_e`
 /// (the theory's quantities on the training set, the residual norms also on the test set).
@@ -154,12 +154,13 @@ struct ExplicitTrace<'a> {
     last_step: usize,
 }
 
-impl Observer for ExplicitTrace<'_> {
-    fn on_step(&mut self, step: usize, _g: &[f64], param: &dyn Parameterization) {
+impl Observer<Explicit> for ExplicitTrace<'_> {
+    fn on_step(&mut self, step: usize, _g: &[f64], param: &Explicit) -> ControlFlow<()> {
         self.last_step = step;
         if self.checkpoints.contains(&step) {
             self.thetas.push((step, param.theta().to_vec()));
         }
+        ControlFlow::Continue(())
     }
 }
 
@@ -190,12 +191,14 @@ impl Analyst<'_> {
     }
 }
 
-impl Observer for Analyst<'_> {
-    fn on_step(&mut self, step: usize, _g: &[f64], param: &dyn Parameterization) {
+impl Observer<Implicit> for Analyst<'_> {
+    fn on_start(&mut self, imp: &Implicit) {
+        self.analyze(0, imp);
+    }
+    fn on_step(&mut self, step: usize, _g: &[f64], imp: &Implicit) -> ControlFlow<()> {
         self.last_step = step;
-        if let Some(imp) = param.as_implicit() {
-            self.analyze(step, imp);
-        }
+        self.analyze(step, imp);
+        ControlFlow::Continue(())
     }
 }
 
@@ -235,13 +238,13 @@ pub fn analyze(
         thetas: vec![(0, exp.theta().to_vec())],
         last_step: 0,
     };
-    let exp_log = train(
+    let exp_log = to_the_end(train(
         &mut exp,
         problem,
         &schedule(cfg.steps, cfg.lr_explicit),
         &mut stream(cfg.seed, Stream::Batches),
         &mut trace,
-    );
+    ));
     let exp_div = update_divergence(exp_log.outcome, trace.last_step);
     // The implicit run goes as far as the explicit one did.
     let imp_steps = exp_div.map_or(cfg.steps, |t| t.min(cfg.steps));
@@ -255,14 +258,13 @@ pub fn analyze(
         progress,
         last_step: 0,
     };
-    analyst.analyze(0, &imp);
-    let imp_log = train(
+    let imp_log = to_the_end(train(
         &mut imp,
         problem,
         &schedule(imp_steps, cfg.lr_implicit),
         &mut stream(cfg.seed, Stream::Batches),
         &mut analyst,
-    );
+    ));
     let imp_div = update_divergence(imp_log.outcome, analyst.last_step);
     TheoryReport {
         config: cfg.clone(),
@@ -273,83 +275,4 @@ pub fn analyze(
         // An explicit divergence after the implicit one is past the end of the analysis.
         explicit_diverged: exp_div.filter(|&t| imp_div.is_none_or(|i| t <= i)),
     }
-}
-
-/// The analysis settings from run settings (`param` is ignored: both runs are made) and the
-/// theory's own options, validated: the implicit run's learning rate is `settings.lr` or the
-/// paper's best (SPEC §6), the explicit run's `lr_explicit` or its best; checkpoints every
-/// `every` (default 50) updates and after the last; `mc` (default 1000, at least 10) minibatches
-/// per Monte-Carlo estimate. Returns the implicit run's config (domain, offset, seed) as well.
-/// Refuses the model family (`m > 1` or a learned `η`), which [`super::resolve`] sends to its
-/// own analysis.
-pub fn resolve_paper(
-    settings: &RunSettings,
-    lr_explicit: Option<f64>,
-    every: Option<usize>,
-    mc: Option<usize>,
-) -> Result<(RunConfig, TheoryConfig), ConfigError> {
-    let imp = RunSettings {
-        param: Some(ParamKind::Implicit),
-        ..*settings
-    }
-    .resolve()?;
-    // The checkpoint analysis (Perron split, Theorems 4 and 5) is the paper's, for its model;
-    // for the family only Theorem 1 generalizes ([`super::family_preconditioner`]).
-    let family = "1 (the analysis covers the paper's model; for m > 1 or a learned η only Theorem 1 generalizes, and the Perron split, Theorems 4 and 5 do not apply)";
-    if imp.actions != 1 {
-        return Err(ConfigError::invalid("actions", imp.actions, family));
-    }
-    if imp.learn_eta != crate::param::LearnEta::None {
-        return Err(ConfigError::invalid(
-            "learn_eta",
-            imp.learn_eta.text(),
-            &family.replacen('1', "none", 1),
-        ));
-    }
-    let exp = RunSettings {
-        param: Some(ParamKind::Explicit),
-        lr: lr_explicit,
-        ..*settings
-    }
-    .resolve()
-    .map_err(|e| match e {
-        ConfigError::Invalid {
-            field,
-            value,
-            allowed,
-        } if field == "lr" => ConfigError::Invalid {
-            field: "lr_explicit".into(),
-            value,
-            allowed,
-        },
-        e => e,
-    })?;
-    super::plan::fixed_targets(&imp)?;
-    crate::config::check_domain(&imp)?;
-    let checkpoints = super::plan::checkpoints(imp.steps, every)?;
-    let mc_samples = mc.unwrap_or(1000);
-    if !(10..=10_000_000).contains(&mc_samples) {
-        return Err(ConfigError::invalid(
-            "mc",
-            mc_samples,
-            "10 <= mc <= 10000000",
-        ));
-    }
-    let cfg = TheoryConfig {
-        eta: imp.eta,
-        lr_implicit: imp.lr,
-        lr_explicit: exp.lr,
-        seed: imp.seed,
-        steps: imp.steps,
-        batch_size: imp.batch_size,
-        sampling: imp.sampling,
-        checkpoints,
-        mc_samples,
-    };
-    Ok((imp, cfg))
-}
-
-/// Checks that `cfg` can run on `problem`: a batch without replacement needs `b ≤ n`.
-pub fn check_problem(cfg: &TheoryConfig, problem: &Problem) -> Result<(), ConfigError> {
-    crate::config::check_batch(cfg.sampling, cfg.batch_size, problem.train.len())
 }

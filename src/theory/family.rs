@@ -3,7 +3,8 @@
 
 use super::mul;
 use crate::data::dot;
-use crate::param::ImplicitFamily;
+use crate::param::{ImplicitFamily, ImplicitLayer, Parameterization};
+use std::ops::ControlFlow;
 
 /// The family's preconditioner `P = A⁻¹ C A⁻ᵀ` with `A = I − J`,
 /// `J = Σ_a diag(π_{·a}) diag(η_{·a}) S_a`, so that one SGD step of size `α` changes `θ̂` by
@@ -16,13 +17,8 @@ use crate::param::ImplicitFamily;
 /// is symmetric positive semidefinite to rounding (positive definite: `c ≥ Σ_a π_{ka}² > 0`).
 pub fn family_preconditioner(fam: &ImplicitFamily) -> Vec<f64> {
     let (k, m) = (fam.k(), fam.actions());
-    let (s, pi, eta, st, theta) = (
-        fam.s(),
-        fam.pi(),
-        fam.eta(),
-        fam.sa_theta(),
-        fam.theta_hat(),
-    );
+    let pi = fam.pi();
+    let (s, eta, st, theta) = (fam.s(), fam.eta(), fam.sa_theta(), fam.theta());
     let learn = fam.rho().len();
     let mut c = vec![0.0; k];
     let mut v = vec![0.0; k];
@@ -132,7 +128,7 @@ pub fn family_analysis(
             let eig = super::symmetric_eigenvalues(&p, k).unwrap_or_else(|| vec![f64::NAN]);
             let full: Vec<usize> = (0..self.data.len()).collect();
             let mut g = vec![0.0; k];
-            crate::train::minibatch_gradient(self.data, fam_theta(fam), &full, &mut g);
+            crate::train::minibatch_gradient(self.data, fam.theta(), &full, &mut g);
             let err = |a| family_theorem1_rel_error(fam, &p, &g, a).unwrap_or(f64::NAN);
             self.rows.push(FamilyCheckpoint {
                 step,
@@ -143,15 +139,13 @@ pub fn family_analysis(
             });
         }
     }
-    fn fam_theta(fam: &ImplicitFamily) -> &[f64] {
-        use crate::param::Parameterization;
-        fam.theta()
-    }
-    impl crate::train::Observer for Watch<'_> {
-        fn on_step(&mut self, step: usize, _g: &[f64], param: &dyn crate::param::Parameterization) {
-            if let Some(fam) = param.as_family() {
-                self.at(step, fam);
-            }
+    impl crate::train::Observer<ImplicitFamily> for Watch<'_> {
+        fn on_start(&mut self, fam: &ImplicitFamily) {
+            self.at(0, fam);
+        }
+        fn on_step(&mut self, step: usize, _g: &[f64], fam: &ImplicitFamily) -> ControlFlow<()> {
+            self.at(step, fam);
+            ControlFlow::Continue(())
         }
     }
     let mut watch = Watch {
@@ -160,14 +154,12 @@ pub fn family_analysis(
         alpha: cfg.lr,
         rows: Vec::new(),
     };
-    // Step 0: the initial model, as the training run builds it.
-    let spec = crate::run::model_spec(cfg)?;
-    let init =
-        crate::param::ParamKind::Implicit.init_model(problem.train.k, &spec, cfg.seed, cfg.solver);
-    if let Some(fam) = init.as_family() {
-        watch.at(0, fam);
-    }
-    crate::run::run_on(cfg, problem, &mut watch)?;
+    crate::config::check_data(cfg, problem)?;
+    // The training run's model, built by its own type (that of `imprl run` for this `cfg`).
+    let mut fam =
+        crate::param::init_family(problem.train.k, &cfg.model_spec(), cfg.seed, cfg.solver);
+    fam.set_grad_mode(cfg.grad);
+    crate::train::to_the_end(crate::run::train_model(cfg, problem, &mut fam, &mut watch));
     Ok(watch.rows)
 }
 

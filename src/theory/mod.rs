@@ -38,7 +38,7 @@ mod theorem4;
 mod theorem5;
 
 pub use crate::stats::{Estimate, Z95};
-pub use analysis::{analyze, check_problem, checkpoint, resolve_paper};
+pub use analysis::{analyze, checkpoint};
 pub use family::{
     family_analysis, family_preconditioner, family_theorem1_rel_error, FamilyCheckpoint,
 };
@@ -47,8 +47,8 @@ pub use perron::{
     stationary_distribution, symmetric_eigenvalues, theorem1_rel_error, PerronSplit,
 };
 pub use plan::{
-    resolve, FamilyReport, TheoryError, TheoryFiles, TheoryOutcome, TheoryPlan, THEORY_CSV,
-    THEORY_FAMILY_CSV,
+    check_problem, resolve, resolve_paper, FamilyReport, TheoryError, TheoryFiles, TheoryOutcome,
+    TheoryPlan, THEORY_CSV, THEORY_FAMILY_CSV,
 };
 pub use theorem4::{measured_change, ones_direction, theorem4, Theorem4};
 pub use theorem5::{

@@ -5,10 +5,10 @@
 //! generalized ([`super::family_analysis`]), the rest being stated for the paper's Markov reward
 //! chain only.
 
-use super::analysis::resolve_paper;
-use super::{analyze, check_problem, family_analysis, output, FamilyCheckpoint};
+use super::{analyze, family_analysis, output, FamilyCheckpoint};
 use super::{TheoryConfig, TheoryReport};
 use crate::config::{ConfigError, RunConfig, RunSettings, SettingType};
+use crate::data::Problem;
 use crate::domain::own::OwnError;
 use crate::figure::FigureError;
 use crate::param::{LearnEta, ParamKind};
@@ -292,4 +292,82 @@ impl TheoryOutcome {
             }
         }
     }
+}
+
+/// The analysis settings from run settings (`param` is ignored: both runs are made) and the
+/// theory's own options, validated: the implicit run's learning rate is `settings.lr` or the
+/// paper's best (SPEC §6), the explicit run's `lr_explicit` or its best; checkpoints every
+/// `every` (default 50) updates and after the last; `mc` (default 1000, at least 10) minibatches
+/// per Monte-Carlo estimate. Returns the implicit run's config (domain, offset, seed) as well.
+/// Refuses the model family (`m > 1` or a learned `η`), which [`super::resolve`] sends to its
+/// own analysis.
+pub fn resolve_paper(
+    settings: &RunSettings,
+    lr_explicit: Option<f64>,
+    every: Option<usize>,
+    mc: Option<usize>,
+) -> Result<(RunConfig, TheoryConfig), ConfigError> {
+    let imp = RunSettings {
+        param: Some(ParamKind::Implicit),
+        ..*settings
+    }
+    .resolve()?;
+    // The checkpoint analysis (Perron split, Theorems 4 and 5) is the paper's, for its model;
+    // for the family only Theorem 1 generalizes ([`super::family_preconditioner`]).
+    let family = "1 (the analysis covers the paper's model; for m > 1 or a learned η only Theorem 1 generalizes, and the Perron split, Theorems 4 and 5 do not apply)";
+    if imp.actions != 1 {
+        return Err(ConfigError::invalid("actions", imp.actions, family));
+    }
+    if imp.learn_eta != crate::param::LearnEta::None {
+        return Err(ConfigError::invalid(
+            "learn_eta",
+            imp.learn_eta.text(),
+            &family.replacen('1', "none", 1),
+        ));
+    }
+    let exp = RunSettings {
+        param: Some(ParamKind::Explicit),
+        lr: lr_explicit,
+        ..*settings
+    }
+    .resolve()
+    .map_err(|e| match e {
+        ConfigError::Invalid {
+            field,
+            value,
+            allowed,
+        } if field == "lr" => ConfigError::Invalid {
+            field: "lr_explicit".into(),
+            value,
+            allowed,
+        },
+        e => e,
+    })?;
+    fixed_targets(&imp)?;
+    let checkpoints = checkpoints(imp.steps, every)?;
+    let mc_samples = mc.unwrap_or(1000);
+    if !(10..=10_000_000).contains(&mc_samples) {
+        return Err(ConfigError::invalid(
+            "mc",
+            mc_samples,
+            "10 <= mc <= 10000000",
+        ));
+    }
+    let cfg = TheoryConfig {
+        eta: imp.eta,
+        lr_implicit: imp.lr,
+        lr_explicit: exp.lr,
+        seed: imp.seed,
+        steps: imp.steps,
+        batch_size: imp.batch_size,
+        sampling: imp.sampling,
+        checkpoints,
+        mc_samples,
+    };
+    Ok((imp, cfg))
+}
+
+/// Checks that `cfg` can run on `problem`: a batch without replacement needs `b ≤ n`.
+pub fn check_problem(cfg: &TheoryConfig, problem: &Problem) -> Result<(), ConfigError> {
+    crate::config::check_batch(cfg.sampling, cfg.batch_size, problem.train.len())
 }

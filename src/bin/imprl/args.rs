@@ -44,7 +44,7 @@ pub enum Command {
     Report(ReportArgs),
     /// Follow one implicit run (grad = ift) and compare every gradient mode (unroll:K,
     /// unroll-warm:K, truncated:K) with the exact gradient: gradients.csv and a figure.
-    Gradients(crate::gradmodes::GradientsArgs),
+    Gradients(GradientsArgs),
     /// Run a designed study into a resumable results store, then write its table and figures.
     #[command(subcommand)]
     Study(StudyCommand),
@@ -66,7 +66,7 @@ pub enum StudyCommand {
     /// Final ‖r‖ and its `1` component against K for unroll, unroll-warm and truncated, with
     /// ift as reference, at the published best settings and offsets 0, 0.5, 1, per domain,
     /// plus the cost of an update (SPEC §8.3).
-    Gradients(crate::gradmodes::StudyGradientsArgs),
+    Gradients(StudyGradientsArgs),
 }
 
 /// The defaults of one study's [`StudyArgs`].
@@ -110,6 +110,41 @@ impl StudyDefaults for ModelFamilyDefaults {
 pub struct ModelFamilyArgs {
     #[command(flatten)]
     pub study: StudyArgs<ModelFamilyDefaults>,
+}
+
+/// Options of `imprl gradients`.
+#[derive(Args)]
+pub struct GradientsArgs {
+    /// Settings of the followed run (implicit, `grad = ift`).
+    #[command(flatten)]
+    pub settings: SettingFlags<AllButParam>,
+    /// The K of the compared modes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64")]
+    pub ks: Vec<usize>,
+    /// Compare every this many updates.
+    #[arg(long, default_value_t = 50)]
+    pub every: usize,
+    /// Directory for gradients.csv and the figure [default: gradients-<domain>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `imprl study gradients`: into `study-gradients` (every run made again), 20 seeds.
+#[derive(Clone)]
+pub struct GradientsDefaults;
+impl StudyDefaults for GradientsDefaults {
+    const OUT: &'static str = "study-gradients";
+    const SEEDS: &'static str = "20";
+}
+
+/// Options of `imprl study gradients`.
+#[derive(Args)]
+pub struct StudyGradientsArgs {
+    #[command(flatten)]
+    pub study: StudyArgs<GradientsDefaults>,
+    /// Domains, comma-separated [default: all three].
+    #[arg(long, value_delimiter = ',')]
+    pub domains: Vec<String>,
 }
 
 /// Options of `imprl dataset`.

@@ -62,6 +62,10 @@ fn main() -> ExitCode {
             if e.chain().any(|c| {
                 c.downcast_ref::<ConfigError>().is_some()
                     || matches!(
+                        c.downcast_ref::<imprl::run::RunError>(),
+                        Some(imprl::run::RunError::Config(_))
+                    )
+                    || matches!(
                         c.downcast_ref::<imprl::store::StoreError>(),
                         Some(imprl::store::StoreError::DomainConflict { .. })
                     )

@@ -7,16 +7,15 @@ use anyhow::Context;
 use imprl::config::check_count;
 use imprl::domain::DomainKind;
 use imprl::plot::PlotOptions;
-use imprl::published::LrChoice;
 use imprl::store::Store;
-use imprl::sweep::{published_grid, Grid, Shard};
-use imprl::train::NoObserver;
+use imprl::sweep::{published_grid, Grid, LrChoice, Shard};
+use imprl::train::Silent;
 use std::io::Write;
 use std::path::Path;
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let cfg = args.settings()?.resolve()?;
-    let log = imprl::run::run(&cfg, &mut NoObserver)?;
+    let log = imprl::run::run(&cfg, &mut Silent)?.log;
     let out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,

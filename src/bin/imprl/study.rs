@@ -1,31 +1,73 @@
-//! `imprl study`: designed studies over the library's sweeps (`imprl::study`).
+//! `imprl study`: designed studies over the library's sweeps (`imprl::study`), each run the same
+//! way: its runs into a resumable store (progress and Ctrl-C from the terminal), then its table
+//! and figures.
 
-use crate::args::{ModelFamilyArgs, StudyCommand, TdStudyArgs};
+use crate::args::{StudyArgs, StudyCommand, StudyDefaults};
 use crate::progress::Terminal;
 use crate::Interrupted;
-use imprl::config::check_count;
-use imprl::store::Store;
+use imprl::config::{check_count, ConfigError, SettingType};
+use imprl::domain::DomainKind;
+use imprl::study::StudyReport;
 use imprl::sweep::SweepOptions;
 
 pub fn study(which: &StudyCommand) -> anyhow::Result<()> {
     match which {
-        StudyCommand::ModelFamily(args) => model_family(args),
-        StudyCommand::Td(args) => td(args),
-        StudyCommand::Gradients(args) => crate::gradmodes::study_gradients(args),
+        StudyCommand::ModelFamily(args) => {
+            let (seeds, opts, mut terminal) = start(&args.study, false)?;
+            let report =
+                imprl::study::model_family::run(&args.study.out, seeds, &opts, &mut terminal)?;
+            finish(&report, &terminal, &args.study)
+        }
+        StudyCommand::Td(args) => {
+            let (seeds, opts, mut terminal) = start(&args.study, args.repair)?;
+            let report =
+                imprl::study::td::run(&args.study.out, seeds, &opts, &mut terminal, args.format)?;
+            finish(&report, &terminal, &args.study)
+        }
+        StudyCommand::Gradients(args) => {
+            use imprl::study::gradients::{run, StudyOptions};
+            let (seeds, opts, mut terminal) = start(&args.study, false)?;
+            let mut study = StudyOptions {
+                seeds: seeds as u64,
+                ..StudyOptions::default()
+            };
+            if !args.domains.is_empty() {
+                study.domains = args
+                    .domains
+                    .iter()
+                    .map(|d| {
+                        DomainKind::parse(imprl::config::Raw::Text(d))
+                            .ok_or_else(|| ConfigError::invalid("domains", d, &DomainKind::kind()))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            let report = run(&args.study.out, &study, &opts, &mut terminal)?;
+            finish(&report, &terminal, &args.study)
+        }
     }
 }
 
-fn model_family(args: &ModelFamilyArgs) -> anyhow::Result<()> {
-    let study = &args.study;
+/// The study's options checked, and the terminal that shows its progress.
+fn start<D: StudyDefaults>(
+    study: &StudyArgs<D>,
+    repair: bool,
+) -> anyhow::Result<(usize, SweepOptions, Terminal)> {
     let seeds = check_count("seeds", study.seeds)?;
-    let opts = SweepOptions::new(study.jobs, false)?;
-    let mut terminal = Terminal::new(study.progress)?;
-    let report = imprl::study::model_family::run(&study.out, seeds, &opts, &mut terminal)?;
+    let opts = SweepOptions::new(study.jobs, repair)?;
+    Ok((seeds, opts, Terminal::new(study.progress)?))
+}
+
+/// Prints what the study did; an interrupted study exits as the signal says.
+fn finish<D: StudyDefaults>(
+    report: &StudyReport,
+    terminal: &Terminal,
+    study: &StudyArgs<D>,
+) -> anyhow::Result<()> {
     for s in &report.sweeps {
         println!("{s}");
     }
-    for (d, eta) in &report.best_etas {
-        println!("{}: best fixed η = {eta}", d.name());
+    for note in &report.notes {
+        println!("{note}");
     }
     if report.interrupted() {
         return match terminal.signal() {
@@ -33,39 +75,10 @@ fn model_family(args: &ModelFamilyArgs) -> anyhow::Result<()> {
             None => Ok(()),
         };
     }
-    for f in &report.files {
-        println!("wrote {}", f.display());
-    }
-    Ok(())
-}
-
-fn td(args: &TdStudyArgs) -> anyhow::Result<()> {
-    let study = &args.study;
-    let options = SweepOptions::new(study.jobs, args.repair)?;
-    let seeds = check_count("seeds", study.seeds)?;
-    let out = &study.out;
-    let runs = imprl::study::td::runs(seeds)?;
-    let mut store = Store::open(out)?;
-    println!("{} runs into {}", runs.len(), store.path().display());
-    let mut terminal = Terminal::new(study.progress)?;
-    let summary = imprl::sweep::execute(&runs, &mut store, &options, &mut terminal)?;
-    println!("{summary}");
-    if let Some(sig) = terminal.signal() {
-        if summary.interrupted {
-            return Err(Interrupted(sig).into());
-        }
-    }
-    let records = crate::stores::open_existing(out)?.load_all()?;
-    let reports = imprl::study::td::draw(&records, out, args.format)?;
-    for (t, r) in &reports {
-        println!(
-            "{t}: {} figures in {}",
-            r.figures.len(),
-            out.join("figures")
-                .join(imprl::study::td::tag(*t))
-                .display()
-        );
-    }
-    println!("summary: {}", out.join("summary.md").display());
+    println!(
+        "wrote {} files to {}",
+        report.files.len(),
+        study.out.display()
+    );
     Ok(())
 }

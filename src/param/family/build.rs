@@ -1,5 +1,5 @@
-//! Building a model of the family from given parameters, and its discount gradient, for callers
-//! outside training (such as the Python package's implicit layer).
+//! Building a model of the family from given parameters, for callers outside training (such as
+//! the Python package's implicit layer).
 
 use super::{FamilyInit, FixedPointError, ImplicitFamily, ModelSpec};
 use crate::linalg::SolverKind;
@@ -38,19 +38,5 @@ impl ImplicitFamily {
             me.solve_forward()?;
         }
         Ok(me)
-    }
-
-    /// `∂L/∂η = Σ_{ka} u_k π_{ka}(S_aθ̂)_k` for a single fixed `η` (SPEC §8.2, the per-`(k, a)`
-    /// gradients summed), with the adjoint `u = A⁻ᵀg` of the last
-    /// [`ImplicitFamily::compute_gradient`].
-    pub fn eta_gradient(&self) -> f64 {
-        let m = self.m;
-        let u = self.adjoint();
-        self.pi
-            .iter()
-            .zip(&self.sa_theta)
-            .enumerate()
-            .map(|(i, (p, s))| u[i / m] * p * s)
-            .sum()
     }
 }

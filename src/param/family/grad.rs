@@ -1,29 +1,15 @@
 //! The gradient modes of SPEC §8.3 for the model family: its view for
 //! [`crate::param::grad_mode`] and the unrolled modes' SGD step.
 
-use super::super::grad_mode::{unroll_theta, Model};
-use super::super::reduce::LearnEta;
-use super::super::{all_finite, StepError};
+use super::super::grad_mode::unroll_theta;
+use super::super::{all_finite, ImplicitLayer, StepError};
 use super::ImplicitFamily;
 use crate::linalg::softmax_each_row;
 use crate::optim::Optimizer;
 
-/// The gradient modes of SPEC §8.3 for the model family (`J_i = Σ_a diag(π_{i,a}) η S_a`, `π_i`
-/// from step `i`'s reduction); `truncated` is in [`ImplicitFamily::compute_gradient`].
+/// The unrolled gradient modes of SPEC §8.3 for the model family (`J_i = Σ_a diag(π_{i,a}) η
+/// S_a`, `π_i` from step `i`'s reduction); `truncated` is in [`ImplicitLayer::adjoint`].
 impl ImplicitFamily {
-    /// The model as the gradient modes see it.
-    pub fn model(&self) -> Model<'_> {
-        Model {
-            k: self.k,
-            m: self.m,
-            eta: &self.eta,
-            w: &self.w,
-            s: &self.s,
-            reduce: self.reduce,
-            tau: self.tau,
-        }
-    }
-
     /// `θ ← θ_K` at the current parameters, from 0 or from the current `θ` by the mode
     /// ([`unroll_theta`]).
     pub(super) fn unroll_forward(&mut self) -> Result<(), StepError> {
@@ -42,22 +28,11 @@ impl ImplicitFamily {
         g: &[f64],
         opt: &mut Optimizer,
     ) -> Result<(), StepError> {
-        let (grad, deta) = self.unrolled.backward_with_eta(&self.model(), g);
+        let grad = self.unrolled.backward(&self.model(), g);
         opt.update(0, &mut self.w, &grad.dw);
         opt.update(1, &mut self.f, &grad.df);
         softmax_each_row(&self.f, self.k, &mut self.s);
-        let drho: Vec<f64> = match self.learn {
-            LearnEta::None => Vec::new(),
-            LearnEta::Scalar => {
-                let e = self.eta[0];
-                vec![deta.iter().sum::<f64>() * e * (1.0 - e)]
-            }
-            LearnEta::PerStateAction => deta
-                .iter()
-                .zip(&self.eta)
-                .map(|(d, e)| d * e * (1.0 - e))
-                .collect(),
-        };
+        let drho = super::rho_gradient(self.learn, &self.eta, &grad.deta);
         if !drho.is_empty() {
             opt.update_scaled(2, &mut self.rho, &drho, self.eta_lr_factor);
         }
