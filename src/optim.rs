@@ -3,24 +3,8 @@
 //! gradient to an [`Optimizer`] ([`Optimizer::update`]), which keeps one state per array, the
 //! same way for every parameterization.
 
-use serde::{Deserialize, Serialize};
-
 /// Which optimizer updates the parameters (the run setting `optimizer`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub enum OptimizerKind {
     /// `ψ ← ψ − αg` (the published runs).
     #[default]

@@ -13,10 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 
 /// How a minibatch is drawn from the `n` training samples.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Sampling {
     /// `b` indices drawn uniformly with replacement (the published runs).
     #[default]

@@ -165,3 +165,42 @@ fn bad_input_is_refused_with_one_line_naming_the_field() {
     );
     refused(&["--param", "implicit"], None, &["domain"]);
 }
+
+/// One checking step: a rule between settings (a learned `η` needs `eta > 0`) is checked for
+/// every run of a grid before any run starts: the sweep exits 2 naming `eta` and stores nothing
+/// (before, it stored the valid runs and then failed with exit 1 mid-sweep).
+#[test]
+fn a_grid_breaking_a_rule_between_settings_is_refused_before_any_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let grid = dir.path().join("grid.toml");
+    std::fs::write(
+        &grid,
+        "domain = 'chain'\nparam = 'implicit'\nlearn_eta = 'scalar'\neta = [0.9, 0.0]\nseed = [0, 1]\nsteps = 5\n",
+    )
+    .expect("write");
+    let out_dir = dir.path().join("out");
+    let out = imprl()
+        .args(["sweep", "--config"])
+        .arg(&grid)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`eta`") && err.contains("learn_eta"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!out_dir.join("results.sqlite").exists());
+}
+
+/// A required setting that is missing is named as required.
+#[test]
+fn a_missing_param_is_named_as_required() {
+    let out = imprl()
+        .args(["run", "--domain", "chain"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing `param`: it is required"), "{err}");
+}

@@ -36,10 +36,12 @@ def settings() -> List[Dict[str, Any]]:
 def run(domain: str, param: str, **settings: Any) -> Dict[str, Any]:
     """One training run, as ``imprl run --domain DOMAIN --param PARAM --SETTING VALUE ...``.
 
-    Returns a dict of the log's columns ``timestep``, ``mse``, ``res_ones_norm``,
-    ``res_ortho_norm``, ``residual_norm`` (float64 arrays, one entry per evaluation; the same
-    numbers as the command's CSV) and ``diverged_at`` (``None``, or the update after which the
-    run diverged; the log then stops at its last finite evaluation).
+    Returns a dict of every column of the command's log: ``timestep``, ``mse``,
+    ``res_ones_norm``, ``res_ortho_norm``, ``residual_norm`` and, for a run that learns its
+    discount, ``eta`` (float64 arrays, one entry per evaluation; the same numbers as the
+    command's CSV); ``diverged_at`` (``None``, or the update after which the run diverged; the
+    log then stops at its last finite evaluation); and ``lr``, the learning rate used (the
+    given one, or the default for the run's settings).
 
     Every run setting may be given as a keyword (the TOML names; see the list below or
     ``imprl.settings()``). A bad or unknown one raises ``ValueError`` naming it.

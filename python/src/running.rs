@@ -94,8 +94,9 @@ fn interruptible<R: Send>(
     })
 }
 
-/// One run (see `imprl.run`): `settings` by name as in TOML files; returns the log columns as
-/// float64 arrays and `diverged_at`.
+/// One run (see `imprl.run`): `settings` by name as in TOML files; returns every column of the
+/// run's log (`imprl run`'s CSV: the metrics of [`metrics::log_columns`]) as float64 arrays,
+/// `diverged_at` and the learning rate used, `lr`.
 #[pyfunction]
 #[pyo3(signature = (domain, param, settings=None))]
 pub fn run<'py>(
@@ -135,6 +136,7 @@ pub fn run<'py>(
         out.set_item(m.name, PyArray1::from_vec(py, values))?;
     }
     out.set_item("diverged_at", log.outcome.diverged_at())?;
+    out.set_item("lr", cfg.lr)?;
     Ok(out)
 }
 
@@ -178,7 +180,7 @@ impl SweepObserver for PySweepObserver {
                 st.total,
                 st.diverged,
                 100.0 * st.share,
-                st.eta_s()
+                st.remaining_s()
             ));
         }
     }

@@ -229,7 +229,7 @@ impl SettingType for DomainKind {
     const VALUE_NAME: &'static str = "NAME";
     const SQL_TYPE: &'static str = "TEXT";
     fn kind() -> String {
-        "chain, four-rooms, mountain-car, file:PATH.toml, data:DIR".into()
+        format!("{}, file:PATH.toml, data:DIR", Self::names().join(", "))
     }
     fn parse(raw: Raw<'_>) -> Option<Self> {
         match raw {
@@ -261,14 +261,39 @@ impl SettingType for DomainKind {
         }
     }
     fn names() -> Vec<&'static str> {
-        vec!["chain", "four-rooms", "mountain-car"]
+        DomainKind::ALL.iter().map(|d| d.name()).collect()
     }
 }
-enum_setting!(ParamKind {
-    ParamKind::Explicit => "explicit",
-    ParamKind::Implicit => "implicit",
-    ParamKind::ExplicitMatrix => "explicit-matrix",
-});
+/// The parameterizations by their one spelling ([`ParamKind::name`]).
+impl SettingType for ParamKind {
+    const VALUE_NAME: &'static str = "NAME";
+    const SQL_TYPE: &'static str = "TEXT";
+    fn kind() -> String {
+        Self::names().join(", ")
+    }
+    fn parse(raw: Raw<'_>) -> Option<Self> {
+        match raw {
+            Raw::Toml(toml::Value::String(s)) => ParamKind::from_name(s),
+            Raw::Toml(_) => None,
+            Raw::Text(s) => ParamKind::from_name(s.trim()),
+        }
+    }
+    fn text(&self) -> String {
+        self.name().to_string()
+    }
+    fn to_sql(&self) -> SqlValue {
+        SqlValue::Text(self.text())
+    }
+    fn from_sql(v: ValueRef<'_>) -> Option<Self> {
+        match v {
+            ValueRef::Text(t) => ParamKind::from_name(std::str::from_utf8(t).ok()?),
+            _ => None,
+        }
+    }
+    fn names() -> Vec<&'static str> {
+        ParamKind::ALL.iter().map(|p| p.name()).collect()
+    }
+}
 enum_setting!(Sampling {
     Sampling::WithReplacement => "with-replacement",
     Sampling::WithoutReplacement => "without-replacement",

@@ -168,10 +168,7 @@ impl std::fmt::Display for DomainKind {
 }
 
 /// Four rooms' slip model (SPEC §4).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Slip {
     /// Published runs: the intended action with probability 2/3, each other one with 1/9.
     #[default]
@@ -181,7 +178,7 @@ pub enum Slip {
 }
 
 /// A domain with its options: everything needed to build its data sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DomainSpec {
     /// Which domain.
     pub kind: DomainKind,

@@ -3,13 +3,9 @@
 
 use super::gmres::Gmres;
 use super::{matvec, matvec_t, norm, ResolventLu};
-use serde::{Deserialize, Serialize};
 
 /// How `A = I − ηS` is solved in the implicit model's hot path.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SolverKind {
     /// Factorize `A` (LU, partial pivoting) at every parameter update: exact to rounding.
     Lu,

@@ -19,7 +19,6 @@ pub use reduce::{logit, reduce_row, sigmoid, LearnEta, Reduce};
 use crate::linalg::{SolveError, SolverKind};
 use crate::optim::Optimizer;
 use grad_mode::Model;
-use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
 /// Why a parameter update could not be completed.
@@ -150,20 +149,7 @@ pub trait ImplicitLayer: Parameterization + Sync {
 }
 
 /// The parameterizations offered on the command line.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ParamKind {
     /// `ψ = θ`.
     Explicit,

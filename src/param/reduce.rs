@@ -2,13 +2,9 @@
 //! discount is parameterized (SPEC §8.2).
 
 use crate::linalg::matvec;
-use serde::{Deserialize, Serialize};
 
 /// How the pseudo-actions' values `Q_{k·}` of a state are reduced to its value `θ_k` (SPEC §8.1).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Reduce {
     /// `max_a Q_{ka}` (hard Bellman optimality), solved by policy iteration; its derivative is
     /// the indicator of the greedy pseudo-action, ties to the lowest index.
@@ -16,16 +12,11 @@ pub enum Reduce {
     Max,
     /// `τ log Σ_a exp(Q_{ka}/τ)` with temperature `τ`, solved by Newton's method; its derivative
     /// is `softmax_a(Q_{k·}/τ)`.
-    #[value(name = "logsumexp")]
-    #[serde(rename = "logsumexp")]
     LogSumExp,
 }
 
 /// Whether the internal discount is a parameter (SPEC §8.2: `η = σ(ρ)`, `ρ₀ = logit(η₀)`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LearnEta {
     /// `η` is fixed at the setting `eta`.
     #[default]

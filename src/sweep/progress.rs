@@ -6,21 +6,16 @@ use crate::param::{ParamKind, Reduce};
 use crate::record::RunRecord;
 use std::time::Instant;
 
-/// A run's estimated cost, in multiply–adds (about 4 ns each on an AMD EPYC core):
-/// `steps·(f·k² + 750)` for an implicit run (a softmax of `k × k` logits and a few products with
-/// `S` per update, and a fixed cost per update that dominates at small `k`), plus `20·k²` for its
-/// data and initialization and `50,000` per run. Measured on the published grid (ms per run,
-/// model in brackets): chain 0.22 (0.21) / 1.1 (1.2), four rooms 1.9 (1.4) / 25 (20), mountain
-/// car 11 (13) / 204 (206), explicit / implicit. It weighs the progress estimate, where slow
-/// mountain-car implicit runs would otherwise make a count-based ETA far too hopeful, and
-/// orders a sweep's runs so that the slowest start first.
-///
+/// A run's estimated cost, in multiply–adds: `steps·(f·k² + 750)` for an implicit run (a softmax
+/// of `k × k` logits and a few products with `S` per update, and a fixed cost per update that
+/// dominates at small `k`), plus `20·k²` for its data and initialization and `50,000` per run.
+/// It weighs the progress estimate, where slow mountain-car implicit runs would otherwise make a
+/// count-based ETA far too hopeful, and orders a sweep's runs so that the slowest start first.
 /// `f` grows with the implicit model's pseudo-actions `m` (SPEC §8.1: `m` logit matrices, and
 /// Newton or policy-iteration steps whose Jacobian changes with the greedy or soft policy):
-/// `f = m` for `logsumexp` and `f = (1 + m)/2` for `max` (policy iteration's policy rarely
-/// changes between updates), `f = 1` for `m = 1`. Measured (CPU time per run against
-/// `m = 1`): four rooms, 3000 updates, logsumexp 2.0 / 3.0 / 5.3 for m = 2 / 4 / 8, max 1.5 /
-/// 1.6 / 2.3; mountain car, 300 updates, logsumexp 2.5 / 4.4, max 2.0 / 2.9 for m = 2 / 4.
+/// `f = m` for `logsumexp`, `f = (1 + m)/2` for `max` (policy iteration's policy rarely changes
+/// between updates), `f = 1` for `m = 1`. The model and the measured times it was fitted to
+/// are in docs/speed.md (*The cost model of a sweep's progress*).
 pub fn estimated_cost(cfg: &RunConfig) -> f64 {
     let k = cfg.domain_spec().feature_dim() as f64;
     let updates = match cfg.param {
@@ -61,7 +56,7 @@ impl Status {
     }
 
     /// Estimated seconds left, extrapolated from the share of the work done.
-    pub fn eta_s(&self) -> f64 {
+    pub fn remaining_s(&self) -> f64 {
         self.elapsed_s * (1.0 - self.share) / self.share.max(1e-9)
     }
 }

@@ -125,7 +125,7 @@ impl SweepObserver for Terminal {
                     println!(
                         "progress: {line} ({:.1}% of the work), ETA {:.0} s",
                         100.0 * s.share,
-                        s.eta_s()
+                        s.remaining_s()
                     );
                 }
             }
