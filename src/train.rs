@@ -100,6 +100,41 @@ pub trait Observer<P: ?Sized = dyn Parameterization> {
     }
 }
 
+/// Two observers of one run, both told every event (the first first); the run stops when either
+/// says so.
+impl<P: ?Sized, A: Observer<P>, B: Observer<P>> Observer<P> for (A, B) {
+    fn on_start(&mut self, param: &P) {
+        self.0.on_start(param);
+        self.1.on_start(param);
+    }
+    fn on_eval(&mut self, row: &EvalRow) {
+        self.0.on_eval(row);
+        self.1.on_eval(row);
+    }
+    fn on_step(&mut self, step: usize, g: &[f64], param: &P) -> ControlFlow<()> {
+        let a = self.0.on_step(step, g, param);
+        let b = self.1.on_step(step, g, param);
+        if a.is_break() || b.is_break() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+/// An observer lent to a run.
+impl<P: ?Sized, O: Observer<P> + ?Sized> Observer<P> for &mut O {
+    fn on_start(&mut self, param: &P) {
+        (**self).on_start(param);
+    }
+    fn on_eval(&mut self, row: &EvalRow) {
+        (**self).on_eval(row);
+    }
+    fn on_step(&mut self, step: usize, g: &[f64], param: &P) -> ControlFlow<()> {
+        (**self).on_step(step, g, param)
+    }
+}
+
 /// The observer that ignores everything (of a run, and of a sweep:
 /// [`crate::sweep::SweepObserver`]).
 pub struct Silent;

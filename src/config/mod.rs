@@ -219,6 +219,27 @@ impl RunConfig {
         }
     }
 
+    /// The settings as a TOML table, every setting in declaration order (numbers and booleans as
+    /// such, the rest as strings): what `imprl run --config` and `RunSettings::from_file` read
+    /// back to this run.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        for ((name, text), s) in self.texts().into_iter().zip(SETTINGS) {
+            let value = match (s.boolean, s.sql_type) {
+                (true, _) => toml::Value::Boolean(text == "true"),
+                (_, "REAL") => text
+                    .parse()
+                    .map_or(toml::Value::String(text), toml::Value::Float),
+                (_, "INTEGER") => text
+                    .parse()
+                    .map_or(toml::Value::String(text), toml::Value::Integer),
+                _ => toml::Value::String(text),
+            };
+            out.push_str(&format!("{name} = {value}\n"));
+        }
+        out
+    }
+
     /// True when this run follows the published protocol (docs/protocol.md): 300 updates,
     /// batch 25 drawn with replacement, evaluations every 10 updates, the published slip and no
     /// bias feature. The declared settings' defaults are this protocol; only runs that follow
@@ -442,6 +463,22 @@ mod tests {
         assert_eq!(c.sampling, Sampling::WithoutReplacement);
         assert!(c.bias);
         assert!(settings("domain = 'chain'\nparam = 'implicit'\nsolver = 'cg'").is_err());
+    }
+
+    /// A run's settings written as TOML read back to the same run.
+    #[test]
+    fn settings_round_trip_through_toml() {
+        for text in [
+            "domain = 'chain'\nparam = 'implicit'",
+            "domain = 'four-rooms'\nparam = 'explicit-matrix'\nlr = 0.1\noffset = -2.5\nbias = true\nseed = 9223372036854775807\ngrad = 'unroll:5'\ntargets = 'td:3'\nadam_eps = 1e-300",
+        ] {
+            let c = settings(text).expect("valid");
+            let back = RunSettings::from_toml_table(&c.to_toml().parse().expect("toml"))
+                .and_then(|s| s.resolve())
+                .expect("valid");
+            assert_eq!(back, c);
+            assert_eq!(back.key(), c.key());
+        }
     }
 
     #[test]

@@ -210,6 +210,14 @@ pub struct RunArgs {
     /// Output CSV file [default: stdout].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write what the run learned to this NumPy .npz file: theta, the parameterization's
+    /// arrays, the test set's features, predictions and targets, and the settings.
+    #[arg(long, value_name = "PATH.npz")]
+    pub save_params: Option<PathBuf>,
+    /// With --save-params: checkpoints every N updates (0, N, 2N, …, and the last), each array
+    /// with a leading checkpoint axis.
+    #[arg(long, value_name = "N", requires = "save_params")]
+    pub save_every: Option<usize>,
 }
 
 impl RunArgs {

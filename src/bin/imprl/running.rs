@@ -7,6 +7,7 @@ use anyhow::Context;
 use imprl::config::check_count;
 use imprl::domain::DomainKind;
 use imprl::plot::PlotOptions;
+use imprl::saved::Recorder;
 use imprl::store::Store;
 use imprl::sweep::{published_grid, Grid, LrChoice, Shard};
 use imprl::train::Silent;
@@ -14,14 +15,61 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let cfg = args.settings()?.resolve()?;
-    let log = imprl::run::run(&cfg, &mut Silent)?.log;
+    let settings = args.settings()?;
+    let cfg = settings.resolve()?;
+    let every = args
+        .save_every
+        .map(|n| check_count("save_every", n))
+        .transpose()?;
+    if let Some(p) = &args.save_params {
+        crate::stores::check_output_file("save_params", p)?;
+    }
+    // The log's file is made before the run, so that a path that cannot be written fails first.
     let out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         ),
         None => Box::new(std::io::stdout().lock()),
     };
+    let problem = imprl::run::problem(&cfg)?;
+    let log = match &args.save_params {
+        None => imprl::run::run_with(&cfg, &problem, &mut Silent)?.log,
+        Some(path) => {
+            let n = Recorder::count(cfg.steps, every);
+            let bytes = n * imprl::saved::checkpoint_bytes(&cfg, &problem);
+            if n > 1 {
+                eprintln!(
+                    "saving {n} checkpoints of the parameters: about {:.1} MB in {}",
+                    bytes as f64 / 1e6,
+                    path.display()
+                );
+            }
+            let (trained, arrays) = imprl::saved::run_saving(&cfg, &problem, every, &mut Silent)?;
+            imprl::npz::write(path, &arrays)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let step = arrays
+                .iter()
+                .find(|a| a.name == "timestep")
+                .and_then(|a| match &a.data {
+                    imprl::npz::ArrayData::I64(v) => v.last().copied(),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            let last = if trained.log.outcome.diverged_at().is_some() {
+                " (the last finite ones)"
+            } else {
+                ""
+            };
+            eprintln!(
+                "saved the parameters after update {step}{last} to {}",
+                path.display()
+            );
+            trained.log
+        }
+    };
+    if settings.lr.is_none() {
+        eprintln!("learning rate {}: the default for these settings", cfg.lr);
+    }
     imprl::export::write_logs_csv(out, &log.rows)?;
     if let Some(step) = log.outcome.diverged_at() {
         let why = log.failure.map(|f| format!(": {f}")).unwrap_or_default();

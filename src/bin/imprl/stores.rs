@@ -20,6 +20,26 @@ pub fn require_store(dir: &Path) -> Result<(), ConfigError> {
 }
 
 /// The store in `dir`, opened for reading (see [`require_store`]).
+/// Checks, before any work, that `path` can be an output file of option `field`: its directory
+/// exists and it is not a directory.
+pub fn check_output_file(field: &str, path: &Path) -> Result<(), ConfigError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if path.as_os_str().is_empty() || path.is_dir() {
+        return Err(ConfigError::invalid(field, path.display(), "a file path"));
+    }
+    if !dir.is_dir() {
+        return Err(ConfigError::invalid(
+            field,
+            path.display(),
+            "a file in an existing directory",
+        ));
+    }
+    Ok(())
+}
+
 pub fn open_existing(dir: &Path) -> anyhow::Result<Store> {
     require_store(dir)?;
     Ok(Store::open_read(dir)?)
