@@ -103,3 +103,24 @@ pub fn write_tidy_csv<W: Write>(
     w.flush()?;
     Ok(n)
 }
+
+/// Writes a typed table as CSV: its column names, then its rows, floats in their shortest
+/// exact decimal form, booleans `true`/`false`, empty cells empty. Returns the number of rows.
+pub fn write_table_csv<W: Write>(out: W, table: &crate::tidy::TidyTable) -> csv::Result<usize> {
+    use crate::tidy::Column;
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(table.columns.iter().map(|(n, _)| n.as_str()))?;
+    let cell = |c: &Column, i: usize| -> String {
+        match c {
+            Column::Float(v) => v[i].map_or_else(String::new, fmt_f64),
+            Column::Int(v) => v[i].map_or_else(String::new, |x| x.to_string()),
+            Column::Bool(v) => v[i].map_or_else(String::new, |x| x.to_string()),
+            Column::Text(v) => v[i].clone().unwrap_or_default(),
+        }
+    };
+    for i in 0..table.rows() {
+        w.write_record(table.columns.iter().map(|(_, c)| cell(c, i)))?;
+    }
+    w.flush()?;
+    Ok(table.rows())
+}

@@ -16,6 +16,9 @@ pub struct RunRecord {
     pub runtime_s: f64,
     /// Evaluations in order of `timestep` (all finite; a diverged run stops early).
     pub rows: Vec<EvalRow>,
+    /// The final value weights `θ̂` (the last finite ones of a run that diverged), when they were
+    /// kept (`imprl sweep --save-params`); `None` otherwise.
+    pub theta: Option<Vec<f64>>,
 }
 
 impl RunRecord {

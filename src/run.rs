@@ -84,14 +84,27 @@ pub fn run(cfg: &RunConfig, observer: &mut dyn Observer) -> Result<Trained, RunE
 }
 
 /// Runs `cfg` (see [`run`]) into its record: settings, outcome, evaluations and wall time (data,
-/// initialization and training), what the results store keeps.
-pub fn record(cfg: &RunConfig, observer: &mut dyn Observer) -> Result<RunRecord, RunError> {
+/// initialization and training), what the results store keeps; with `keep_theta`, also its
+/// final value weights `θ̂` (the last finite ones: [`crate::saved::FiniteTheta`]).
+pub fn record(
+    cfg: &RunConfig,
+    keep_theta: bool,
+    observer: &mut dyn Observer,
+) -> Result<RunRecord, RunError> {
     let t0 = std::time::Instant::now();
-    let trained = run(cfg, observer)?;
+    let problem = problem(cfg)?;
+    let (trained, theta) = if keep_theta {
+        let mut both = (crate::saved::FiniteTheta::default(), observer);
+        let trained = run_with(cfg, &problem, &mut both)?;
+        (trained, Some(both.0.theta))
+    } else {
+        (run_with(cfg, &problem, observer)?, None)
+    };
     Ok(RunRecord {
         config: *cfg,
         outcome: trained.log.outcome,
         runtime_s: t0.elapsed().as_secs_f64(),
         rows: trained.log.rows,
+        theta,
     })
 }

@@ -50,6 +50,7 @@ fn chain_grid(etas: &[f64], seeds: u64) -> Vec<RunRecord> {
             let t = Instant::now();
             let log = imprl::run::run(&cfg, &mut Silent).expect("runs").log;
             RunRecord {
+                theta: None,
                 config: cfg,
                 outcome: log.outcome,
                 runtime_s: t.elapsed().as_secs_f64(),

@@ -109,6 +109,7 @@ fn record(offset: f64, seed: u64, init: (f64, f64), fin: Option<f64>) -> RunReco
         None => Outcome::Diverged { step: 120 },
     };
     RunRecord {
+        theta: None,
         config,
         outcome,
         runtime_s: 0.5,

@@ -60,6 +60,7 @@ fn learned_record() -> RunRecord {
     ));
     assert_eq!(log.outcome, Outcome::Finished);
     RunRecord {
+        theta: None,
         config,
         outcome: log.outcome,
         runtime_s: 0.0,

@@ -30,6 +30,7 @@ fn record_with_every_metric() -> RunRecord {
         })
         .collect();
     RunRecord {
+        theta: None,
         config,
         outcome: Outcome::Finished,
         runtime_s: 0.5,

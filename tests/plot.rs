@@ -44,6 +44,7 @@ fn tiny_sweep() -> Vec<RunRecord> {
                         .expect("valid");
                         let log = imprl::run::run(&config, &mut Silent).expect("runs").log;
                         out.push(RunRecord {
+                            theta: None,
                             config,
                             outcome: log.outcome,
                             runtime_s: 0.0,

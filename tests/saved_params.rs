@@ -258,3 +258,176 @@ fn the_command_writes_the_arrays_and_says_so() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`save_params`"));
 }
+
+/// A sweep with `--save-params` keeps each run's final `θ̂`, bit for bit that of the run saved
+/// alone; the store verifies it (a changed `θ̂` is a damaged run), a merge carries it, and the
+/// `theta` table exports it (CSV and Parquet). Without the option nothing is kept.
+#[test]
+fn a_sweep_keeps_every_final_theta() {
+    use imprl::store::Store;
+    use imprl::sweep::{execute, Grid, SweepOptions};
+    use imprl::tidy::{Column, Table, TidyTable};
+    let grid = Grid::from_toml_table(
+        &"domain = ['chain', 'four-rooms']\nparam = ['implicit', 'explicit']\nsteps = 20\nlr = [0.5, 1e6]"
+            .parse()
+            .expect("toml"),
+    )
+    .expect("grid");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kept, plain) = (dir.path().join("kept"), dir.path().join("plain"));
+    let opts = SweepOptions::new(Some(2), false).expect("options");
+    let mut store = Store::open(&kept).expect("store");
+    execute(
+        grid.runs(),
+        &mut store,
+        &opts.saving_params(true),
+        &mut Silent,
+    )
+    .expect("sweep");
+    let records = store.load_all().expect("read");
+    assert_eq!(records.len(), 8);
+    let mut diverged = 0;
+    for rec in &records {
+        let (log, arrays) = saved(&rec.config, None);
+        assert_eq!(log.outcome, rec.outcome);
+        diverged += usize::from(rec.outcome.diverged_at().is_some());
+        let theta = rec.theta.as_ref().expect("kept");
+        assert_eq!(
+            theta.as_slice(),
+            f64s(&arrays, "theta"),
+            "{}",
+            rec.config.key()
+        );
+        assert!(theta.iter().all(|x| x.is_finite()));
+    }
+    assert!(diverged > 0, "lr 1e6 makes some runs diverge");
+    // The theta table: one row per run and component, every setting a column.
+    let table = Table::Theta.of(&records);
+    let k: usize = records
+        .iter()
+        .map(|r| r.theta.as_ref().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(table.rows(), k);
+    assert!(k > 8 * 11);
+    let Some(Column::Float(values)) = table.column("theta") else {
+        panic!("no theta column")
+    };
+    let all: Vec<f64> = records
+        .iter()
+        .flat_map(|r| r.theta.clone().expect("kept"))
+        .collect();
+    assert_eq!(
+        values.iter().map(|x| x.expect("set")).collect::<Vec<_>>(),
+        all
+    );
+    let parquet = dir.path().join("theta.parquet");
+    let file = std::fs::File::create(&parquet).expect("create");
+    imprl::tidy::parquet::write_parquet(&table, file).expect("write");
+    assert_eq!(
+        imprl::tidy::parquet::read_parquet(&parquet).expect("read"),
+        table
+    );
+    let mut csv = Vec::new();
+    imprl::export::write_table_csv(&mut csv, &TidyTable::thetas(&records)).expect("csv");
+    assert_eq!(
+        String::from_utf8(csv).expect("utf8").lines().count(),
+        1 + table.rows()
+    );
+    // A merge carries the kept θ̂.
+    let merged = dir.path().join("merged");
+    let mut out = Store::open(&merged).expect("store");
+    out.merge_from(&store).expect("merge");
+    assert_eq!(out.load_all().expect("read"), records);
+    // A changed θ̂ is a damaged run.
+    drop((store, out));
+    let conn = rusqlite::Connection::open(kept.join("results.sqlite")).expect("sqlite");
+    conn.execute(
+        "UPDATE thetas SET theta = zeroblob(length(theta)) WHERE run_id = (SELECT MIN(run_id) FROM thetas)",
+        [],
+    )
+    .expect("update");
+    drop(conn);
+    match Store::open_read(&kept).expect("store").load_all() {
+        Err(imprl::store::StoreError::Damaged { keys, .. }) => assert_eq!(keys.len(), 1),
+        other => panic!("expected a damaged run, got {other:?}"),
+    }
+    // Without the option: the same runs, bit for bit, and no θ̂.
+    let mut store = Store::open(&plain).expect("store");
+    execute(grid.runs(), &mut store, &opts, &mut Silent).expect("sweep");
+    let without = store.load_all().expect("read");
+    assert!(without.iter().all(|r| r.theta.is_none()));
+    assert_eq!(Table::Theta.of(&without).rows(), 0);
+    for (a, b) in without.iter().zip(&records) {
+        assert_eq!(
+            (a.config, a.outcome, &a.rows),
+            (b.config, b.outcome, &b.rows)
+        );
+    }
+}
+
+/// `imprl sweep --save-params` and `imprl export --table theta` (CSV and Parquet); the
+/// published layout has no theta table (exit 2).
+#[test]
+fn the_commands_keep_and_export_theta() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let grid = dir.path().join("grid.toml");
+    std::fs::write(
+        &grid,
+        "domain = 'chain'\nparam = ['implicit', 'explicit']\nsteps = 10\n",
+    )
+    .expect("grid");
+    let out = dir.path().join("res");
+    let imprl = || Command::cargo_bin("imprl").expect("binary");
+    let ran = imprl()
+        .args(["sweep", "--config"])
+        .arg(&grid)
+        .arg("--out")
+        .arg(&out)
+        .args(["--save-params", "--progress", "quiet"])
+        .output()
+        .expect("runs");
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let csv = imprl()
+        .args(["export", "--table", "theta", "--results"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(csv.status.success());
+    let text = String::from_utf8(csv.stdout).expect("utf8");
+    let header = text.lines().next().expect("header");
+    assert!(header.starts_with("domain,param,") && header.ends_with(",index,theta"));
+    assert_eq!(text.lines().count(), 1 + 2 * 11);
+    let pq = imprl()
+        .args([
+            "export",
+            "--format",
+            "parquet",
+            "--table",
+            "theta",
+            "--results",
+        ])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(pq.status.success());
+    let table = imprl::tidy::parquet::read_parquet(&out.join("theta.parquet")).expect("parquet");
+    assert_eq!(table.rows(), 2 * 11);
+    let bad = imprl()
+        .args([
+            "export",
+            "--format",
+            "published",
+            "--table",
+            "theta",
+            "--results",
+        ])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`table`"));
+}

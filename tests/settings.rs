@@ -107,6 +107,7 @@ fn every_setting_round_trips_through_the_store_and_reaches_the_export() {
         .and_then(|s| s.resolve())
         .expect("valid");
     let rec = RunRecord {
+        theta: None,
         config,
         outcome: Outcome::Diverged { step: 0 },
         runtime_s: 0.5,

@@ -231,6 +231,7 @@ mod tests {
             None => Outcome::Diverged { step: 7 },
         };
         RunRecord {
+            theta: None,
             config,
             outcome,
             runtime_s: 0.0,

@@ -176,6 +176,7 @@ mod tests {
             ..EvalRow::from_residuals(t, &[x])
         };
         RunRecord {
+            theta: None,
             config,
             outcome: Outcome::Finished,
             runtime_s: 0.0,

@@ -49,6 +49,7 @@ mod tests {
         .resolve()
         .expect("valid");
         RunRecord {
+            theta: None,
             config,
             outcome: Outcome::Finished,
             runtime_s: 0.0,

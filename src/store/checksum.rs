@@ -6,8 +6,8 @@ use crate::train::Outcome;
 
 /// The checksum of a run as stored: BLAKE3 of its key, outcome, runtime and every evaluation's
 /// bits — the published metrics always, an optional metric (a learned `η`) by name and value
-/// only when the evaluation has it, so that runs without it keep the checksums of earlier
-/// releases (first 16 bytes, hexadecimal).
+/// only when the evaluation has it, and a kept `θ̂`, so that runs without them keep the checksums
+/// of earlier releases (first 16 bytes, hexadecimal).
 pub fn checksum(rec: &RunRecord) -> String {
     checksum_with_key(&rec.config.key(), rec)
 }
@@ -31,6 +31,14 @@ pub(super) fn checksum_with_key(key: &str, rec: &RunRecord) -> String {
             }
             // SQLite stores an integral REAL as an integer: -0.0 reads back as 0.0.
             h.update(&(x + 0.0).to_bits().to_le_bytes());
+        }
+    }
+    // A kept `θ̂` (sweeps with `--save-params`) by name and bits; runs without one keep the
+    // checksums of earlier releases.
+    if let Some(theta) = &rec.theta {
+        h.update(b"theta");
+        for x in theta {
+            h.update(&x.to_bits().to_le_bytes());
         }
     }
     h.finalize().to_hex()[..32].to_string()

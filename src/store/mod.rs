@@ -17,7 +17,9 @@
 //!   [`crate::metrics::METRICS`] (`mse, res_ones_norm, res_ortho_norm, residual_norm`, then the
 //!   optional ones, such as the learned discount's mean `eta`, NULL where a run has none; a
 //!   store written before an optional metric lacks its column: it reads as NULL, and opening
-//!   the store for writing adds the column).
+//!   the store for writing adds the column);
+//! - `thetas(run_id, theta)`, a run's final value weights `θ̂` as the little-endian bytes of its
+//!   float64 values, for the runs of a sweep with `--save-params` (none otherwise).
 //!
 //! A store written before a setting was declared still opens: reading gives its runs the new
 //! setting's default, and opening it for writing adds the column with that default and
@@ -347,6 +349,13 @@ impl Store {
                     .map_err(sql)?;
             }
         }
+        if let Some(theta) = &rec.theta {
+            tx.execute(
+                "INSERT INTO thetas (run_id, theta) VALUES (?1, ?2)",
+                rusqlite::params![id, schema::theta_blob(theta)],
+            )
+            .map_err(sql)?;
+        }
         tx.commit().map_err(sql)?;
         Ok(true)
     }
@@ -359,6 +368,8 @@ impl Store {
         let mut n = 0;
         for id in ids {
             tx.execute("DELETE FROM evals WHERE run_id = ?1", [id])
+                .map_err(sql)?;
+            tx.execute("DELETE FROM thetas WHERE run_id = ?1", [id])
                 .map_err(sql)?;
             n += tx
                 .execute("DELETE FROM runs WHERE id = ?1", [id])

@@ -46,9 +46,14 @@ impl Store {
         };
         let eval_columns = schema::eval_columns(&self.conn).map_err(|e| self.sql(e))?;
         // The evaluation's columns come last, the metrics in the order of their declaration.
+        let (theta_col, theta_join) = if schema::has_thetas(&self.conn).map_err(|e| self.sql(e))? {
+            ("t.theta", "LEFT JOIN thetas t ON t.run_id = r.id")
+        } else {
+            ("NULL", "")
+        };
         let query = format!(
-            "SELECT r.*, e.timestep AS e_timestep, {}
-             FROM runs r LEFT JOIN evals e ON e.run_id = r.id
+            "SELECT r.*, {theta_col} AS t_theta, e.timestep AS e_timestep, {}
+             FROM runs r {theta_join} LEFT JOIN evals e ON e.run_id = r.id
              ORDER BY {}, r.id, e.timestep",
             schema::metric_select(&eval_columns, "e"),
             order.join(", ")
@@ -74,6 +79,7 @@ impl Store {
         );
         let c_sum = index.get("checksum").copied();
         let c_timestep = col("e_timestep")?;
+        let c_theta = col("t_theta")?;
         let mut rows = st.query([]).map_err(|e| self.sql(e))?;
         let c_key = col("key")?;
         let mut damaged: Vec<(i64, String)> = Vec::new();
@@ -117,7 +123,17 @@ impl Store {
                     Some(i) => row.get(i).map_err(|e| self.sql(e))?,
                     None => None,
                 };
+                let blob: Option<Vec<u8>> = row.get(c_theta).map_err(|e| self.sql(e))?;
+                let theta = blob
+                    .map(|b| {
+                        schema::theta_of_blob(&b).ok_or_else(|| StoreError::Format {
+                            path: self.path.clone(),
+                            message: format!("run {id}: a theta of {} bytes", b.len()),
+                        })
+                    })
+                    .transpose()?;
                 let rec = RunRecord {
+                    theta,
                     config,
                     outcome,
                     runtime_s: row.get(c_rt).map_err(|e| self.sql(e))?,

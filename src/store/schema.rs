@@ -116,8 +116,38 @@ CREATE TABLE IF NOT EXISTS evals (
     timestep INTEGER NOT NULL,
 {metrics}    PRIMARY KEY (run_id, timestep)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS thetas (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    theta BLOB NOT NULL
+);
 "
     )
+}
+
+/// True when the store has the `thetas` table (a store written before it was added, read
+/// without being opened for writing, has none: its runs have no `θ̂`).
+pub(super) fn has_thetas(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'thetas'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// A run's `θ̂` as stored: its float64 values' little-endian bytes, one after another (exact).
+pub(super) fn theta_blob(theta: &[f64]) -> Vec<u8> {
+    theta.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The `θ̂` of a stored blob ([`theta_blob`]); `None` when its length is not a whole number of
+/// float64 values.
+pub(super) fn theta_of_blob(blob: &[u8]) -> Option<Vec<f64>> {
+    (blob.len() % 8 == 0).then(|| {
+        blob.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect()
+    })
 }
 
 /// The columns of the `evals` table (a store written before an optional metric was declared
@@ -232,6 +262,7 @@ fn rekey(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
             runs.push((
                 id,
                 RunRecord {
+                    theta: None,
                     config,
                     outcome,
                     runtime_s: row.get(n + 3)?,

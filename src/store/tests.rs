@@ -29,6 +29,7 @@ fn record(seed: u64, offset: f64, diverged: bool) -> RunRecord {
         })
         .collect();
     RunRecord {
+        theta: None,
         config,
         outcome: if diverged {
             Outcome::Diverged { step: 37 }

@@ -379,6 +379,7 @@ mod tests {
         .expect("valid");
         let eta_col = (learn != LearnEta::None).then_some(eta);
         RunRecord {
+            theta: None,
             config,
             outcome: Outcome::Finished,
             runtime_s: 0.0,

@@ -85,6 +85,8 @@ pub struct SweepOptions {
     pub jobs: Option<usize>,
     /// Delete damaged runs from the store first, so that they are run again.
     pub repair: bool,
+    /// Keep every run's final value weights `θ̂` in the store (its `thetas` table).
+    pub save_params: bool,
 }
 
 impl SweepOptions {
@@ -93,7 +95,16 @@ impl SweepOptions {
         Ok(Self {
             jobs: jobs.map(|j| check_count("jobs", j)).transpose()?,
             repair,
+            save_params: false,
         })
+    }
+
+    /// These options, keeping every run's final `θ̂` in the store when `save_params`.
+    pub fn saving_params(self, save_params: bool) -> Self {
+        Self {
+            save_params,
+            ..self
+        }
     }
 }
 
@@ -186,6 +197,7 @@ pub fn execute(
     observer: &mut dyn SweepObserver,
 ) -> Result<SweepSummary, SweepError> {
     let start = Instant::now();
+    let keep_theta = opts.save_params;
     store.check_domain_files(runs)?;
     let repaired = if opts.repair {
         store.remove_damaged()?.len()
@@ -229,7 +241,7 @@ pub fn execute(
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let _ = tx.send(crate::run::record(cfg, &mut Silent));
+                    let _ = tx.send(crate::run::record(cfg, keep_theta, &mut Silent));
                 })
             })
         });

@@ -243,6 +243,88 @@ impl TidyTable {
     }
 }
 
+/// The tables a results store exports (`imprl export --table`, Python's
+/// `load_results(table=…)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Table {
+    /// One row per run and evaluation ([`TidyTable::from_records`]).
+    #[default]
+    Evals,
+    /// One row per run and component of its kept final `θ̂` ([`TidyTable::thetas`]).
+    Theta,
+}
+
+impl Table {
+    /// Every table, in the order of their names.
+    pub const ALL: [Table; 2] = [Table::Evals, Table::Theta];
+
+    /// Its name (`evals`, `theta`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Evals => "evals",
+            Table::Theta => "theta",
+        }
+    }
+
+    /// The table called `name`.
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// This table of `records`.
+    pub fn of<'a>(self, records: impl IntoIterator<Item = &'a RunRecord>) -> TidyTable {
+        match self {
+            Table::Evals => TidyTable::from_records(records),
+            Table::Theta => TidyTable::thetas(records),
+        }
+    }
+}
+
+/// The columns of the `theta` table after the settings: the component `index` of `θ̂` (from 0)
+/// and its value `theta`.
+pub fn theta_columns() -> [(&'static str, ColumnType); 2] {
+    [
+        ("index", ColumnType::of(ColumnKind::Int, false)),
+        ("theta", ColumnType::of(ColumnKind::Float, false)),
+    ]
+}
+
+impl TidyTable {
+    /// The `theta` table of `records`: every setting (as in [`tidy_schema`]), then
+    /// [`theta_columns`]; one row per component of each run's kept `θ̂` (runs without one have
+    /// no rows).
+    pub fn thetas<'a>(records: impl IntoIterator<Item = &'a RunRecord>) -> TidyTable {
+        let schema: Vec<(&str, ColumnType)> = SETTINGS
+            .iter()
+            .map(|s| (s.name, setting_type(s)))
+            .chain(theta_columns())
+            .collect();
+        let mut columns: Vec<(String, Column)> = schema
+            .iter()
+            .map(|(n, t)| (n.to_string(), Column::empty(t.kind)))
+            .collect();
+        let n_settings = SETTINGS.len();
+        for rec in records {
+            let Some(theta) = &rec.theta else { continue };
+            let n = theta.len();
+            let sql = rec.config.sql_values();
+            let texts = rec.config.texts();
+            for (((_, col), (_, t)), (v, (_, text))) in columns
+                .iter_mut()
+                .zip(&schema)
+                .zip(sql.into_iter().zip(texts))
+            {
+                col.push_n(&setting_cell(t.kind, v, text), n);
+            }
+            for (i, x) in theta.iter().enumerate() {
+                columns[n_settings].1.push_n(&Cell::Int(Some(to_i64(i))), 1);
+                columns[n_settings + 1].1.push_n(&Cell::Float(Some(*x)), 1);
+            }
+        }
+        TidyTable { columns }
+    }
+}
+
 fn null_of(kind: ColumnKind) -> Cell {
     match kind {
         ColumnKind::Float => Cell::Float(None),

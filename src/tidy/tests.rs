@@ -8,7 +8,7 @@ fn record(toml: &str) -> RunRecord {
     let cfg = RunSettings::from_toml_table(&table)
         .and_then(|s| s.resolve())
         .expect("valid settings");
-    crate::run::record(&cfg, &mut crate::train::Silent).expect("runs")
+    crate::run::record(&cfg, false, &mut crate::train::Silent).expect("runs")
 }
 
 /// Runs of every kind of row: finished, diverged after evaluations, diverged before the first.

@@ -8,6 +8,7 @@ use imprl::config::{ConfigError, RunSettings};
 use imprl::domain::DomainKind;
 use imprl::plot::{BestLr, Format};
 use imprl::sweep::{Shard, SweepOptions};
+use imprl::tidy::Table;
 use std::path::PathBuf;
 
 /// Implicit vs explicit linear value functions (Gehring et al., NeurIPS 2021), fast. The method,
@@ -31,7 +32,7 @@ pub enum Command {
     /// Run the published experiment grid (docs/protocol.md) into a resumable results store,
     /// then draw its figures.
     Reproduce(ReproduceArgs),
-    /// Export a results store as a tidy CSV or in the published directory layout.
+    /// Export a results store: a tidy CSV or Parquet table, or the published directory layout.
     Export(ExportArgs),
     /// Combine the results stores of shards into one.
     Merge(MergeArgs),
@@ -186,6 +187,10 @@ pub struct TdStudyArgs {
     /// Delete runs that fail their checksum (damaged store) and run them again.
     #[arg(long)]
     pub repair: bool,
+    /// Keep every run's final value weights θ̂ in the store (8·k bytes a run; exported by
+    /// `export --table theta`). Runs already stored without them are not run again.
+    #[arg(long)]
+    pub save_params: bool,
 }
 
 /// Options of `imprl report`.
@@ -281,6 +286,10 @@ pub struct ExecArgs {
     /// Delete runs that fail their checksum (damaged store) and run them again.
     #[arg(long)]
     pub repair: bool,
+    /// Keep every run's final value weights θ̂ in the store (8·k bytes a run; exported by
+    /// `export --table theta`). Runs already stored without them are not run again.
+    #[arg(long)]
+    pub save_params: bool,
 }
 
 /// The validated scheduling options of a sweep.
@@ -295,7 +304,7 @@ impl ExecArgs {
     pub fn validate(&self) -> Result<Exec, ConfigError> {
         Ok(Exec {
             shard: self.shard.as_deref().map_or(Ok(Shard::ALL), Shard::parse)?,
-            options: SweepOptions::new(self.jobs, self.repair)?,
+            options: SweepOptions::new(self.jobs, self.repair)?.saving_params(self.save_params),
             progress: self.progress,
         })
     }
@@ -358,10 +367,23 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     pub format: ExportFormat,
+    /// Which table: `evals` (one row per run and evaluation) or `theta` (one row per run and
+    /// component of the final θ̂ kept by `sweep --save-params`); csv and parquet only.
+    #[arg(long, default_value = "evals", value_parser = parse_table)]
+    pub table: Table,
     /// Output: a file for csv [default: stdout], a directory for published [default:
-    /// RESULTS/published], a file for parquet [default: RESULTS/results.parquet].
+    /// RESULTS/published], a file for parquet [default: RESULTS/results.parquet, or
+    /// RESULTS/theta.parquet for the theta table].
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// A table's name ([`Table::name`]).
+fn parse_table(s: &str) -> Result<Table, String> {
+    Table::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+        format!("one of: {}", names.join(", "))
+    })
 }
 
 #[derive(Args)]

@@ -4,6 +4,7 @@ use crate::args::{ExportArgs, ExportFormat, MergeArgs};
 use anyhow::Context;
 use imprl::config::ConfigError;
 use imprl::store::Store;
+use imprl::tidy::{Table, TidyTable};
 use std::io::Write;
 use std::path::Path;
 
@@ -46,6 +47,14 @@ pub fn open_existing(dir: &Path) -> anyhow::Result<Store> {
 }
 
 pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    if matches!(args.format, ExportFormat::Published) && args.table != Table::Evals {
+        return Err(ConfigError::invalid(
+            "table",
+            args.table.name(),
+            "`evals` with --format published (the published layout has no other table)",
+        )
+        .into());
+    }
     let store = open_existing(&args.results)?;
     let records = store.load_all()?;
     match args.format {
@@ -58,7 +67,10 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
             // A closed pipe (`| head`) ends the program quietly (see `main`).
-            imprl::export::write_tidy_csv(out, records)?;
+            match args.table {
+                Table::Evals => imprl::export::write_tidy_csv(out, records)?,
+                Table::Theta => imprl::export::write_table_csv(out, &TidyTable::thetas(&records))?,
+            };
         }
         ExportFormat::Published => {
             let dir = args
@@ -69,16 +81,22 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
             eprintln!("{n} runs written to {}", dir.display());
         }
         ExportFormat::Parquet => {
-            let path = args
-                .out
-                .clone()
-                .unwrap_or_else(|| args.results.join("results.parquet"));
-            let table = imprl::tidy::TidyTable::from_records(&records);
+            let path = args.out.clone().unwrap_or_else(|| {
+                args.results.join(match args.table {
+                    Table::Evals => "results.parquet",
+                    Table::Theta => "theta.parquet",
+                })
+            });
+            let table = args.table.of(&records);
             let file = std::fs::File::create(&path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
             imprl::tidy::parquet::write_parquet(&table, std::io::BufWriter::new(file))
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("{} runs written to {}", records.len(), path.display());
+            let runs = match args.table {
+                Table::Evals => records.len(),
+                Table::Theta => records.iter().filter(|r| r.theta.is_some()).count(),
+            };
+            eprintln!("{runs} runs written to {}", path.display());
         }
     }
     Ok(())
