@@ -33,7 +33,14 @@ def settings() -> List[Dict[str, Any]]:
     return _imprl.settings()
 
 
-def run(domain: str, param: str, **settings: Any) -> Dict[str, Any]:
+def run(
+    domain: str,
+    param: str,
+    *,
+    params: bool = False,
+    save_every: Optional[int] = None,
+    **settings: Any,
+) -> Dict[str, Any]:
     """One training run, as ``imprl run --domain DOMAIN --param PARAM --SETTING VALUE ...``.
 
     Returns a dict of every column of the command's log: ``timestep``, ``mse``,
@@ -43,10 +50,18 @@ def run(domain: str, param: str, **settings: Any) -> Dict[str, Any]:
     log then stops at its last finite evaluation); and ``lr``, the learning rate used (the
     given one, or the default for the run's settings).
 
+    With ``params=True`` the result also has ``params``: what the run learned, as the dict of
+    NumPy arrays that ``imprl run --save-params FILE.npz`` writes (the same bits): ``theta``,
+    the parameterization's own arrays (``w``, ``logits``, ``eta``, ``rho``, ``matrix``),
+    ``values_test`` (``features_test @ theta``), ``features_test``, ``targets_test``,
+    ``timestep``, ``diverged_at`` and ``settings`` (TOML text). ``save_every=N`` keeps
+    checkpoints every ``N`` updates and at the last: every array of parameters and predictions
+    then has a leading checkpoint axis, and ``timestep`` says when each was taken.
+
     Every run setting may be given as a keyword (the TOML names; see the list below or
     ``imprl.settings()``). A bad or unknown one raises ``ValueError`` naming it.
     """
-    return _imprl.run(domain, param, settings)
+    return _imprl.run(domain, param, settings, params, save_every)
 
 
 def sweep(
@@ -54,6 +69,7 @@ def sweep(
     out: Union[str, "os.PathLike[str]"],
     jobs: Optional[int] = None,
     progress: bool = True,
+    save_params: bool = False,
 ) -> Dict[str, Any]:
     """Runs a grid into the results store in directory ``out`` (as ``imprl sweep``).
 
@@ -62,14 +78,17 @@ def sweep(
     file. Runs already in the store are skipped, so calling it again resumes an interrupted
     sweep. ``jobs`` worker threads (``None``: all cores); ``progress`` writes progress to
     ``sys.stderr``. Ctrl-C stops it (runs in flight finish and are stored) and raises
-    ``KeyboardInterrupt``.
+    ``KeyboardInterrupt``. ``save_params`` keeps every run's final value weights θ̂ in the
+    store (``load_results(out, table="theta")`` reads them).
 
     Returns ``{"total", "skipped", "ran", "diverged", "interrupted", "wall_s"}``.
     """
-    return _imprl.sweep(grid, out, jobs, progress)
+    return _imprl.sweep(grid, out, jobs, progress, save_params)
 
 
-def load_results(path: Union[str, "os.PathLike[str]"]) -> "pandas.DataFrame":  # noqa: F821
+def load_results(
+    path: Union[str, "os.PathLike[str]"], table: str = "evals"
+) -> "pandas.DataFrame":  # noqa: F821
     """The tidy table of ``imprl export --format csv`` as a ``pandas.DataFrame``, from a results
     directory (of ``sweep``) or a Parquet file (of ``imprl export --format parquet``).
 
@@ -78,11 +97,16 @@ def load_results(path: Union[str, "os.PathLike[str]"]) -> "pandas.DataFrame":  #
     ``res_ones_norm``, ``res_ortho_norm``, ``residual_norm`` (``float64``; NaN on the one row of
     a run that diverged before its first evaluation), ``diverged`` (``bool``) and
     ``diverged_at`` (``Int64``, ``<NA>`` for runs that did not diverge).
+
+    ``table="theta"`` gives, from a results directory, the final value weights θ̂ that
+    ``sweep(..., save_params=True)`` (``imprl sweep --save-params``) kept: every setting, then
+    ``index`` (the component of θ̂, from 0) and ``theta``, one row per run and component, as
+    ``imprl export --table theta``. A Parquet file is read as it is (either table).
     """
     import pandas as pd
 
     columns: Dict[str, Any] = {}
-    for name, kind, values, extra, nullable in _imprl.load_table(path):
+    for name, kind, values, extra, nullable in _imprl.load_table(path, table):
         if kind == "float":
             columns[name] = values
         elif kind == "int":

@@ -4,6 +4,8 @@
 import os
 from typing import Any, Dict, List, Literal, Mapping, Optional, TypedDict, Union
 
+from typing_extensions import NotRequired
+
 import numpy as np
 import numpy.typing as npt
 import pandas
@@ -16,7 +18,10 @@ class RunLog(TypedDict):
     res_ones_norm: npt.NDArray[np.float64]
     res_ortho_norm: npt.NDArray[np.float64]
     residual_norm: npt.NDArray[np.float64]
+    eta: NotRequired[npt.NDArray[np.float64]]
     diverged_at: Optional[int]
+    lr: float
+    params: NotRequired[Dict[str, npt.NDArray[Any]]]
 
 class SweepSummary(TypedDict):
     total: int
@@ -61,14 +66,17 @@ def run(
     adam_eps: float = ...,  # default: 1e-8. Adam's ε, added outside the square root (`optimizer = adam`).
     grad: str = ...,  # default: ift. Implicit model's gradient: ift (exact), unroll:K (VIN, θ_K from 0), unroll-warm:K, truncated:K (SPEC §8.3).
     # END run settings
+    params: bool = False,
+    save_every: Optional[int] = None,
 ) -> RunLog: ...
 def sweep(
     grid: Union[Mapping[str, Any], _Path],
     out: _Path,
     jobs: Optional[int] = None,
     progress: bool = True,
+    save_params: bool = False,
 ) -> SweepSummary: ...
-def load_results(path: _Path) -> pandas.DataFrame: ...
+def load_results(path: _Path, table: Literal["evals", "theta"] = "evals") -> pandas.DataFrame: ...
 def export_parquet(results: _Path, out: _Path) -> int: ...
 def settings() -> List[Dict[str, Any]]: ...
 

@@ -4,6 +4,7 @@
 use crate::convert::{config_err, count, grid_table, path, set_setting};
 use imprl::config::{RunSettings, SETTINGS};
 use imprl::metrics;
+use imprl::npz::{ArrayData, NamedArray};
 use imprl::param::Parameterization;
 use imprl::record::RunRecord;
 use imprl::run::RunError;
@@ -11,7 +12,7 @@ use imprl::store::Store;
 use imprl::sweep::{Grid, Status, SweepObserver, SweepOptions};
 use imprl::train::Observer;
 use numpy::PyArray1;
-use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -96,14 +97,18 @@ fn interruptible<R: Send>(
 
 /// One run (see `imprl.run`): `settings` by name as in TOML files; returns every column of the
 /// run's log (`imprl run`'s CSV: the metrics of [`metrics::log_columns`]) as float64 arrays,
-/// `diverged_at` and the learning rate used, `lr`.
+/// `diverged_at` and the learning rate used, `lr`; with `params`, also what the run learned
+/// (`params`: the arrays of [`imprl::saved`], the same as `imprl run --save-params` writes),
+/// with checkpoints every `save_every` updates when given.
 #[pyfunction]
-#[pyo3(signature = (domain, param, settings=None))]
+#[pyo3(signature = (domain, param, settings=None, params=false, save_every=None))]
 pub fn run<'py>(
     py: Python<'py>,
     domain: &Bound<'py, PyAny>,
     param: &Bound<'py, PyAny>,
     settings: Option<&Bound<'py, PyDict>>,
+    params: bool,
+    save_every: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut s = RunSettings::default();
     set_setting(&mut s, "domain", domain)?;
@@ -115,8 +120,21 @@ pub fn run<'py>(
         }
     }
     let cfg = s.resolve().map_err(config_err)?;
-    let trained = interruptible(py, |cancel| {
-        imprl::run::run(&cfg, &mut CancelOnSignal(cancel))
+    let every = count("save_every", save_every)?;
+    if every.is_some() && !params {
+        return Err(PyValueError::new_err(
+            "invalid value for `save_every`: checkpoints are saved with `params=True`",
+        ));
+    }
+    let (trained, arrays) = interruptible(py, |cancel| {
+        let problem = imprl::run::problem(&cfg)?;
+        let mut observer = CancelOnSignal(cancel);
+        if params {
+            imprl::saved::run_saving(&cfg, &problem, every, &mut observer)
+                .map(|(t, a)| (t, Some(a)))
+        } else {
+            imprl::run::run_with(&cfg, &problem, &mut observer).map(|t| (t, None))
+        }
     })?
     .map_err(|e| match e {
         RunError::Config(e) => config_err(e),
@@ -137,7 +155,27 @@ pub fn run<'py>(
     }
     out.set_item("diverged_at", log.outcome.diverged_at())?;
     out.set_item("lr", cfg.lr)?;
+    if let Some(arrays) = arrays {
+        let d = PyDict::new(py);
+        for a in arrays {
+            let name = a.name.clone();
+            d.set_item(name, numpy_array(py, a)?)?;
+        }
+        out.set_item("params", d)?;
+    }
     Ok(out)
+}
+
+/// A named array as the NumPy array `numpy.load` gives for it from a `.npz` (float64, int64 or a
+/// 0-d unicode string array, in its shape).
+fn numpy_array(py: Python<'_>, a: NamedArray) -> PyResult<Bound<'_, PyAny>> {
+    let shape = a.shape;
+    let flat = match a.data {
+        ArrayData::F64(v) => PyArray1::from_vec(py, v).into_any(),
+        ArrayData::I64(v) => PyArray1::from_vec(py, v).into_any(),
+        ArrayData::Text(t) => return py.import("numpy")?.call_method1("array", (t,)),
+    };
+    flat.call_method1("reshape", (shape,))
 }
 
 /// Sweep progress on Python's `sys.stderr` (at most a few lines a second), and Ctrl-C: a pending
@@ -208,13 +246,14 @@ impl SweepObserver for PySweepObserver {
 /// A sweep (see `imprl.sweep`): `grid` a dict or the path of a grid file, `out` the results
 /// directory; returns the summary as a dict.
 #[pyfunction]
-#[pyo3(signature = (grid, out, jobs=None, progress=true))]
+#[pyo3(signature = (grid, out, jobs=None, progress=true, save_params=false))]
 pub fn sweep<'py>(
     py: Python<'py>,
     grid: &Bound<'py, PyAny>,
     out: &Bound<'py, PyAny>,
     jobs: Option<&Bound<'py, PyAny>>,
     progress: bool,
+    save_params: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let grid = match grid.downcast::<PyDict>() {
         Ok(d) => Grid::from_toml_table(&grid_table(d, None)?),
@@ -222,7 +261,9 @@ pub fn sweep<'py>(
     }
     .map_err(config_err)?;
     let out = path("out", out)?;
-    let opts = SweepOptions::new(count("jobs", jobs)?, false).map_err(config_err)?;
+    let opts = SweepOptions::new(count("jobs", jobs)?, false)
+        .map_err(config_err)?
+        .saving_params(save_params);
     let mut store = Store::open(&out).map_err(|e| PyOSError::new_err(e.to_string()))?;
     let mut observer = PySweepObserver {
         progress,

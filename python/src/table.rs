@@ -4,15 +4,15 @@
 use crate::convert::path;
 use imprl::store::{Store, DB_FILE};
 use imprl::tidy::parquet::{read_parquet, write_parquet};
-use imprl::tidy::{full_schema, Column, TidyTable};
+use imprl::tidy::{full_schema, Column, Table, TidyTable};
 use numpy::{Element, PyArray1};
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use std::path::Path;
 
-/// The tidy table of the store in `dir`, read without the GIL.
-fn store_table(py: Python<'_>, dir: &Path) -> PyResult<TidyTable> {
+/// The table `table` of the store in `dir`, read without the GIL.
+fn store_table(py: Python<'_>, dir: &Path, table: Table) -> PyResult<TidyTable> {
     if !Store::exists(dir) {
         return Err(PyFileNotFoundError::new_err(format!(
             "{}: no results store ({DB_FILE}) there",
@@ -22,7 +22,7 @@ fn store_table(py: Python<'_>, dir: &Path) -> PyResult<TidyTable> {
     py.allow_threads(|| {
         let store = Store::open_read(dir)?;
         let records = store.load_all()?;
-        Ok(TidyTable::from_records(&records))
+        Ok(table.of(&records))
     })
     .map_err(|e: imprl::store::StoreError| PyOSError::new_err(e.to_string()))
 }
@@ -50,13 +50,22 @@ fn masked<'py, T: Element + Copy>(
 /// (`extra` the mask), or `str` (`values` codes into `extra`, the distinct texts; -1 where
 /// empty). `nullable` is the tidy schema's, or for another column whether a cell is empty.
 #[pyfunction]
+#[pyo3(signature = (path_arg, table="evals"))]
 pub fn load_table<'py>(
     py: Python<'py>,
     path_arg: &Bound<'py, PyAny>,
+    table: &str,
 ) -> PyResult<Bound<'py, PyList>> {
     let p = path("path", path_arg)?;
+    let which = Table::from_name(table).ok_or_else(|| {
+        let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+        PyValueError::new_err(format!(
+            "invalid value for `table`: {table:?}: expected one of: {}",
+            names.join(", ")
+        ))
+    })?;
     let table = if p.is_dir() {
-        store_table(py, &p)?
+        store_table(py, &p, which)?
     } else if p.is_file() {
         py.allow_threads(|| read_parquet(&p))
             .map_err(|e| PyValueError::new_err(e.to_string()))?
@@ -134,7 +143,7 @@ pub fn export_parquet(
 ) -> PyResult<usize> {
     let dir = path("results", results)?;
     let out = path("out", out)?;
-    let table = store_table(py, &dir)?;
+    let table = store_table(py, &dir, Table::Evals)?;
     py.allow_threads(|| {
         let file = std::fs::File::create(&out)
             .map_err(|e| format!("cannot create {}: {e}", out.display()))?;

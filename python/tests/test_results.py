@@ -2,6 +2,7 @@
 Parquet)."""
 
 import csv
+import io
 import math
 import os
 import signal
@@ -181,3 +182,25 @@ def test_ctrl_c_stops_a_run():
     assert time.monotonic() - t0 < 5
     # The interpreter goes on normally.
     assert len(imprl.run("chain", "explicit", steps=10)["mse"]) == 2
+
+
+def test_a_sweep_keeps_theta_as_the_cli_and_run_do(tmp_path, cli):
+    """`sweep(save_params=True)` keeps each run's final theta: `load_results(table="theta")`
+    equals `imprl export --table theta`, and each run's rows are `run(params=True)`'s theta."""
+    grid = {"domain": "chain", "param": ["implicit", "explicit"], "steps": 15, "seed": [0, 3]}
+    out = tmp_path / "kept"
+    imprl.sweep(grid, out, jobs=1, progress=False, save_params=True)
+    theta = imprl.load_results(out, table="theta")
+    assert list(theta.columns[-2:]) == ["index", "theta"]
+    assert len(theta) == 4 * 11 and theta["index"].dtype == np.int64
+    text = cli("export", "--table", "theta", "--results", out).stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [float(r["theta"]) for r in rows] == theta["theta"].tolist()
+    for (param, seed), group in theta.groupby(["param", "seed"]):
+        run = imprl.run("chain", param, steps=15, seed=seed, params=True)
+        assert group.sort_values("index")["theta"].to_numpy().tobytes() == run["params"]["theta"].tobytes()
+    # Without the option nothing is kept; an unknown table is named.
+    imprl.sweep(grid, tmp_path / "plain", jobs=1, progress=False)
+    assert len(imprl.load_results(tmp_path / "plain", table="theta")) == 0
+    with pytest.raises(ValueError, match="`table`"):
+        imprl.load_results(out, table="thetas")

@@ -138,3 +138,40 @@ def test_every_declared_setting_is_a_keyword():
         assert s["name"] in imprl.run.__doc__
         with pytest.raises(ValueError, match=f"`{s['name']}`"):
             imprl.run("chain", "explicit", **{s["name"]: object()})
+
+
+@pytest.mark.parametrize(
+    "domain, param, settings",
+    [
+        ("chain", "implicit", {"steps": 30}),
+        ("four-rooms", "explicit-matrix", {"steps": 20, "offset": 1.0}),
+        ("chain", "implicit", {"steps": 20, "actions": 2, "learn_eta": "scalar"}),
+    ],
+)
+@pytest.mark.parametrize("every", [None, 7])
+def test_params_are_the_npz_of_the_cli_bit_for_bit(cli, tmp_path, domain, param, settings, every):
+    """`run(params=True)` returns the arrays `imprl run --save-params` writes, with the same
+    bits, dtypes and shapes; the predictions are the features times theta."""
+    path = tmp_path / "p.npz"
+    extra = ["--save-params", path] + (["--save-every", every] if every else [])
+    cli("run", "--domain", domain, "--param", param, *flags(settings), *extra)
+    saved = np.load(path)
+    log = imprl.run(domain, param, params=True, save_every=every, **settings)
+    got = log["params"]
+    assert set(got) == set(saved.files)
+    for name in saved.files:
+        a, b = got[name], saved[name]
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        assert a.tobytes() == b.tobytes(), name
+    theta = got["theta"] if every is None else got["theta"][-1]
+    values = got["values_test"] if every is None else got["values_test"][-1]
+    np.testing.assert_allclose(values, got["features_test"] @ theta, rtol=1e-12, atol=1e-12)
+    # The settings read back, the learning rate used included.
+    tomllib = pytest.importorskip("tomllib")
+    toml = tomllib.loads(str(got["settings"]))
+    assert toml["lr"] == log["lr"] and toml["domain"] == domain and toml["param"] == param
+
+
+def test_save_every_needs_params():
+    with pytest.raises(ValueError, match="save_every"):
+        imprl.run("chain", "implicit", save_every=5)
