@@ -204,3 +204,36 @@ fn a_missing_param_is_named_as_required() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing `param`: it is required"), "{err}");
 }
+
+/// A store closed cleanly leaves no `-wal` or `-shm` file beside it, after a sweep and after
+/// `reproduce`, which reads the store again for its figures and page.
+#[test]
+fn a_closed_store_leaves_no_wal_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("res");
+    let ok = imprl()
+        .args(["reproduce", "--quick", "--domains", "chain", "--seeds", "1"])
+        .args(["--progress", "quiet", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    for suffix in ["-wal", "-shm"] {
+        assert!(
+            !out.join(format!("results.sqlite{suffix}")).exists(),
+            "{suffix}"
+        );
+    }
+    // And the store is still one to resume: a second call skips every run.
+    let again = imprl()
+        .args(["reproduce", "--quick", "--domains", "chain", "--seeds", "1"])
+        .args(["--progress", "quiet", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 now"));
+}

@@ -409,6 +409,19 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    /// A store opened for writing leaves WAL mode when it closes, if no other connection has it
+    /// open (else SQLite refuses, harmlessly): its `-wal` and `-shm` files are removed, and a
+    /// later read-only opening does not make them again.
+    fn drop(&mut self) {
+        if !self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
+            let _ = self
+                .conn
+                .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get::<_, String>(0));
+        }
+    }
+}
+
 /// The `file:` URI of a path (for SQLite's URI parameters).
 fn uri_of(path: &Path) -> String {
     let p = path.to_string_lossy();
