@@ -228,6 +228,20 @@ fn a_closed_store_leaves_no_wal_files() {
             "{suffix}"
         );
     }
+    // The chain is compared with the shipped published summary, and the page shows it.
+    let said = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        said.contains("published summary shipped with imprl"),
+        "{said}"
+    );
+    assert!(
+        said.contains("comparison.png"),
+        "every file written is named: {said}"
+    );
+    assert!(out.join("compare/comparison.csv").is_file());
+    let page = std::fs::read_to_string(out.join("report.html")).expect("page");
+    assert!(!page.contains("No comparison"));
+    assert!(page.contains("wall time of the sweeps"));
     // And the store is still one to resume: a second call skips every run.
     let again = imprl()
         .args(["reproduce", "--quick", "--domains", "chain", "--seeds", "1"])
@@ -236,4 +250,35 @@ fn a_closed_store_leaves_no_wal_files() {
         .output()
         .expect("runs");
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 now"));
+}
+
+/// `imprl report` on a sweep whose figures were never drawn draws them and says so.
+#[test]
+fn the_report_draws_missing_figures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let grid = dir.path().join("grid.toml");
+    std::fs::write(&grid, "domain = 'chain'\nparam = 'implicit'\nsteps = 20\n").expect("grid");
+    let out = dir.path().join("res");
+    let ok = imprl()
+        .args(["sweep", "--progress", "quiet", "--config"])
+        .arg(&grid)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(ok.status.success());
+    let rep = imprl()
+        .args(["report", "--results"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(
+        rep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rep.stderr)
+    );
+    assert!(String::from_utf8_lossy(&rep.stdout).contains("drawing them"));
+    let page = std::fs::read_to_string(out.join("report.html")).expect("page");
+    assert!(!page.contains("No figures"));
+    assert!(out.join("figures/fig1_initial_residual.svg").is_file());
 }

@@ -32,7 +32,8 @@ pub mod seed_sets;
 pub use figure::{figure, plot};
 pub use ours::{load_ours, per_seed_finals, summarize_ours};
 pub use reference::{
-    load_reference, read_summary_csv, reference_runs, summarize_reference, ReferenceRun,
+    chain_summary, load_reference, read_summary, read_summary_csv, reference_runs,
+    summarize_reference, ReferenceRun, CHAIN_SUMMARY_NAME,
 };
 pub use report::{csv_header, render_table, write_csv};
 

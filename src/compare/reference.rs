@@ -109,6 +109,33 @@ pub fn load_reference(
 /// whose final mean or standard deviation is empty or not finite counts as diverged (number of
 /// diverged runs unknown). Initial standard deviations are unknown.
 pub fn read_summary_csv(path: &Path) -> Result<BTreeMap<ConfigKey, SideStats>, CompareError> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        CompareError::from(LayoutError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    })?;
+    read_summary(file, path)
+}
+
+/// The summary of the published chain runs shipped with imprl (`tests/data/chain_summary.csv`,
+/// whose origin and licence `tests/data/README.md` gives): the reference `reproduce` and
+/// `report` compare chain runs with when no other is given.
+pub const CHAIN_SUMMARY: &str = include_str!("../../tests/data/chain_summary.csv");
+
+/// The name [`CHAIN_SUMMARY`] goes by in messages.
+pub const CHAIN_SUMMARY_NAME: &str = "tests/data/chain_summary.csv";
+
+/// [`CHAIN_SUMMARY`], read as [`read_summary_csv`] reads a file.
+pub fn chain_summary() -> Result<BTreeMap<ConfigKey, SideStats>, CompareError> {
+    read_summary(CHAIN_SUMMARY.as_bytes(), Path::new(CHAIN_SUMMARY_NAME))
+}
+
+/// A summary CSV (see [`read_summary_csv`]) from `input`, named `path` in errors.
+pub fn read_summary(
+    input: impl std::io::Read,
+    path: &Path,
+) -> Result<BTreeMap<ConfigKey, SideStats>, CompareError> {
     let fmt = |message: String| {
         CompareError::from(LayoutError::Format {
             path: path.to_path_buf(),
@@ -121,7 +148,7 @@ pub fn read_summary_csv(path: &Path) -> Result<BTreeMap<ConfigKey, SideStats>, C
             source,
         })
     };
-    let mut rdr = csv::Reader::from_path(path).map_err(csv_err)?;
+    let mut rdr = csv::Reader::from_reader(input);
     let headers = rdr.headers().map_err(csv_err)?.clone();
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
     let need = |name: &str| col(name).ok_or_else(|| fmt(format!("no column `{name}`")));

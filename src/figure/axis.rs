@@ -86,19 +86,44 @@ pub(super) fn to_axis(log: bool, v: f64) -> f64 {
 
 /// A compact number label: 3 significant digits.
 pub fn number_label(v: f64) -> String {
+    label_with(v, 3)
+}
+
+/// A number label with `sig` significant digits (trailing zeros dropped).
+fn label_with(v: f64, sig: usize) -> String {
     if v == 0.0 {
         return "0".into();
     }
     let a = v.abs();
     if !(1e-3..1e5).contains(&a) {
-        return format!("{v:.1e}");
+        let p = sig.saturating_sub(2).max(1);
+        return format!("{v:.p$e}");
     }
-    let digits = (2 - a.log10().floor() as i32).max(0) as usize;
+    let digits = (sig as i32 - 1 - a.log10().floor() as i32).max(0) as usize;
     let s = format!("{v:.digits$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
+    }
+}
+
+/// The labels of an axis's `ticks`: [`number_label`]'s 3 significant digits, or as many more
+/// (up to 15) as make the labels of distinct ticks distinct.
+pub fn tick_labels(ticks: &[f64]) -> Vec<String> {
+    let mut sig = 3;
+    loop {
+        let labels: Vec<String> = ticks.iter().map(|&t| label_with(t, sig)).collect();
+        let clash = labels.iter().enumerate().any(|(i, l)| {
+            labels[..i]
+                .iter()
+                .zip(ticks)
+                .any(|(m, t)| m == l && *t != ticks[i])
+        });
+        if !clash || sig >= 15 {
+            return labels;
+        }
+        sig += 1;
     }
 }
 
@@ -128,6 +153,16 @@ mod tests {
         assert_eq!(number_label(0.975), "0.975");
         assert_eq!(number_label(12.345), "12.3");
         assert_eq!(number_label(1e135), "1.0e135");
+        // Ticks close together get the digits that tell them apart.
+        assert_eq!(
+            tick_labels(&[3.785, 3.79, 3.795, 3.8]),
+            ["3.785", "3.79", "3.795", "3.8"]
+        );
+        assert_eq!(tick_labels(&[0.0, 0.5, 1.0]), ["0", "0.5", "1"]);
+        assert_eq!(
+            tick_labels(&[1.0e6, 1.5e6, 2.0e6]),
+            ["1.0e6", "1.5e6", "2.0e6"]
+        );
         assert!(to_axis(true, 0.0).is_nan());
         assert_eq!(padded(2.0, 2.0, 0.1), (1.8, 2.2));
     }

@@ -1,6 +1,6 @@
 //! Rendering a [`Figure`] with `plotters`: panels side by side, the legend column at the right.
 
-use super::axis::{log_ticks, nice_ticks, number_label, padded, title_size, to_axis, TickAxis};
+use super::axis::{log_ticks, nice_ticks, padded, tick_labels, title_size, to_axis, TickAxis};
 use super::{Figure, Panel, Series, Spread};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -159,11 +159,17 @@ fn axis(
     } else {
         nice_ticks(lo, hi, 6)
     };
-    let labels = keys
+    (lo, hi, keys.clone(), labelled(&keys, log))
+}
+
+/// The ticks `keys` (in axis units: `log10` on a log axis) with their labels, distinct for
+/// distinct ticks ([`tick_labels`]).
+fn labelled(keys: &[f64], log: bool) -> Vec<(f64, String)> {
+    let values: Vec<f64> = keys
         .iter()
-        .map(|&k| (k, number_label(if log { 10f64.powf(k) } else { k })))
+        .map(|&k| if log { 10f64.powf(k) } else { k })
         .collect();
-    (lo, hi, keys, labels)
+    keys.iter().copied().zip(tick_labels(&values)).collect()
 }
 
 /// The label of the tick nearest `v`.
@@ -205,6 +211,7 @@ fn draw_panel<DB: DrawingBackend>(
     } else {
         nice_ticks(y0, y1, 6)
     };
+    let y_labels = labelled(&y_keys, p.log_y);
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, (FONT, 20))
         .margin(12)
@@ -224,8 +231,7 @@ fn draw_panel<DB: DrawingBackend>(
         )
         .map_err(err)?;
     let x_fmt = move |x: &f64| nearest(&x_labels, *x);
-    let log_y = p.log_y;
-    let y_fmt = move |y: &f64| number_label(if log_y { 10f64.powf(*y) } else { *y });
+    let y_fmt = move |y: &f64| nearest(&y_labels, *y);
     chart
         .configure_mesh()
         .x_desc(p.x_label.as_str())

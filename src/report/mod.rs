@@ -240,6 +240,11 @@ fn figure_groups(dir: &Path, rank: impl Fn(&str) -> u8) -> Result<Vec<FigureFile
         .collect())
 }
 
+/// True when directory `dir` holds a figure (an SVG or PNG file), as the report page shows them.
+pub fn has_figures(dir: &Path) -> Result<bool, ReportError> {
+    Ok(!figure_groups(dir, plot_rank)?.is_empty())
+}
+
 /// The paper's figures first, then the learning-rate panels, then the learning curves.
 fn plot_rank(stem: &str) -> u8 {
     if stem.starts_with("fig") {
@@ -284,8 +289,16 @@ fn settings_section(b: &mut Body, dir: &Path, records: &settings::StoreSummary) 
     row(s, "evaluations", &records.evaluations.to_string());
     row(
         s,
-        "wall time of the runs",
+        "sum of the runs' wall times (all workers)",
         &format!("{:.1} s", records.wall_time_s),
+    );
+    row(
+        s,
+        "wall time of the sweeps",
+        &records.sweeps_wall_s.map_or_else(
+            || "not recorded (a store of an earlier release, or merged)".into(),
+            |t| format!("{t:.1} s"),
+        ),
     );
     s.push_str("</table>\n<table id=\"distinct-settings\"><caption>Distinct settings of the stored runs</caption>\n<thead><tr><th scope=\"col\">setting</th><th scope=\"col\">distinct values</th><th scope=\"col\">values</th></tr></thead><tbody>\n");
     for f in &records.fields {
@@ -335,7 +348,7 @@ fn compare_section(b: &mut Body, dir: &Path) -> Result<(), ReportError> {
     let groups = figure_groups(&cmp, |_| 0)?;
     if groups.is_empty() && !csv.is_file() {
         b.note(&format!(
-            "No comparison in {}: make one with imprl compare --reference PUBLISHED --results {}.",
+            "No comparison in {}: reproduce and report compare chain runs with the published summary shipped with imprl; four rooms and mountain car need the published runs: imprl compare --reference PUBLISHED --results {} (docs/compare.md).",
             cmp.display(),
             dir.display()
         ));
@@ -403,8 +416,11 @@ pub fn render(dir: &Path) -> Result<(String, ReportSummary), ReportError> {
     if !Store::exists(dir) {
         return Err(ReportError::NoStore(dir.to_path_buf()));
     }
-    let records = Store::open_read(dir)?.load_all()?;
-    let summary = settings::summarize(&records)?;
+    let store = Store::open_read(dir)?;
+    let records = store.load_all()?;
+    let mut summary = settings::summarize(&records)?;
+    summary.sweeps_wall_s = store.sweep_time()?;
+    drop(store);
     let mut b = Body {
         html: String::new(),
         figures: 0,

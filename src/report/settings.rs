@@ -124,6 +124,9 @@ pub struct StoreSummary {
     pub evaluations: usize,
     /// The runs' total wall time in seconds.
     pub wall_time_s: f64,
+    /// The wall time of the sweeps that wrote the store ([`crate::store::Store::sweep_time`]),
+    /// when they recorded it.
+    pub sweeps_wall_s: Option<f64>,
     /// Every setting with its distinct values, in declaration order.
     pub fields: Vec<FieldValues>,
 }
@@ -158,6 +161,7 @@ pub fn summarize(records: &[RunRecord]) -> Result<StoreSummary, ReportError> {
         diverged,
         evaluations: records.iter().map(|r| r.rows.len()).sum(),
         wall_time_s: records.iter().map(|r| r.runtime_s).sum(),
+        sweeps_wall_s: None,
         fields: SETTINGS
             .iter()
             .zip(sets)

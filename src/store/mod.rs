@@ -360,6 +360,36 @@ impl Store {
         Ok(true)
     }
 
+    /// Adds `seconds` to the wall time of the sweeps that wrote this store (kept in its `meta`
+    /// table as `sweeps_wall_s`), so that the report page gives it beside the runs' summed
+    /// times.
+    pub fn add_sweep_time(&mut self, seconds: f64) -> Result<(), StoreError> {
+        let total = self.sweep_time()?.unwrap_or(0.0) + seconds;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('sweeps_wall_s', ?1)",
+                [total.to_string()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The wall time in seconds of the sweeps that wrote this store, if they recorded it (a
+    /// store made by an earlier release, or by merging, has none).
+    pub fn sweep_time(&self) -> Result<Option<f64>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'sweeps_wall_s'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        Ok(v.and_then(|v| v.parse().ok()))
+    }
+
     /// Deletes the runs with the given row ids (and their evaluations); returns how many.
     fn remove_ids(&mut self, ids: &[i64]) -> Result<usize, StoreError> {
         let path = self.path.clone();

@@ -285,6 +285,10 @@ pub fn execute(
     if let Some(e) = failure {
         return Err(e);
     }
+    let wall_s = start.elapsed().as_secs_f64();
+    if tracker.done() > 0 {
+        store.add_sweep_time(wall_s)?;
+    }
     Ok(SweepSummary {
         total: runs.len(),
         skipped,
@@ -293,7 +297,7 @@ pub fn execute(
         diverged: tracker.diverged(),
         repaired,
         interrupted,
-        wall_s: start.elapsed().as_secs_f64(),
+        wall_s,
     })
 }
 

@@ -46,7 +46,6 @@ fn cli_error(e: imprl::theory::TheoryError) -> anyhow::Error {
 }
 
 pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
-    use imprl::compare;
     if !args.reference.exists() {
         return Err(ConfigError::File {
             path: args.reference.display().to_string(),
@@ -55,11 +54,28 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         .into());
     }
     crate::stores::require_store(&args.results)?;
-    let (theirs, skipped) = compare::load_reference(&args.reference)?;
-    let records = compare::load_ours(&args.results)?;
+    let (theirs, skipped) = imprl::compare::load_reference(&args.reference)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.results.join("compare"));
+    compare_with(&theirs, skipped, &args.results, &out)
+}
+
+/// Compares the runs of results directory `results` with the published summary `theirs`
+/// (`skipped` published jobs left out), prints the tables and writes them and the figure to
+/// `out`, naming every file written.
+fn compare_with(
+    theirs: &std::collections::BTreeMap<imprl::compare::ConfigKey, imprl::compare::SideStats>,
+    skipped: usize,
+    results: &Path,
+    out: &Path,
+) -> anyhow::Result<()> {
+    use imprl::compare;
+    let records = compare::load_ours(results)?;
     let (ours, excluded) = compare::summarize_ours(&records);
-    let c = compare::compare(&ours, &theirs);
-    let seed_sets = compare::seed_sets::check(&compare::per_seed_finals(&records), &theirs);
+    let c = compare::compare(&ours, theirs);
+    let seed_sets = compare::seed_sets::check(&compare::per_seed_finals(&records), theirs);
     drop(records);
     // A closed pipe (`| head`) must not abort the comparison: terminal output is best effort.
     let mut so = std::io::stdout().lock();
@@ -71,25 +87,49 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     if excluded > 0 {
         let _ = writeln!(so, "{excluded} of our runs do not follow the published protocol (300 updates, sampling with replacement, published slip, no bias) and were left out");
     }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.results.join("compare"));
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let csv_path = out.join("comparison.csv");
     let file = std::fs::File::create(&csv_path)
         .with_context(|| format!("cannot create {}", csv_path.display()))?;
     compare::write_csv(&c, file).with_context(|| format!("cannot write {}", csv_path.display()))?;
-    let fig = out.join("comparison.svg");
-    compare::plot(&c, &fig)?;
-    let _ = writeln!(so, "wrote {} and {}", csv_path.display(), fig.display());
+    let mut written = vec![csv_path];
+    written.extend(compare::plot(&c, &out.join("comparison.svg"))?);
     if !seed_sets.is_empty() {
         let path = out.join("seed_sets.csv");
         let file = std::fs::File::create(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         compare::seed_sets::write_csv(&seed_sets, file)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        let _ = writeln!(so, "wrote {}", path.display());
+        written.push(path);
+    }
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    let _ = writeln!(so, "wrote {}", names.join(", "));
+    Ok(())
+}
+
+/// For `reproduce` and `report`: compares the chain runs of `results` (those that follow the
+/// published protocol) with the published summary shipped with imprl, into `results/compare`,
+/// unless a comparison is already there; says what it did, and what the other domains need.
+pub fn compare_shipped(results: &Path, records: &[imprl::record::RunRecord]) -> anyhow::Result<()> {
+    use imprl::domain::DomainKind;
+    let out = results.join("compare");
+    let has = |d: DomainKind| {
+        records
+            .iter()
+            .any(|r| r.config.domain == d && r.config.follows_protocol())
+    };
+    if out.join("comparison.csv").is_file() {
+        return Ok(());
+    }
+    if has(DomainKind::Chain) {
+        println!(
+            "comparing the chain runs with the published summary shipped with imprl ({}):",
+            imprl::compare::CHAIN_SUMMARY_NAME
+        );
+        compare_with(&imprl::compare::chain_summary()?, 0, results, &out)?;
+    }
+    if has(DomainKind::FourRooms) || has(DomainKind::MountainCar) {
+        println!("four rooms and mountain car are compared with the published runs themselves, which imprl does not ship: imprl compare --reference PUBLISHED_DIR --results {} (docs/compare.md)", results.display());
     }
     Ok(())
 }
@@ -133,6 +173,20 @@ pub fn print_plot_report(report: &PlotReport, out: &std::path::Path) {
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     crate::stores::require_store(&args.results)?;
+    // The page shows what the directory holds: figures are drawn and the chain compared with
+    // the shipped summary when they are missing, and the terminal says so.
+    let figures = args.results.join("figures");
+    let records = crate::stores::open_existing(&args.results)?.load_all()?;
+    if !imprl::report::has_figures(&figures)? {
+        println!(
+            "no figures in {}: drawing them (imprl plot, its defaults)",
+            figures.display()
+        );
+        let drawn = imprl::plot::draw_all(&records, &figures, PlotOptions::default())?;
+        print_plot_report(&drawn, &figures);
+    }
+    compare_shipped(&args.results, &records)?;
+    drop(records);
     let out = args
         .out
         .clone()

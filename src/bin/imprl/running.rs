@@ -137,5 +137,7 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<()> {
     let figures = args.out.join("figures");
     let report = imprl::plot::draw_all(&records, &figures, PlotOptions::default())?;
     crate::analysis::print_plot_report(&report, &figures);
+    crate::analysis::compare_shipped(&args.out, &records)?;
+    drop(records);
     crate::analysis::write_report_page(&args.out, &args.out.join(imprl::report::REPORT_FILE))
 }
