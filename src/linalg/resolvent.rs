@@ -527,4 +527,39 @@ mod tests {
             }
         }
     }
+
+    /// `Aᵀx = b` that restarted GMRES cannot solve within its iteration limits: the cyclic shift
+    /// `S` at `η = 0.9999`, `k = 64`. Under `published` the solve returns JAX's unconverged
+    /// iterate without error and counts it; every other solver returns a solution within
+    /// [`REFINE_TOL`] (GMRES by its fallback to LU) and records no inexact solve.
+    #[test]
+    fn only_the_published_solver_returns_an_unconverged_solve() {
+        let (k, eta) = (64, 0.9999);
+        let mut s = vec![0.0; k * k];
+        for i in 0..k {
+            s[i * k + (i + 1) % k] = 1.0;
+        }
+        let mut b = vec![0.0; k];
+        b[0] = 1.0;
+        for kind in KINDS.into_iter().chain([SolverKind::Published]) {
+            let mut solver = Resolvent::new(&s, k, eta, kind);
+            solver.update(&s);
+            let (mut x, mut sx) = (vec![0.0; k], vec![0.0; k]);
+            let done = solver.solve(&s, &b, &mut x, &mut sx, true);
+            let (r, bn) = true_residual(&s, eta, &b, &x, true);
+            if kind == SolverKind::Published {
+                assert!(done.is_ok(), "{done:?}");
+                assert!(r > 1e-5 * bn && r < bn, "residual {r:e}");
+                let record = solver.inexact().expect("published keeps a record");
+                assert_eq!((record.adjoint, record.forward), (1, 0));
+                assert!((record.max_residual - r / bn).abs() <= 1e-12, "{record:?}");
+            } else {
+                assert!(
+                    done.is_ok() && r <= REFINE_TOL * bn,
+                    "{kind:?}: {done:?}, residual {r:e}"
+                );
+                assert_eq!(solver.inexact(), None);
+            }
+        }
+    }
 }
