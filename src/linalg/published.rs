@@ -277,8 +277,7 @@ fn cholesky_solve(a: &mut [f64], y: &mut [f64], m: usize) {
         for p in 0..j {
             d -= a[j * m + p] * a[j * m + p];
         }
-        // `!(d > 0)` also catches NaN.
-        if !(d > 0.0) {
+        if d.is_nan() || d <= 0.0 {
             y.fill(f64::NAN);
             return;
         }
