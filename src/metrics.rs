@@ -30,6 +30,16 @@ pub struct EvalRow {
     /// published column: logs carry it as a last column `eta` only for runs that learn `η`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta: Option<f64>,
+    /// With `solver = published` (docs/protocol.md, *Solve accuracy*), the number of updates
+    /// so far whose forward or adjoint solve stopped at its cap without meeting its stopping
+    /// rule ([`crate::param::Parameterization::inexact_solves`]); `None` for the other
+    /// solvers, which never return an unconverged solve. Not a published column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inexact_updates: Option<f64>,
+    /// With `solver = published`, the largest relative residual `‖b − Ax‖₂/‖b‖₂` of the run's
+    /// solves so far (forward and adjoint, converged or not); `None` for the other solvers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_solve_residual: Option<f64>,
 }
 
 impl EvalRow {
@@ -46,6 +56,8 @@ impl EvalRow {
             res_ortho_norm: ortho.sqrt(),
             residual_norm: ss.sqrt(),
             eta: None,
+            inexact_updates: None,
+            max_solve_residual: None,
         }
     }
 
@@ -59,6 +71,8 @@ impl EvalRow {
             res_ortho_norm: f64::NAN,
             residual_norm: f64::NAN,
             eta: None,
+            inexact_updates: None,
+            max_solve_residual: None,
         }
     }
 
@@ -96,7 +110,7 @@ pub const TIMESTEP: &str = "timestep";
 
 /// Every metric, in the order of the published `logs.csv` (`mse, res_ones_norm,
 /// res_ortho_norm, residual_norm`), then the optional ones.
-pub const METRICS: [Metric; 5] = [
+pub const METRICS: [Metric; 7] = [
     Metric {
         name: "mse",
         tidy_name: "mse",
@@ -136,6 +150,24 @@ pub const METRICS: [Metric; 5] = [
         optional: true,
         get: |r| r.eta,
         set: |r, v| r.eta = v,
+    },
+    Metric {
+        name: "inexact_updates",
+        tidy_name: "inexact_updates",
+        doc:
+            "updates so far with an unconverged forward or adjoint solve (solver = published only)",
+        optional: true,
+        get: |r| r.inexact_updates,
+        set: |r, v| r.inexact_updates = v,
+    },
+    Metric {
+        name: "max_solve_residual",
+        tidy_name: "max_solve_residual",
+        doc:
+            "largest relative residual ‖b − Ax‖/‖b‖ of the solves so far (solver = published only)",
+        optional: true,
+        get: |r| r.max_solve_residual,
+        set: |r, v| r.max_solve_residual = v,
     },
 ];
 

@@ -197,8 +197,11 @@ pub fn train<P: Parameterization + ?Sized>(
     let mut evaluate =
         |step: usize, param: &P, rows: &mut Vec<EvalRow>, observer: &mut dyn Observer<P>| -> bool {
             test.residuals_into(param.theta(), &mut residuals);
+            let inexact = param.inexact_solves();
             let row = EvalRow {
                 eta: param.learned_eta(),
+                inexact_updates: inexact.map(|i| i.updates as f64),
+                max_solve_residual: inexact.map(|i| i.max_residual),
                 ..EvalRow::from_residuals(step, &residuals)
             };
             if row.is_finite() {

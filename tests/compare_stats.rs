@@ -74,6 +74,8 @@ fn row(t: usize, ones: f64, ortho: f64) -> EvalRow {
         res_ortho_norm: ortho,
         residual_norm: (ones * ones + ortho * ortho).sqrt(),
         eta: None,
+        inexact_updates: None,
+        max_solve_residual: None,
     }
 }
 

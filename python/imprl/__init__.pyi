@@ -52,7 +52,7 @@ def run(
     sampling: Literal["with-replacement", "without-replacement"] = ...,  # default: with-replacement. Minibatch sampling: with replacement (published runs) or without (the paper's prose).
     slip: Literal["published", "stay"] = ...,  # default: published. Four rooms' slip model: published (2/3 intended, 1/9 each other) or stay (the paper's prose).
     bias: bool = ...,  # default: false. Append a constant feature 1 (USE_BIAS; false in the published runs).
-    solver: Literal["lu", "refine", "gmres", "auto"] = ...,  # default: auto. The implicit model's linear solver: LU, refinement, GMRES, or auto (LU for k <= 32, else GMRES).
+    solver: Literal["lu", "refine", "gmres", "auto", "published"] = ...,  # default: auto. The implicit model's linear solver: LU, refinement, GMRES, auto (LU for k <= 32, else GMRES), all exact to 1e-10; or published (the published runs' value iteration and JAX GMRES, unconverged results used).
     actions: int = ...,  # default: 1. Pseudo-actions m of the implicit model (1: the paper's Markov reward chain; docs/extensions.md).
     reduce: Literal["max", "logsumexp"] = ...,  # default: max. Bellman reduction over pseudo-actions: max (policy iteration) or logsumexp (Newton); the identity when actions = 1.
     temperature: float = ...,  # default: 1. Temperature τ of the logsumexp reduction.

@@ -67,8 +67,19 @@ pub fn adam_lr(domain: DomainKind, param: ParamKind) -> f64 {
 /// range (SPEC §8.2, §8.6):
 /// - a learned `η = σ(ρ)` starts at `ρ = logit(eta)`, which needs `eta > 0`;
 /// - a data set (`data:DIR`) has no rewards and no transitions: reward offset 0 and `mc`
-///   targets.
+///   targets;
+/// - the published solvers (`solver = published`) are those of the paper's model: the model
+///   family (`actions > 1` or a learned `η`) solves its Bellman reduction by Newton's method
+///   and has no published-numerics emulation yet.
 fn check_together(c: &RunConfig) -> Result<(), ConfigError> {
+    if c.solver == SolverKind::Published && !c.model_spec().is_singleton() {
+        return Err(ConfigError::invalid(
+            "solver",
+            c.solver.text(),
+            "lu, refine, gmres or auto with the model family (actions > 1 or learn_eta): \
+             the published solvers are emulated for the paper's model only",
+        ));
+    }
     if c.learn_eta != LearnEta::None && c.eta <= 0.0 {
         return Err(ConfigError::invalid(
             "eta",
@@ -130,7 +141,7 @@ declare_settings! {
     slip: Slip = Value(Slip::Published), "" => |_| true;
     /// Append a constant feature 1 (USE_BIAS; false in the published runs).
     bias: bool = Value(false), "" => |_| true;
-    /// The implicit model's linear solver: LU, refinement, GMRES, or auto (LU for k <= 32, else GMRES).
+    /// The implicit model's linear solver: LU, refinement, GMRES, auto (LU for k <= 32, else GMRES), all exact to 1e-10; or published (the published runs' value iteration and JAX GMRES, unconverged results used).
     solver: SolverKind = Value(SolverKind::Auto), "" => |_| true;
     /// Pseudo-actions m of the implicit model (1: the paper's Markov reward chain; docs/extensions.md).
     actions: usize = Value(1), "an integer from 1 to 64" => |x| (1..=MAX_ACTIONS).contains(x);

@@ -307,6 +307,7 @@ enum_setting!(SolverKind {
     SolverKind::Refine => "refine",
     SolverKind::Gmres => "gmres",
     SolverKind::Auto => "auto",
+    SolverKind::Published => "published",
 });
 enum_setting!(Reduce {
     Reduce::Max => "max",

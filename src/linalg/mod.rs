@@ -22,13 +22,14 @@ pub(crate) use dispatched;
 mod gmres;
 mod kernels;
 mod lu;
+pub mod published;
 mod resolvent;
 mod softmax;
 
 pub use kernels::{dot, exp, matvec, matvec_t, max, norm, sum};
 pub use lu::ResolventLu;
 pub use resolvent::{
-    Resolvent, SolveError, SolveStats, SolverKind, AUTO_LU_MAX_K, GMRES_MAX_ITERS,
+    InexactSolves, Resolvent, SolveError, SolveStats, SolverKind, AUTO_LU_MAX_K, GMRES_MAX_ITERS,
     LU_AFTER_GMRES_FAILURE, REFINE_TOL,
 };
 pub use softmax::{logit_step, softmax, softmax_each_row, softmax_rows};

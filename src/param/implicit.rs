@@ -2,7 +2,9 @@
 
 use super::grad_mode::{neumann_adjoint, unroll_theta, GradMode, Model, Unrolled};
 use super::reduce::Reduce;
-use super::{all_finite, ImplicitInit, ImplicitLayer, ParamArray, Parameterization, StepError};
+use super::{
+    all_finite, ImplicitInit, ImplicitLayer, InexactRecord, ParamArray, Parameterization, StepError,
+};
 use crate::linalg::{
     logit_step, matvec, softmax_rows, Resolvent, ResolventLu, SolveError, SolveStats, SolverKind,
 };
@@ -36,6 +38,8 @@ pub struct Implicit {
     mode: GradMode,
     /// The unrolled modes' trajectory to `θ_K` (empty otherwise).
     unrolled: Unrolled,
+    /// Updates with an unconverged solve (the published solvers only).
+    inexact_updates: u64,
 }
 
 impl Implicit {
@@ -68,6 +72,7 @@ impl Implicit {
             solver,
             mode: GradMode::Ift,
             unrolled: Unrolled::default(),
+            inexact_updates: 0,
         };
         if me.solve_forward().is_err() {
             me.theta.fill(f64::NAN);
@@ -243,7 +248,31 @@ impl Parameterization for Implicit {
     ///
     /// A solve (adjoint or forward) that cannot meet its tolerance is
     /// [`StepError::SolveFailed`]; non-finite parameters or `θ̂` are [`StepError::NonFinite`].
+    ///
+    /// With the published solvers (`solver = published`) both solves return what they reached;
+    /// an update with an unconverged one is counted ([`Parameterization::inexact_solves`]).
     fn step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
+        let before = self.solver.inexact().map(|r| r.total());
+        let done = self.solve_step(g, opt);
+        if let (Some(before), Some(now)) = (before, self.solver.inexact()) {
+            if now.total() > before {
+                self.inexact_updates += 1;
+            }
+        }
+        done
+    }
+
+    fn inexact_solves(&self) -> Option<InexactRecord> {
+        self.solver.inexact().map(|r| InexactRecord {
+            updates: self.inexact_updates,
+            max_residual: r.max_residual,
+        })
+    }
+}
+
+impl Implicit {
+    /// [`Parameterization::step`] but for the record of inexact solves.
+    fn solve_step(&mut self, g: &[f64], opt: &mut Optimizer) -> Result<(), StepError> {
         if self.mode.is_unrolled() {
             return self.unrolled_step(g, opt);
         }

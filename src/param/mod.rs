@@ -68,6 +68,14 @@ pub trait Parameterization: Send {
         None
     }
 
+    /// With the published solvers (`solver = published`, docs/protocol.md, *Solve accuracy*):
+    /// how many updates so far had a forward or adjoint solve that stopped unconverged, and the
+    /// largest relative residual of any solve; `None` for the other solvers (whose solves meet
+    /// their tolerance or fail) and the explicit parameterizations.
+    fn inexact_solves(&self) -> Option<InexactRecord> {
+        None
+    }
+
     /// The parameters `ψ` by name, each with its shape (row-major; `[]` for a scalar), in the
     /// layouts of SPEC §1 and §8.1–8.2: `explicit` `theta (k)`; `explicit-matrix` `w (k)` and
     /// `matrix (k, k)` (`θ = Mw`); the paper's implicit model `w (k)`, `logits (k, k)` (`F`) and
@@ -86,6 +94,17 @@ pub trait Parameterization: Send {
     /// Chooses how the gradient is computed (SPEC §8.3). Only the implicit model has modes: the
     /// explicit parameterizations ignore it (their gradient is exact).
     fn set_grad_mode(&mut self, _mode: GradMode) {}
+}
+
+/// A run's record of its inexact solves ([`Parameterization::inexact_solves`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InexactRecord {
+    /// Updates with at least one solve (forward or adjoint) that did not meet its stopping
+    /// rule.
+    pub updates: u64,
+    /// The largest relative residual `‖b − Ax‖₂/‖b‖₂` of the solves so far (the initial solve
+    /// included).
+    pub max_residual: f64,
 }
 
 /// One named parameter array of a parameterization ([`Parameterization::params`]).
@@ -210,6 +229,11 @@ impl ParamKind {
         if spec.is_singleton() {
             let (init, eta) = (draw_implicit_init(k, seed), spec.eta);
             return match self {
+                // The published runs initialized explicit weights by the implicit module's
+                // forward solve: value iteration with the published solvers, exact otherwise.
+                ParamKind::Explicit if solver == SolverKind::Published => Box::new(Explicit::new(
+                    Implicit::with_solver(init, eta, solver).theta().to_vec(),
+                )),
                 ParamKind::Explicit => {
                     Box::new(Explicit::new(Implicit::new(init, eta).theta().to_vec()))
                 }

@@ -221,6 +221,8 @@ mod tests {
             res_ortho_norm: x / 3.0,
             residual_norm: x,
             eta: None,
+            inexact_updates: None,
+            max_solve_residual: None,
         };
         let mut rows = vec![row(0, 1.0 + seed as f64)];
         let outcome = match final_norm {

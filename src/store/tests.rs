@@ -26,6 +26,8 @@ fn record(seed: u64, offset: f64, diverged: bool) -> RunRecord {
             res_ortho_norm: std::f64::consts::PI * offset,
             residual_norm: f64::MIN_POSITIVE,
             eta: None,
+            inexact_updates: None,
+            max_solve_residual: None,
         })
         .collect();
     RunRecord {
@@ -173,6 +175,8 @@ fn old_stores_open_and_resume() {
                     res_ortho_norm: 0.125,
                     residual_norm: 0.75,
                     eta: None,
+                    inexact_updates: None,
+                    max_solve_residual: None,
                 },
                 EvalRow {
                     timestep: 300,
@@ -181,6 +185,8 @@ fn old_stores_open_and_resume() {
                     res_ortho_norm: 0.0125,
                     residual_norm: 0.075,
                     eta: None,
+                    inexact_updates: None,
+                    max_solve_residual: None,
                 },
             ];
             r
