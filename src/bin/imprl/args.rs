@@ -48,6 +48,10 @@ pub enum Command {
     /// Run a designed study into a resumable results store, then write its table and figures.
     #[command(subcommand)]
     Study(StudyCommand),
+    /// Draw what one implicit and one explicit run learned (or saved runs of --params): the
+    /// predicted values against the true ones and the learned model σ(F) against P^π, each
+    /// figure with its CSV.
+    Values(ValuesArgs),
     /// Write a domain's training and test sets (Monte Carlo targets, no bias column) as a
     /// directory that `--domain data:DIR` reads.
     Dataset(DatasetArgs),
@@ -103,6 +107,25 @@ pub struct ModelFamilyDefaults;
 impl StudyDefaults for ModelFamilyDefaults {
     const OUT: &'static str = "model-family";
     const SEEDS: &'static str = "20";
+}
+
+/// Options of `imprl values`.
+#[derive(Args)]
+pub struct ValuesArgs {
+    /// Settings of the two runs (implicit and explicit; --lr sets both, else each takes its
+    /// default).
+    #[command(flatten)]
+    pub settings: SettingFlags<AllButParam>,
+    /// Output directory of the figures and their CSV tables.
+    #[arg(long, default_value = "results/values")]
+    pub out: PathBuf,
+    /// Image formats.
+    #[arg(long, value_enum, default_value_t = Format::Both)]
+    pub format: Format,
+    /// Draw these saved runs (`imprl run --save-params`, one or two, of one domain and offset)
+    /// instead of training; no run setting is taken with it.
+    #[arg(long, num_args = 1..=2, value_name = "FILE.npz")]
+    pub params: Vec<PathBuf>,
 }
 
 /// Options of `imprl study model-family`.
