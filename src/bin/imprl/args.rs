@@ -71,6 +71,31 @@ pub enum StudyCommand {
     /// ift as reference, at the published best settings and offsets 0, 0.5, 1, per domain,
     /// plus the cost of an update (SPEC §8.3).
     Gradients(StudyGradientsArgs),
+    /// What model end-to-end training learns: σ(F) against P^π, w against r^π, θ̂ against
+    /// V^π along training on the chain and four rooms, from the published and from the true
+    /// model, and which part of σ(F) moves (docs/learned-model).
+    LearnedModel(LearnedModelArgs),
+}
+
+/// `imprl study learned-model`: into `study-learned-model` (made again each time), 10 seeds.
+#[derive(Clone)]
+pub struct LearnedModelDefaults;
+impl StudyDefaults for LearnedModelDefaults {
+    const OUT: &'static str = "study-learned-model";
+    const SEEDS: &'static str = "10";
+}
+
+/// Options of `imprl study learned-model`.
+#[derive(Args)]
+pub struct LearnedModelArgs {
+    #[command(flatten)]
+    pub study: StudyArgs<LearnedModelDefaults>,
+    /// Updates per run [default: the paper's 300].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Image formats.
+    #[arg(long, value_enum, default_value_t = Format::Both)]
+    pub format: Format,
 }
 
 /// The defaults of one study's [`StudyArgs`].
@@ -438,12 +463,16 @@ mod tests {
             Command::Study(StudyCommand::Gradients(a)) => {
                 (a.study.out, a.study.seeds, a.study.jobs)
             }
+            Command::Study(StudyCommand::LearnedModel(a)) => {
+                (a.study.out, a.study.seeds, a.study.jobs)
+            }
             _ => unreachable!("a study"),
         };
         for (name, out, seeds) in [
             ("model-family", "model-family", 20),
             ("td", "study-td", 10),
             ("gradients", "study-gradients", 20),
+            ("learned-model", "study-learned-model", 10),
         ] {
             assert_eq!(shared(study(&[name])), (PathBuf::from(out), seeds, None));
             assert_eq!(
