@@ -503,15 +503,17 @@ pub fn run(out: &Path, opts: &StudyOptions) -> Result<StudyReport, StudyError> {
     })?;
     report.files.push(p);
     for d in DOMAINS {
-        let fig = figure(&groups, d);
-        report.files.extend(
-            fig.save_as(
-                out,
-                &format!("learned_model_{}", d.name().replace('-', "_")),
-                opts.format,
-            )
-            .map_err(PlotError::Figure)?,
-        );
+        let (fig, perron) = figures(&groups, d);
+        let name = d.name().replace('-', "_");
+        for (f, stem) in [
+            (fig, format!("learned_model_{name}")),
+            (perron, format!("perron_{name}")),
+        ] {
+            report.files.extend(
+                f.save_as(out, &stem, opts.format)
+                    .map_err(PlotError::Figure)?,
+            );
+        }
     }
     Ok(report)
 }
@@ -631,7 +633,9 @@ fn summary_markdown(groups: &[Group], steps: usize) -> String {
 }
 
 /// A domain's figure: the distances along training, mean ± standard error over seeds.
-fn figure(groups: &[Group], d: DomainKind) -> Figure {
+/// A domain's figures: the distances along training, and which part of `σ(F)` moves; mean ±
+/// standard error over seeds (log axes from 10 updates on).
+fn figures(groups: &[Group], d: DomainKind) -> (Figure, Figure) {
     let panel = |title: &str, y: &str, f: fn(&Measure) -> f64, log: bool| {
         let mut series = Vec::new();
         let mine: Vec<&Group> = groups.iter().filter(|g| g.domain == d).collect();
@@ -646,6 +650,7 @@ fn figure(groups: &[Group], d: DomainKind) -> Figure {
             let points: Vec<Point> = g
                 .steps()
                 .into_iter()
+                .filter(|&step| !log || step > 0)
                 .filter_map(|step| {
                     let st = g.at(step, f);
                     (st.n > 0).then(|| Point {
@@ -680,48 +685,55 @@ fn figure(groups: &[Group], d: DomainKind) -> Figure {
             ..Default::default()
         }
     };
+    let title = |what: &str| format!("{what}: {} (mean ± s.e. over seeds)", d.name());
     let mut fig = Figure::new(
-        format!(
-            "What model is learned: {} (mean ± s.e. over seeds)",
-            d.name()
-        ),
+        title("What model is learned"),
         vec![
             panel(
-                "model: TV(σ(F), P^π)",
+                "model: TV(σ(F), P)",
                 "mean row total variation",
                 |m| m.tv_model,
                 false,
             ),
             panel(
-                "rewards: ‖w − r^π‖",
-                "Euclidean distance",
+                "rewards: ‖w − r‖",
+                "Euclidean distance (from 10 updates)",
                 |m| m.w_dist,
                 true,
             ),
             panel(
-                "values: ‖θ − V^π‖",
-                "Euclidean distance",
+                "values: ‖θ − V‖",
+                "Euclidean distance (from 10 updates)",
                 |m| m.theta_dist,
                 true,
             ),
+        ],
+    );
+    let mut perron = Figure::new(
+        title("Which part of σ(F) moves (Perron split S = 1vᵀ + M)"),
+        vec![
             panel(
-                "σ(F) moved: stationary part",
-                "TV of the stationary distribution",
+                "stationary part: ½‖v − v₀‖₁",
+                "total variation from the start",
                 |m| m.moved_stationary,
                 false,
             ),
             panel(
-                "σ(F) moved: the rest",
-                "mean row TV of M = S − 1vᵀ",
+                "the rest: mean row ½‖M − M₀‖₁",
+                "total variation from the start",
                 |m| m.moved_rest,
                 false,
             ),
         ],
     );
-    fig.panel_size = (430, 440);
-    fig.legend_width = 330;
-    fig.notes.push("solid: offset 0, dashed: offset 1".into());
-    fig
+    for f in [&mut fig, &mut perron] {
+        f.panel_size = (430, 440);
+        f.legend_width = 400;
+        f.notes.push("solid: offset 0, dashed: offset 1".into());
+        f.notes
+            .push("P, r, V: the data policy's P^π, r^π, V^π".into());
+    }
+    (fig, perron)
 }
 
 #[cfg(test)]
