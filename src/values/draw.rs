@@ -588,8 +588,13 @@ fn model_figures(
         ]);
     }
     if let Some(t) = truth {
-        let mu_p = crate::theory::stationary_distribution(&t.p, k);
         let ev_p = eigenvalues(&t.p, k);
+        // A substochastic P (a file MDP leaking to featureless terminal states) has none.
+        let mu_p = if t.is_stochastic() {
+            crate::theory::stationary_distribution(&t.p, k)
+        } else {
+            Vec::new()
+        };
         dist.push(Series {
             dashed: true,
             ..Series::line(

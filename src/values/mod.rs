@@ -209,7 +209,8 @@ pub fn softmax_into(row: &[f64], out: &mut [f64]) {
 pub struct Truth {
     /// Feature dimension `k` (= states with a feature).
     pub k: usize,
-    /// `P^π` in feature coordinates, row-major `k × k`, rows sum to 1.
+    /// `P^π` in feature coordinates, row-major `k × k`; rows sum to 1 unless [`Truth::note`]
+    /// says otherwise (a file MDP's rows leaking to featureless terminal states).
     pub p: Vec<f64>,
     /// `r^π + c` (length `k`).
     pub r: Vec<f64>,
@@ -222,6 +223,13 @@ pub struct Truth {
 }
 
 impl Truth {
+    /// True when every row of `p` sums to 1 (to 1e-12): then it has a stationary distribution.
+    pub fn is_stochastic(&self) -> bool {
+        self.p
+            .chunks(self.k.max(1))
+            .all(|row| (row.iter().sum::<f64>() - 1.0).abs() < 1e-12)
+    }
+
     /// The truth of run `cfg`'s domain at its offset, when it is a tabular domain with one-hot
     /// features and no bias feature (chain, four rooms, a file MDP whose features are the
     /// identity); `None` otherwise.
@@ -266,28 +274,7 @@ impl Truth {
                 let own::Loaded::File(f) = &entry.loaded else {
                     return None;
                 };
-                let n = f.n_states();
-                let identity = f.k == n
-                    && (0..n).all(|s| {
-                        f.phi(s)
-                            .iter()
-                            .enumerate()
-                            .all(|(j, &x)| x == f64::from(u8::from(j == s)))
-                    });
-                if !identity {
-                    return None;
-                }
-                let (p, _) = f.mdp.policy_matrix(&f.policy);
-                let ends: Vec<usize> = (0..n).filter(|&s| f.terminal[s]).collect();
-                Some(Truth::restricted(
-                    &p,
-                    n,
-                    n,
-                    &ends,
-                    f.exact_values(c),
-                    f.gamma,
-                    "terminal states' rows taken as self-loops",
-                ))
+                file_truth(f, c)
             }
             _ => None,
         }
@@ -326,6 +313,76 @@ impl Truth {
     }
 }
 
+/// The truth of a file MDP whose feature rows are one-hot or zero: every state with a feature
+/// has its own (a bijection onto the `k` features), states without one are terminal. Rows of
+/// terminal states, and rows all of whose mass goes to featureless states, are taken as
+/// self-loops, as are features no state has (value 0); a row with part of its mass going to featureless (terminal, value 0) states
+/// keeps that mass out (it sums to less than 1).
+fn file_truth(f: &crate::domain::file::FileMdp, c: f64) -> Option<Truth> {
+    let (n, k) = (f.n_states(), f.k);
+    let mut feature = vec![None; n];
+    let mut state = vec![None; k];
+    for (s, slot) in feature.iter_mut().enumerate() {
+        let row = f.phi(s);
+        let ones: Vec<usize> = (0..k).filter(|&j| row[j] == 1.0).collect();
+        let zeros = row.iter().filter(|&&x| x == 0.0).count();
+        match (ones.as_slice(), zeros) {
+            ([j], z) if z == k - 1 && state[*j].is_none() => {
+                state[*j] = Some(s);
+                *slot = Some(*j);
+            }
+            ([], z) if z == k && f.terminal[s] => {}
+            _ => return None,
+        }
+    }
+    let (p, _) = f.mdp.policy_matrix(&f.policy);
+    let values = f.exact_values(c);
+    // A feature no state has (the default features' column of a terminal state): value 0.
+    let v: Vec<f64> = state.iter().map(|s| s.map_or(0.0, |s| values[s])).collect();
+    let mut q = vec![0.0; k * k];
+    let mut loops = 0;
+    let mut leaks = 0;
+    for (i, s) in state.iter().enumerate() {
+        let row = &mut q[i * k..(i + 1) * k];
+        if let Some(s) = s.filter(|&s| !f.terminal[s]) {
+            for (t, ft) in feature.iter().enumerate() {
+                if let Some(j) = ft {
+                    row[*j] += p[s * n + t];
+                }
+            }
+        }
+        let mass: f64 = row.iter().sum();
+        if mass == 0.0 {
+            row[i] = 1.0;
+            loops += 1;
+        } else if mass < 1.0 - 1e-12 {
+            leaks += 1;
+        }
+    }
+    let r = (0..k)
+        .map(|i| v[i] - f.gamma * crate::data::dot(&q[i * k..(i + 1) * k], &v))
+        .collect();
+    let mut notes = Vec::new();
+    if loops > 0 {
+        notes.push(format!(
+            "{loops} rows (terminal or unused, or all to terminal states) taken as self-loops"
+        ));
+    }
+    if leaks > 0 {
+        notes.push(format!(
+            "{leaks} rows sum to less than 1 (part of their mass goes to terminal states without a feature)"
+        ));
+    }
+    Some(Truth {
+        k,
+        p: q,
+        r,
+        v,
+        gamma: f.gamma,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    })
+}
+
 /// The mean over rows of the total-variation distance `½‖a_i − b_i‖₁` of two row-stochastic
 /// `k × k` matrices.
 pub fn mean_row_tv(a: &[f64], b: &[f64], k: usize) -> f64 {
@@ -360,7 +417,7 @@ mod tests {
 
     #[test]
     fn truths_satisfy_their_bellman_equation() {
-        for domain in ["chain", "four_rooms"] {
+        for domain in ["chain", "four-rooms"] {
             for offset in [0.0, 1.0] {
                 let mut s = RunSettings::default();
                 s.set("domain", crate::config::Raw::Text(domain))
@@ -387,6 +444,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A file MDP with a terminal state (default one-hot features: the terminal's column is
+    /// unused): state 0 goes to 1 or to the terminal, 1 always to the terminal; the truth's
+    /// Bellman equation holds on the exact values, row 0 leaks half its mass, row 1 (all to the
+    /// terminal) and the unused feature are self-loops.
+    #[test]
+    fn a_file_mdp_with_a_terminal_state_has_its_truth() {
+        let t: toml::Table = r#"
+gamma = 0.8
+states = 3
+actions = 1
+terminal = [2]
+transitions = [
+  { s = 0, a = 0, next = 1, p = 0.5 }, { s = 0, a = 0, next = 2, p = 0.5 },
+  { s = 1, a = 0, next = 2, p = 1.0 }, { s = 2, a = 0, next = 2, p = 1.0 },
+]
+rewards = [[1.0], [2.0], [0.0]]
+policy = [[1.0], [1.0], [1.0]]
+[data]
+trajectories = 5
+length = 4
+"#
+        .parse()
+        .expect("toml");
+        let f = crate::domain::file::FileMdp::from_table(&t).expect("valid");
+        let truth = file_truth(&f, 0.5).expect("one-hot");
+        assert_eq!(truth.k, 3);
+        // V(1) = 2.5, V(0) = 1.5 + 0.8 · 0.5 · 2.5 = 2.5.
+        assert!((truth.v[1] - 2.5).abs() < 1e-12 && (truth.v[0] - 2.5).abs() < 1e-12);
+        assert_eq!(truth.p, [0.0, 0.5, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        assert!(!truth.is_stochastic());
+        for i in 0..3 {
+            let row = &truth.p[i * 3..(i + 1) * 3];
+            let bell = truth.r[i] + truth.gamma * crate::data::dot(row, &truth.v);
+            assert!((bell - truth.v[i]).abs() < 1e-12, "row {i}");
+        }
+        assert!((truth.r[0] - 1.5).abs() < 1e-12, "r(0) = reward + offset");
     }
 
     #[test]

@@ -10,8 +10,8 @@ use imprl::values::Learned;
 /// Checkpoints are recorded every this many updates (the figures show 0, 10, 100 and the end)
 /// when the model is small enough to keep them all.
 const EVERY: usize = 10;
-/// Largest feature dimension whose checkpoints are kept (`k ≤ 150`: at most 180 KB each).
-const MAX_K_CHECKPOINTS: usize = 150;
+/// Largest feature dimension whose checkpoints are kept (`k ≤ 200`: at most 320 KB each).
+const MAX_K_CHECKPOINTS: usize = 200;
 
 pub fn values(args: &ValuesArgs) -> anyhow::Result<()> {
     let settings = args.settings.settings()?;
