@@ -389,8 +389,11 @@ fn variant(r: &StudyRun) -> String {
     }
 }
 
+/// A measurement of [`Measure`].
+pub type Metric = fn(&Measure) -> f64;
+
 /// The metrics of the tables, by column name.
-pub const METRICS: [(&str, fn(&Measure) -> f64); 8] = [
+pub const METRICS: [(&str, Metric); 8] = [
     ("tv_model", |m| m.tv_model),
     ("tv_stationary", |m| m.tv_stationary),
     ("rest", |m| m.rest),
@@ -577,7 +580,9 @@ fn group(all: &[StudyRun], results: &[(Vec<Measure>, Option<usize>)]) -> Vec<Gro
                 out.len() - 1
             }
         };
-        let blew_up = ms.last().is_some_and(|m| !(m.theta_dist.abs() <= BLOW_UP));
+        let blew_up = ms.last().is_some_and(|m| {
+            m.theta_dist.abs().partial_cmp(&BLOW_UP) != Some(std::cmp::Ordering::Less)
+        });
         if diverged.is_some() || blew_up {
             out[i].diverged += 1;
         } else {

@@ -126,13 +126,13 @@ fn per_state_values(
                 OKABE_ITO[j % OKABE_ITO.len()],
                 (0..n).map(|i| Point::at(i as f64, v[i])).collect(),
             ));
-            for i in 0..n {
+            for (i, (y, x)) in l.targets_test.iter().zip(v).enumerate() {
                 t.rows.push(vec![
                     i.to_string(),
-                    num(l.targets_test[i]),
+                    num(*y),
                     l.label().into(),
                     l.steps[c].to_string(),
-                    num(v[i]),
+                    num(*x),
                 ]);
             }
         }
