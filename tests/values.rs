@@ -231,3 +231,85 @@ fn bad_input_exits_2_before_any_work() {
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("params"));
 }
+
+#[test]
+fn mountain_car_points_hold_the_saved_predictions() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = ["--domain", "mountain-car", "--steps", "5"];
+    let out = dir.path().join("values");
+    imprl()
+        .arg("values")
+        .args(settings)
+        .arg("--out")
+        .arg(&out)
+        .args(["--format", "png"])
+        .assert()
+        .success();
+    let (header, rows) = table(&out.join("values_points.csv"));
+    assert_eq!(
+        header,
+        [
+            "position",
+            "velocity",
+            "mc_return",
+            "v_implicit",
+            "v_explicit"
+        ]
+    );
+    assert_eq!(rows.len(), 1000);
+    let a = save(dir.path(), &settings, "implicit", false);
+    let (x, theta, y) = (
+        f64s(&a, "features_test"),
+        f64s(&a, "theta"),
+        f64s(&a, "targets_test"),
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let v: f64 = r[3].parse().expect("v");
+        assert_eq!(v, dot(&x[i * 400..(i + 1) * 400], theta), "row {i}");
+        assert_eq!(r[2].parse::<f64>().expect("mc"), y[i]);
+        // The drawn state has the test row's features.
+        let s = [
+            r[0].parse::<f64>().expect("x"),
+            r[1].parse::<f64>().expect("v"),
+        ];
+        let phi = imprl::domain::mountain_car::rbf().features(s);
+        let err = phi
+            .iter()
+            .zip(&x[i * 400..(i + 1) * 400])
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err < 1e-9, "row {i}: {err}");
+    }
+    // The grid table: 60 x 60 per model.
+    let (_, grid) = table(&out.join("values.csv"));
+    assert_eq!(grid.len(), 2 * 3600);
+}
+
+#[test]
+fn the_report_page_shows_the_values_figures() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let grid = imprl::sweep::Grid::from_toml_table(
+        &toml::from_str("domain = \"chain\"\nparam = \"explicit\"\nsteps = 10\n").expect("toml"),
+    )
+    .expect("grid");
+    let mut store = imprl::store::Store::open(dir.path()).expect("store");
+    imprl::sweep::execute(
+        grid.runs(),
+        &mut store,
+        &imprl::sweep::SweepOptions::default(),
+        &mut imprl::train::Silent,
+    )
+    .expect("sweep");
+    drop(store);
+    let (before, _) = imprl::report::render(dir.path()).expect("page");
+    assert!(!before.contains("What was learned"));
+    imprl()
+        .args([
+            "values", "--domain", "chain", "--steps", "20", "--format", "svg", "--out",
+        ])
+        .arg(dir.path().join("values"))
+        .assert()
+        .success();
+    let (page, summary) = imprl::report::render(dir.path()).expect("page");
+    assert!(page.contains("<h2>What was learned</h2>"));
+    assert!(summary.figures >= 3, "{}", summary.figures);
+}
