@@ -93,7 +93,10 @@ fn number(v: f64) -> String {
 
 fn model_title(l: &Learned) -> String {
     let last = l.steps.last().copied().unwrap_or(0);
-    format!("{} after {last} updates", l.label())
+    match l.diverged_at {
+        Some(d) => format!("{} after {last} updates (diverged at {d})", l.label()),
+        None => format!("{} after {last} updates", l.label()),
+    }
 }
 
 /// Chain and file MDPs: `V̂` per test state at the checkpoints against the exact values.
