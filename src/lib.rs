@@ -30,3 +30,4 @@ pub mod sweep;
 pub mod theory;
 pub mod tidy;
 pub mod train;
+pub mod values;

@@ -10,9 +10,11 @@
 //! and rasterized by `ab_glyph`: no system font or font library is needed.
 
 mod axis;
+mod heatmap;
 mod render;
 
 pub use axis::{nice_ticks, number_label};
+pub use heatmap::{Heatmap, HeatmapFigure, Scale, MASKED};
 
 use plotters::style::RGBColor;
 use std::path::{Path, PathBuf};
@@ -254,39 +256,11 @@ impl Figure {
     /// Renders the figure to `path`, as SVG when its extension is `svg`, else as PNG, through a
     /// temporary file in the same directory renamed into place.
     pub fn save(&self, path: &Path) -> Result<(), FigureError> {
-        register_font()?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let svg = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-        // The temporary file keeps the extension: the bitmap encoder picks its format by it.
-        let tmp = dir.join(format!(
-            ".{}.{}.tmp.{}",
-            name,
-            std::process::id(),
-            if svg { "svg" } else { "png" }
-        ));
-        let drawn = if svg {
-            render::svg(self, &tmp)
-        } else {
-            render::png(self, &tmp)
-        };
-        if let Err(message) = drawn {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(FigureError::Draw {
-                path: path.to_path_buf(),
-                message,
-            });
-        }
-        std::fs::rename(&tmp, path).map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            FigureError::Io {
-                path: path.to_path_buf(),
-                source,
+        save_atomic(path, |tmp, svg| {
+            if svg {
+                render::svg(self, tmp)
+            } else {
+                render::png(self, tmp)
             }
         })
     }
@@ -308,6 +282,44 @@ impl Figure {
             })
             .collect()
     }
+}
+
+/// Renders to `path` through `render(tmp, is_svg)` writing a temporary file in the same
+/// directory, renamed into place (SVG when the extension is `svg`, else PNG).
+fn save_atomic(
+    path: &Path,
+    render: impl FnOnce(&Path, bool) -> Result<(), String>,
+) -> Result<(), FigureError> {
+    register_font()?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let svg = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    // The temporary file keeps the extension: the bitmap encoder picks its format by it.
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp.{}",
+        name,
+        std::process::id(),
+        if svg { "svg" } else { "png" }
+    ));
+    if let Err(message) = render(&tmp, svg) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(FigureError::Draw {
+            path: path.to_path_buf(),
+            message,
+        });
+    }
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        FigureError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 #[cfg(test)]

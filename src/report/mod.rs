@@ -11,7 +11,8 @@
 //! Layout read from `DIR`: `results.sqlite` (required), `figures/` (`imprl plot`), `compare/`
 //! (`imprl compare`: `comparison.csv`, `comparison.svg`, `seed_sets.csv`), `theory/` (`imprl
 //! theory --out DIR/theory`: `theory.csv` and its SVG figures; also one level of subdirectories of
-//! `theory/`, one per analysis).
+//! `theory/`, one per analysis), `values/` (`imprl values --out DIR/values`: its figures and CSVs,
+//! when present).
 
 pub mod html;
 pub mod settings;
@@ -410,6 +411,25 @@ fn theory_section(b: &mut Body, dir: &Path) -> Result<(), ReportError> {
     Ok(())
 }
 
+/// The figures of `imprl values` (in `values/`), when there are any.
+fn values_section(b: &mut Body, dir: &Path) -> Result<(), ReportError> {
+    let groups = figure_groups(&dir.join("values"), |s| match s {
+        "values" => 0,
+        "model" => 1,
+        _ => 2,
+    })?;
+    if groups.is_empty() {
+        return Ok(());
+    }
+    b.html
+        .push_str("<section id=\"values\">\n<h2>What was learned</h2>\n");
+    for f in &groups {
+        b.figure(&f.images, f.table.as_deref())?;
+    }
+    b.html.push_str("</section>\n");
+    Ok(())
+}
+
 /// The page of results directory `dir` (see the module's documentation for what it reads), and
 /// what went into it.
 pub fn render(dir: &Path) -> Result<(String, ReportSummary), ReportError> {
@@ -438,6 +458,7 @@ pub fn render(dir: &Path) -> Result<(String, ReportSummary), ReportError> {
     figures_section(&mut b, dir)?;
     compare_section(&mut b, dir)?;
     theory_section(&mut b, dir)?;
+    values_section(&mut b, dir)?;
     let title = format!("imprl results: {}", dir.display());
     let page = html::page(&title, b.figures, &b.html);
     let report = ReportSummary {

@@ -5,9 +5,12 @@
 //!
 //! - [`td`]: the paper's Figures 1–3 with TD targets next to Monte Carlo returns (SPEC §8.5);
 //! - [`model_family`]: pseudo-actions, reductions and a learned discount (SPEC §8.1, §8.2);
-//! - [`gradients`]: implicit differentiation against unrolled and truncated gradients (SPEC §8.3).
+//! - [`gradients`]: implicit differentiation against unrolled and truncated gradients (SPEC §8.3);
+//! - [`learned_model`]: what model end-to-end training learns, against the true one (SPEC §1,
+//!   §2); its runs are followed by an observer, not stored.
 
 pub mod gradients;
+pub mod learned_model;
 pub mod model_family;
 pub mod td;
 
@@ -34,6 +37,9 @@ pub enum StudyError {
     /// A figure or table could not be written.
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// A run of a study that does not go through the sweep failed.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// What a study's `run` did.

@@ -49,6 +49,10 @@ pub enum Command {
     /// Run a designed study into a resumable results store, then write its table and figures.
     #[command(subcommand)]
     Study(StudyCommand),
+    /// Draw what one implicit and one explicit run learned (or saved runs of --params): the
+    /// predicted values against the true ones and the learned model σ(F) against P^π, each
+    /// figure with its CSV.
+    Values(ValuesArgs),
     /// Write a domain's training and test sets (Monte Carlo targets, no bias column) as a
     /// directory that `--domain data:DIR` reads.
     Dataset(DatasetArgs),
@@ -68,6 +72,31 @@ pub enum StudyCommand {
     /// ift as reference, at the published best settings and offsets 0, 0.5, 1, per domain,
     /// plus the cost of an update (SPEC §8.3).
     Gradients(StudyGradientsArgs),
+    /// What model end-to-end training learns: σ(F) against P^π, w against r^π, θ̂ against
+    /// V^π along training on the chain and four rooms, from the published and from the true
+    /// model, and which part of σ(F) moves (docs/learned-model).
+    LearnedModel(LearnedModelArgs),
+}
+
+/// `imprl study learned-model`: into `study-learned-model` (made again each time), 10 seeds.
+#[derive(Clone)]
+pub struct LearnedModelDefaults;
+impl StudyDefaults for LearnedModelDefaults {
+    const OUT: &'static str = "study-learned-model";
+    const SEEDS: &'static str = "10";
+}
+
+/// Options of `imprl study learned-model`.
+#[derive(Args)]
+pub struct LearnedModelArgs {
+    #[command(flatten)]
+    pub study: StudyArgs<LearnedModelDefaults>,
+    /// Updates per run [default: the paper's 300].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Image formats.
+    #[arg(long, value_enum, default_value_t = Format::Both)]
+    pub format: Format,
 }
 
 /// The defaults of one study's [`StudyArgs`].
@@ -104,6 +133,25 @@ pub struct ModelFamilyDefaults;
 impl StudyDefaults for ModelFamilyDefaults {
     const OUT: &'static str = "model-family";
     const SEEDS: &'static str = "20";
+}
+
+/// Options of `imprl values`.
+#[derive(Args)]
+pub struct ValuesArgs {
+    /// Settings of the two runs (implicit and explicit; --lr sets both, else each takes its
+    /// default).
+    #[command(flatten)]
+    pub settings: SettingFlags<AllButParam>,
+    /// Output directory of the figures and their CSV tables.
+    #[arg(long, default_value = "results/values")]
+    pub out: PathBuf,
+    /// Image formats.
+    #[arg(long, value_enum, default_value_t = Format::Both)]
+    pub format: Format,
+    /// Draw these saved runs (`imprl run --save-params`, one or two, of one domain and offset)
+    /// instead of training; no run setting is taken with it.
+    #[arg(long, num_args = 1..=2, value_name = "FILE.npz")]
+    pub params: Vec<PathBuf>,
 }
 
 /// Options of `imprl study model-family`.
@@ -437,12 +485,16 @@ mod tests {
             Command::Study(StudyCommand::Gradients(a)) => {
                 (a.study.out, a.study.seeds, a.study.jobs)
             }
+            Command::Study(StudyCommand::LearnedModel(a)) => {
+                (a.study.out, a.study.seeds, a.study.jobs)
+            }
             _ => unreachable!("a study"),
         };
         for (name, out, seeds) in [
             ("model-family", "model-family", 20),
             ("td", "study-td", 10),
             ("gradients", "study-gradients", 20),
+            ("learned-model", "study-learned-model", 10),
         ] {
             assert_eq!(shared(study(&[name])), (PathBuf::from(out), seeds, None));
             assert_eq!(

@@ -14,6 +14,7 @@ mod progress;
 mod running;
 mod stores;
 mod study;
+mod values;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -115,5 +116,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Study(which) => study::study(&which),
         Command::Dataset(args) => dataset::dataset(&args),
         Command::Gradients(args) => gradmodes::gradients(&args),
+        Command::Values(args) => values::values(&args),
     }
 }

@@ -44,6 +44,23 @@ pub fn study(which: &StudyCommand) -> anyhow::Result<()> {
             let report = run(&args.study.out, &study, &opts, &mut terminal)?;
             finish(&report, &terminal, &args.study)
         }
+        StudyCommand::LearnedModel(args) => {
+            use imprl::study::learned_model::{run, runs, StudyOptions};
+            let (seeds, _, terminal) = start(&args.study, false)?;
+            let mut study = StudyOptions {
+                seeds: seeds as u64,
+                jobs: args.study.jobs,
+                format: args.format,
+                ..StudyOptions::default()
+            };
+            if let Some(steps) = args.steps {
+                study.steps = check_count("steps", steps)?;
+            }
+            // Every run's settings checked before any work (bad input exits 2).
+            runs(&study)?;
+            let report = run(&args.study.out, &study)?;
+            finish(&report, &terminal, &args.study)
+        }
     }
 }
 
