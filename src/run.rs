@@ -85,7 +85,7 @@ pub fn run(cfg: &RunConfig, observer: &mut dyn Observer) -> Result<Trained, RunE
 
 /// Runs `cfg` (see [`run`]) into its record: settings, outcome, evaluations and wall time (data,
 /// initialization and training), what the results store keeps; with `keep_theta`, also its
-/// final value weights `θ̂` (the last finite ones: [`crate::saved::FiniteTheta`]).
+/// final value weights `θ̂` (the last finite ones: [`crate::train::FiniteTheta`]).
 pub fn record(
     cfg: &RunConfig,
     keep_theta: bool,
@@ -94,7 +94,7 @@ pub fn record(
     let t0 = std::time::Instant::now();
     let problem = problem(cfg)?;
     let (trained, theta) = if keep_theta {
-        let mut both = (crate::saved::FiniteTheta::default(), observer);
+        let mut both = (crate::train::FiniteTheta::default(), observer);
         let trained = run_with(cfg, &problem, &mut both)?;
         (trained, Some(both.0.theta))
     } else {

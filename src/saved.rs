@@ -162,35 +162,6 @@ impl<P: Parameterization + ?Sized> Observer<P> for Recorder {
     }
 }
 
-/// Keeps a run's last finite value weights `θ` (the initial ones, then those after each update
-/// that left them finite): what a sweep stores with `--save-params`, at the cost of one copy of
-/// `k` numbers an update.
-#[derive(Debug, Clone, Default)]
-pub struct FiniteTheta {
-    /// The last finite `θ` seen.
-    pub theta: Vec<f64>,
-}
-
-impl FiniteTheta {
-    fn keep(&mut self, theta: &[f64]) {
-        if theta.iter().all(|x| x.is_finite()) {
-            self.theta.clear();
-            self.theta.extend_from_slice(theta);
-        }
-    }
-}
-
-impl<P: Parameterization + ?Sized> Observer<P> for FiniteTheta {
-    fn on_start(&mut self, model: &P) {
-        self.keep(model.theta());
-    }
-
-    fn on_step(&mut self, _step: usize, _g: &[f64], model: &P) -> ControlFlow<()> {
-        self.keep(model.theta());
-        ControlFlow::Continue(())
-    }
-}
-
 /// Runs `cfg` on its data `problem` recording its parameters (every `every` updates, or only the
 /// last finite ones), also telling `observer` everything; returns the run and its arrays (see
 /// the module's documentation).

@@ -242,6 +242,35 @@ pub fn train<P: Parameterization + ?Sized>(
     })
 }
 
+/// Keeps a run's last finite value weights `θ` (the initial ones, then those after each update
+/// that left them finite): what a sweep stores with `--save-params`, at the cost of one copy of
+/// `k` numbers an update.
+#[derive(Debug, Clone, Default)]
+pub struct FiniteTheta {
+    /// The last finite `θ` seen.
+    pub theta: Vec<f64>,
+}
+
+impl FiniteTheta {
+    fn keep(&mut self, theta: &[f64]) {
+        if theta.iter().all(|x| x.is_finite()) {
+            self.theta.clear();
+            self.theta.extend_from_slice(theta);
+        }
+    }
+}
+
+impl<P: Parameterization + ?Sized> Observer<P> for FiniteTheta {
+    fn on_start(&mut self, model: &P) {
+        self.keep(model.theta());
+    }
+
+    fn on_step(&mut self, _step: usize, _g: &[f64], model: &P) -> ControlFlow<()> {
+        self.keep(model.theta());
+        ControlFlow::Continue(())
+    }
+}
+
 /// The log of a [`train`] whose observer never stops the run (an analysis that only watches).
 pub fn to_the_end(trained: Result<RunLog, Stopped>) -> RunLog {
     trained.unwrap_or_else(|s| unreachable!("an observer that never stops stopped its run: {s}"))

@@ -1,7 +1,11 @@
 //! Restarted GMRES for the implicit model's solves (SPEC §1).
 
-use super::resolvent::GMRES_MAX_ITERS;
 use super::{dot, norm};
+
+/// GMRES gives up once it has made this many products with `A` (plus the one that checks the
+/// residual of its last iterate) and the solver falls back to LU: at k = 400 a factorization
+/// costs about as much as 50 products.
+pub const GMRES_MAX_ITERS: usize = 50;
 
 /// Krylov dimension before a GMRES restart.
 const GMRES_RESTART: usize = 40;

@@ -26,10 +26,11 @@ pub mod published;
 mod resolvent;
 mod softmax;
 
+pub use gmres::GMRES_MAX_ITERS;
 pub use kernels::{dot, exp, matvec, matvec_t, max, norm, sum};
 pub use lu::ResolventLu;
 pub use resolvent::{
-    InexactSolves, Resolvent, SolveError, SolveStats, SolverKind, AUTO_LU_MAX_K, GMRES_MAX_ITERS,
+    InexactSolves, Resolvent, SolveError, SolveStats, SolverKind, AUTO_LU_MAX_K,
     LU_AFTER_GMRES_FAILURE, REFINE_TOL,
 };
 pub use softmax::{logit_step, softmax, softmax_each_row, softmax_rows};

@@ -368,11 +368,6 @@ impl Resolvent {
     }
 }
 
-/// GMRES gives up once it has made this many products with `A` (plus the one that checks the
-/// residual of its last iterate) and the solver falls back to LU: at k = 400 a factorization
-/// costs about as much as 50 products.
-pub const GMRES_MAX_ITERS: usize = 50;
-
 /// After GMRES fails, the solver factorizes at this many updates before it tries GMRES again
 /// (a run whose parameters explode makes `A` hard for GMRES step after step).
 pub const LU_AFTER_GMRES_FAILURE: usize = 10;
