@@ -423,3 +423,142 @@ fn imprl_dataset_writes_a_directory_that_runs_as_the_domain() {
     ]);
     assert_eq!(builtin, own);
 }
+
+/// From state 0 the one action reaches state 1 (reward 4) with probability 1/4 and state 2
+/// (reward 0) with 3/4; both are terminal. `E[r | 0] = 1`, so `V(0) = 1 + c`.
+const SPLIT: &str = "gamma = 0.5
+states = 3
+actions = 1
+transitions = [[[0.0, 0.25, 0.75]], [[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]]]
+rewards = [[[0.0, 4.0, 0.0]], [[0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]]]
+policy = [[1.0], [1.0], [1.0]]
+start = [1.0, 0.0, 0.0]
+terminal = [1, 2]
+[data]
+trajectories = 400
+length = 5
+";
+
+fn file_problem(
+    dir: &Path,
+    name: &str,
+    text: &str,
+    targets: Targets,
+    offset: f64,
+) -> imprl::data::Problem {
+    let f = write(dir, name, text);
+    let d = DomainKind::from_name(&format!("file:{}", f.display())).unwrap();
+    let mut spec = imprl::domain::DomainSpec::published(d);
+    spec.targets = targets;
+    spec.problem(offset, 1)
+}
+
+#[test]
+fn rewards_per_transition_are_sampled_and_their_expectation_is_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = 0.5;
+    let p = file_problem(dir.path(), "split.toml", SPLIT, Targets::Mc, c);
+    // Test set: state 0 only, V = E[r] + c = 1.5 (terminal states are held at 0).
+    assert_eq!(p.test.y, vec![1.5]);
+    // Monte Carlo targets: the reward of the successor drawn, never the expectation.
+    assert_eq!(p.train.len(), 400);
+    let fours = p.train.y.iter().filter(|&&y| y == 4.0 + c).count();
+    assert!(
+        p.train.y.iter().all(|&y| y == 4.0 + c || y == c),
+        "{:?}",
+        p.train.y
+    );
+    // 400 draws of probability 1/4: 100 expected, sd 8.7.
+    assert!((60..140).contains(&fours), "{fours}");
+    // TD(0) rows carry the same sampled rewards (no bootstrap: the successor is terminal).
+    let td = file_problem(dir.path(), "split.toml", SPLIT, Targets::Td(1), c);
+    assert_eq!(td.train.y, p.train.y);
+    // The same MDP with the rewards in sparse transitions: the same problem, bit for bit.
+    let sparse = SPLIT
+        .replace(
+            "transitions = [[[0.0, 0.25, 0.75]], [[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]]]",
+            "transitions = [{ s = 0, a = 0, next = 1, p = 0.25, r = 4.0 }, \
+             { s = 0, a = 0, next = 2, p = 0.75, r = 0 }, { s = 1, a = 0, next = 1, p = 1.0, r = 0 }, \
+             { s = 2, a = 0, next = 2, p = 1.0, r = 0 }]",
+        )
+        .replace(
+            "rewards = [[[0.0, 4.0, 0.0]], [[0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]]]\n",
+            "",
+        );
+    let q = file_problem(dir.path(), "sparse.toml", &sparse, Targets::Mc, c);
+    assert_eq!((&q.train, &q.test), (&p.train, &p.test));
+    // Exact values by hand, terminal states at 0.
+    let m = FileMdp::load(&dir.path().join("split.toml").display().to_string())
+        .unwrap()
+        .0;
+    assert_eq!(m.exact_values(c), vec![1.5, 0.0, 0.0]);
+}
+
+#[test]
+fn rewards_constant_in_the_successor_run_as_rewards_per_pair_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let per_pair = GOOD.to_string() + "[data]\ntrajectories = 20\nlength = 30\n";
+    let per_transition = per_pair.replace(
+        "rewards = [[0.0, 1.0], [2.0, 0.0]]",
+        "rewards = [[[0.0, 0.0], [1.0, 1.0]], [[2.0, 2.0], [0.0, 0.0]]]",
+    );
+    assert_ne!(per_pair, per_transition);
+    for targets in [Targets::Mc, Targets::Td(2)] {
+        let a = file_problem(dir.path(), "a.toml", &per_pair, targets, 0.3);
+        let b = file_problem(dir.path(), "b.toml", &per_transition, targets, 0.3);
+        assert_eq!((&a.train, &a.test), (&b.train, &b.test), "{targets}");
+    }
+}
+
+#[test]
+fn bad_rewards_per_transition_are_refused_with_the_entry_named() {
+    let dense = GOOD.replace(
+        "rewards = [[0.0, 1.0], [2.0, 0.0]]",
+        "rewards = [[[0.0, 0.0], [1.0, 1.0]], [[2.0, 2.0], [0.0, 0.0]]]",
+    );
+    let sparse_t = "transitions = [{ s = 0, a = 0, next = 0, p = 0.5, r = 1 }, \
+         { s = 0, a = 0, next = 1, p = 0.5, r = 2 }, { s = 0, a = 1, next = 1, p = 1.0, r = 0 }, \
+         { s = 1, a = 0, next = 0, p = 1.0, r = 0 }, { s = 1, a = 1, next = 0, p = 0.25, r = 0 }, \
+         { s = 1, a = 1, next = 1, p = 0.75, r = 0 }]";
+    let sparse = GOOD
+        .replace(
+            "transitions = [[[0.5, 0.5], [0.0, 1.0]], [[1.0, 0.0], [0.25, 0.75]]]",
+            sparse_t,
+        )
+        .replace("rewards = [[0.0, 1.0], [2.0, 0.0]]\n", "");
+    for text in [&dense, &sparse] {
+        let t: toml::Table = text.parse().unwrap();
+        assert!(FileMdp::from_table(&t).is_ok(), "{text}");
+    }
+    let cases = [
+        (
+            dense.replace("[[2.0, 2.0], [0.0, 0.0]]]", "[[2.0], [0.0, 0.0]]]"),
+            "rewards[1][0]: 1 entries, not 2 (states)",
+        ),
+        (
+            dense.replace("[1.0, 1.0]]", "[1.0, inf]]"),
+            "rewards[0][1][1]: inf is not a finite number",
+        ),
+        (
+            sparse.replace("p = 0.5, r = 2 }", "p = 0.5 }"),
+            "transitions[1]: missing `r`",
+        ),
+        (
+            sparse.replace("p = 0.5, r = 1 }", "p = 0.5 }"),
+            "transitions[1]: unexpected `r`",
+        ),
+        (
+            sparse.replace("r = 2 }", "r = nan }"),
+            "transitions[1].r: NaN is not a finite number",
+        ),
+        (
+            sparse.clone() + "rewards = [[0.0, 1.0], [2.0, 0.0]]\n",
+            "rewards: given twice",
+        ),
+    ];
+    for (text, message) in cases {
+        let t: toml::Table = text.parse().expect("toml");
+        let err = FileMdp::from_table(&t).expect_err(message);
+        assert!(err.starts_with(message), "got `{err}`, want `{message}`");
+    }
+}
