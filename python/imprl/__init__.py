@@ -16,9 +16,11 @@ import numpy as np
 
 from . import _imprl
 from ._imprl import ImplicitModel
+from .mdp import Mdp, domain_name
 
 __all__ = [
     "ImplicitModel",
+    "Mdp",
     "export_parquet",
     "load_results",
     "run",
@@ -33,8 +35,11 @@ def settings() -> List[Dict[str, Any]]:
     return _imprl.settings()
 
 
-def run(domain: str, param: str, **settings: Any) -> Dict[str, Any]:
+def run(domain: Union[str, Mdp], param: str, **settings: Any) -> Dict[str, Any]:
     """One training run, as ``imprl run --domain DOMAIN --param PARAM --SETTING VALUE ...``.
+
+    ``domain`` is a domain's name or an :class:`Mdp` (run as the TOML file it writes, named by
+    its content hash, under ``$IMPRL_CACHE/mdp`` or ``~/.cache/imprl/mdp``).
 
     Returns a dict of every column of the command's log: ``timestep``, ``mse``,
     ``res_ones_norm``, ``res_ortho_norm``, ``residual_norm`` and, for a run that learns its
@@ -46,7 +51,7 @@ def run(domain: str, param: str, **settings: Any) -> Dict[str, Any]:
     Every run setting may be given as a keyword (the TOML names; see the list below or
     ``imprl.settings()``). A bad or unknown one raises ``ValueError`` naming it.
     """
-    return _imprl.run(domain, param, settings)
+    return _imprl.run(domain_name(domain), param, settings)
 
 
 def sweep(
@@ -64,8 +69,20 @@ def sweep(
     ``sys.stderr``. Ctrl-C stops it (runs in flight finish and are stored) and raises
     ``KeyboardInterrupt``.
 
+    A ``"domain"`` entry may hold :class:`Mdp` objects: each runs as the TOML file it writes
+    to ``out/mdp/<content hash>.toml``, so the store records it as an own domain with its
+    content hash and a later call with the same arrays resumes.
+
     Returns ``{"total", "skipped", "ran", "diverged", "interrupted", "wall_s"}``.
     """
+    if isinstance(grid, Mapping) and "domain" in grid:
+        mdps = os.path.join(os.fspath(out), "mdp")
+        d = grid["domain"]
+        grid = dict(grid)
+        if isinstance(d, (list, tuple)):
+            grid["domain"] = [domain_name(x, mdps) for x in d]
+        else:
+            grid["domain"] = domain_name(d, mdps)
     return _imprl.sweep(grid, out, jobs, progress)
 
 

@@ -117,3 +117,34 @@ class ImplicitModel:
         """One plain SGD step on (w, logits) for g = ∂L/∂θ̂ (η stays), then θ̂ again; on failure
         the model is unchanged."""
         ...
+
+class Mdp:
+    """A finite MDP with an evaluated policy (SPEC §8.6, §9.3), from NumPy arrays."""
+    P: npt.NDArray[np.float64]
+    R: npt.NDArray[np.float64]
+    policy: npt.NDArray[np.float64]
+    gamma: float
+    def __init__(
+        self,
+        P: npt.ArrayLike,
+        R: npt.ArrayLike,
+        policy: npt.ArrayLike,
+        gamma: float,
+        start: Optional[npt.ArrayLike] = None,
+        terminal: Optional[List[int]] = None,
+        features: Optional[npt.ArrayLike] = None,
+        trajectories: Optional[int] = None,
+        length: Optional[int] = None,
+        keep: Optional[Literal["first", "all"]] = None,
+    ) -> None: ...
+    @property
+    def n_states(self) -> int: ...
+    @property
+    def n_actions(self) -> int: ...
+    @property
+    def content_hash(self) -> str: ...
+    def to_toml(self, path: _Path) -> "os.PathLike[str]": ...
+    def values(self) -> npt.NDArray[np.float64]: ...
+    def domain(self, directory: Optional[_Path] = None) -> str: ...
+    @classmethod
+    def from_gymnasium(cls, env: Any, policy: npt.ArrayLike, gamma: float, **data: Any) -> "Mdp": ...
