@@ -39,10 +39,13 @@ fn chain_file_runs_as_the_chain_bit_for_bit() {
     ] {
         for targets in [Targets::Mc, Targets::Td(1), Targets::Td(3)] {
             for (offset, seed) in [(0.0, 0), (0.7, 4)] {
+                // Own problems have their own default rate (from the data): give the chain's.
+                let lr = imprl::published::best_lr(DomainKind::Chain, param, 0.95);
                 let set = |s: &mut RunSettings| {
                     s.targets = Some(targets);
                     s.offset = Some(offset);
                     s.seed = Some(seed);
+                    s.lr = Some(lr);
                 };
                 let a = log(&cfg("chain", param, set));
                 let b = log(&cfg(&chain_file(), param, set));
@@ -53,7 +56,9 @@ fn chain_file_runs_as_the_chain_bit_for_bit() {
     // And through the command line: the same bytes.
     let run = |d: &str| {
         imprl()
-            .args(["run", "--param", "implicit", "--offset", "1", "--domain", d])
+            .args([
+                "run", "--param", "implicit", "--offset", "1", "--lr", "0.015625", "--domain", d,
+            ])
             .output()
             .expect("run")
             .stdout
@@ -420,6 +425,8 @@ fn imprl_dataset_writes_a_directory_that_runs_as_the_domain() {
         "explicit",
         "--seed",
         "2",
+        "--lr",
+        "0.5",
     ]);
     assert_eq!(builtin, own);
 }
@@ -561,4 +568,81 @@ fn bad_rewards_per_transition_are_refused_with_the_entry_named() {
         let err = FileMdp::from_table(&t).expect_err(message);
         assert!(err.starts_with(message), "got `{err}`, want `{message}`");
     }
+}
+
+#[test]
+fn own_problems_default_to_a_rate_from_their_data_and_builtins_keep_the_papers() {
+    // The chain: the paper's rates, whatever the data.
+    for (param, eta) in [(ParamKind::Explicit, 0.95), (ParamKind::Implicit, 0.9)] {
+        let c = cfg("chain", param, |s| s.eta = Some(eta));
+        assert_eq!(
+            c.lr,
+            imprl::published::best_lr(DomainKind::Chain, param, eta)
+        );
+    }
+    // A data set with one feature x = ±2 (E[x²] = 4) and batch 25: λ = 4 + 4/25.
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("x,y\n");
+    for i in 0..40 {
+        csv += &format!("{},{}\n", if i % 2 == 0 { 2.0 } else { -2.0 }, i);
+    }
+    write(dir.path(), "train.csv", &csv);
+    write(dir.path(), "test.csv", "x,y\n1,1\n");
+    let data = format!("data:{}", dir.path().display());
+    let lam: f64 = 4.0 + 4.0 / 25.0;
+    let c = cfg(&data, ParamKind::Explicit, |_| {});
+    assert!((c.lr - 0.5 * 2.0 / lam).abs() < 1e-12 * c.lr, "{}", c.lr);
+    let c = cfg(&data, ParamKind::Implicit, |s| s.eta = Some(0.9));
+    assert!(
+        (c.lr - 0.5 * 0.01 * (0.5 * 2.0 / lam)).abs() < 1e-12 * c.lr,
+        "{}",
+        c.lr
+    );
+    let c = cfg(&data, ParamKind::ExplicitMatrix, |s| s.eta = Some(0.9));
+    assert!(
+        (c.lr - 0.25 * 0.01 * (0.5 * 2.0 / lam)).abs() < 1e-12 * c.lr,
+        "{}",
+        c.lr
+    );
+    // The second moment's largest eigenvalue by power iteration, against the closed form.
+    let mut d = imprl::data::Dataset::new(2);
+    d.push(&[2.0, 0.0], 0.0);
+    d.push(&[1.0, 2.0], 0.0);
+    d.push(&[-1.0, -2.0], 0.0);
+    d.push(&[2.0, 0.0], 0.0);
+    // E[φφᵀ] = ([4,0;0,0]·2 + [1,2;2,4]·2)/4 = [[2.5, 1], [1, 2]]: eigenvalues 2.25 ± √1.0625;
+    // E‖φ‖² = 4.5, over a batch of 2.
+    let lam = d.sgd_curvature(2).unwrap() - 4.5 / 2.0;
+    assert!((lam - (2.25 + 1.0625f64.sqrt())).abs() < 1e-9, "{lam}");
+}
+
+#[test]
+fn a_run_whose_loss_grows_a_million_fold_is_flagged_unstable() {
+    // The chain file at 4 times its default explicit rate: the loss explodes, and stays finite.
+    let out = imprl()
+        .args([
+            "run",
+            "--param",
+            "explicit",
+            "--lr",
+            "16.7",
+            "--domain",
+            &chain_file(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning: unstable"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    // The default rate on the same file is stable.
+    let out = imprl()
+        .args(["run", "--param", "explicit", "--domain", &chain_file()])
+        .output()
+        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

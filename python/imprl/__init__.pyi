@@ -38,7 +38,7 @@ def run(
     param: Literal["explicit", "implicit", "explicit-matrix"],
     *,
     eta: float = ...,  # default: 0.95. Internal discount η of the implicit model; it also sets the explicit runs' initialization.
-    lr: float = ...,  # default: the paper's best for domain, param and eta; times 1 - momentum for momentum; for adam a measured rate per domain and param. Learning rate α of the optimizer.
+    lr: float = ...,  # default: the paper's best for domain, param and eta (own problems: from the data's second moment); times 1 - momentum for momentum; for adam a measured rate per domain and param. Learning rate α of the optimizer.
     offset: float = ...,  # default: 0. Reward offset c added to every reward.
     seed: int = ...,  # default: 0. Run seed: data, initialization and minibatches.
     steps: int = ...,  # default: 300. Number of SGD updates.

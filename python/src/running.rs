@@ -137,6 +137,10 @@ pub fn run<'py>(
     }
     out.set_item("diverged_at", log.outcome.diverged_at())?;
     out.set_item("lr", cfg.lr)?;
+    out.set_item(
+        "unstable",
+        metrics::unstable_at(&log.rows).is_some(),
+    )?;
     Ok(out)
 }
 
