@@ -646,3 +646,210 @@ fn a_run_whose_loss_grows_a_million_fold_is_flagged_unstable() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A data directory written from `domain` (training and test sets, and the transitions of its
+/// TD(0) data) runs as the domain, bit for bit, under `mc` and `td:N`.
+fn transitions_round_trip(domain: DomainKind, dir: &Path) {
+    let (offset, seed) = (0.5, 3);
+    let spec = imprl::domain::DomainSpec::published(domain);
+    DataDir::write_csv(dir, &spec.problem(offset, seed)).unwrap();
+    let td1 = imprl::domain::DomainSpec {
+        targets: Targets::Td(1),
+        ..spec
+    }
+    .problem(offset, seed);
+    assert!(DataDir::write_transitions(dir, &td1).unwrap());
+    let data = format!("data:{}", dir.display());
+    for targets in [Targets::Mc, Targets::Td(1), Targets::Td(3)] {
+        for (param, bias) in [(ParamKind::Explicit, false), (ParamKind::Implicit, true)] {
+            let lr = imprl::published::best_lr(domain, param, 0.95);
+            let builtin = cfg(domain.name(), param, |s| {
+                s.offset = Some(offset);
+                s.seed = Some(seed);
+                s.bias = Some(bias);
+                s.targets = Some(targets);
+                s.lr = Some(lr);
+            });
+            let own = cfg(&data, param, |s| {
+                s.seed = Some(seed);
+                s.lr = Some(lr);
+                s.bias = Some(bias);
+                s.targets = Some(targets);
+            });
+            assert_eq!(log(&builtin), log(&own), "{domain} {param:?} {targets}");
+        }
+    }
+}
+
+#[test]
+fn a_data_set_with_transitions_runs_as_its_domain_under_mc_and_td() {
+    let dir = tempfile::tempdir().unwrap();
+    transitions_round_trip(DomainKind::Chain, &dir.path().join("chain"));
+    transitions_round_trip(DomainKind::FourRooms, &dir.path().join("rooms"));
+    // A file MDP with terminal states (rollouts end early, bootstraps dropped there).
+    let f = write(
+        dir.path(),
+        "line.toml",
+        &LINE
+            .replace("LEN", "4")
+            .replace("trajectories = 1", "trajectories = 30"),
+    );
+    let d = DomainKind::from_name(&format!("file:{}", f.display())).unwrap();
+    transitions_round_trip(d, &dir.path().join("line"));
+    // Without train.csv, `mc` rows are the returns of every transition: four rooms keeps
+    // every visited state, so that is four rooms' own training set.
+    let rooms = dir.path().join("rooms");
+    std::fs::remove_file(rooms.join("train.csv")).unwrap();
+    let p = imprl::domain::DomainSpec::published(DomainKind::FourRooms).problem(0.5, 3);
+    let data = DomainKind::from_name(&format!("data:{}", rooms.display())).unwrap();
+    let q = imprl::domain::DomainSpec::published(data).problem(0.0, 0);
+    assert_eq!((q.train, q.test), (p.train, p.test));
+}
+
+#[test]
+fn imprl_dataset_writes_transitions_that_run_td_as_the_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    let ds = d.display().to_string();
+    let run = |args: &[&str]| {
+        let out = imprl().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&[
+        "dataset",
+        "--domain",
+        "four-rooms",
+        "--seed",
+        "1",
+        "--offset",
+        "1",
+        "--out",
+        &ds,
+    ]);
+    let text = std::fs::read_to_string(d.join("transitions.csv")).unwrap();
+    assert!(text.starts_with("episode,step,x0,"), "{}", &text[..40]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("meta.toml"))
+            .unwrap()
+            .lines()
+            .last(),
+        Some("gamma = 0.9")
+    );
+    let common = [
+        "--param",
+        "implicit",
+        "--seed",
+        "1",
+        "--targets",
+        "td:2",
+        "--lr",
+        "1",
+    ];
+    let builtin = run(&[
+        &["run", "--domain", "four-rooms", "--offset", "1"][..],
+        &common,
+    ]
+    .concat());
+    let own = run(&[&["run", "--domain", &format!("data:{ds}")][..], &common].concat());
+    assert_eq!(builtin, own);
+}
+
+#[test]
+fn bad_transitions_are_refused_with_the_line_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "episode,step,x0,reward,next_x0,done\n0,0,1,1.5,2,0\n0,1,2,0.5,3,1\n1,0,1,1,2,0\n";
+    let cases = [
+        (
+            "episode,step,x0,reward,next_x0,done\n",
+            "episode,step,x,reward,next_x0,done\n",
+            "header: expected",
+        ),
+        (
+            "0,1,2,0.5,3,1",
+            "0,2,2,0.5,3,1",
+            "line 3: episode 0 has step 2 after step 0, not 1",
+        ),
+        (
+            "0,1,2,0.5,3,1",
+            "0,1,5,0.5,3,1",
+            "line 3: the state features differ",
+        ),
+        (
+            "0,1,2,0.5,3,1",
+            "0,1,2,0.5,3,2",
+            "line 3, column done: `2` is not 0 or 1",
+        ),
+        (
+            "0,1,2,0.5,3,1",
+            "0,1,2,x,3,1",
+            "line 3, column reward: `x` is not a number",
+        ),
+        (
+            "1,0,1,1,2,0",
+            "1,1,1,1,2,0",
+            "line 4: episode 1 starts at step 1, not 0",
+        ),
+        (
+            "1,0,1,1,2,0",
+            "0,0,1,1,2,0\n1,0,1,1,2,0",
+            "line 4: episode 0 has step 0",
+        ),
+    ];
+    for (i, (from, to, message)) in cases.iter().enumerate() {
+        let d = dir.path().join(format!("d{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        write(&d, "test.csv", "x0,y\n1,1\n");
+        write(&d, "meta.toml", "gamma = 0.9\n");
+        assert!(good.contains(from), "case {i}");
+        write(&d, "transitions.csv", &good.replacen(from, to, 1));
+        let out = imprl()
+            .args([
+                "run",
+                "--param",
+                "explicit",
+                "--targets",
+                "td:1",
+                "--domain",
+            ])
+            .arg(format!("data:{}", d.display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {stderr}");
+        assert!(stderr.contains(message), "case {i}: {stderr}");
+    }
+    // The good file runs; without meta.toml it is refused naming it.
+    let d = dir.path().join("ok");
+    std::fs::create_dir_all(&d).unwrap();
+    write(&d, "test.csv", "x0,y\n1,1\n");
+    write(&d, "transitions.csv", good);
+    let run = || {
+        imprl()
+            .args([
+                "run",
+                "--param",
+                "explicit",
+                "--targets",
+                "td:1",
+                "--domain",
+            ])
+            .arg(format!("data:{}", d.display()))
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("meta.toml"));
+    write(&d, "meta.toml", "gamma = 0.9\n");
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

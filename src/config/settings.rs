@@ -98,8 +98,8 @@ pub fn adam_lr(domain: DomainKind, param: ParamKind) -> f64 {
 /// The rules between settings, checked by [`RunSettings::resolve`] after each setting's own
 /// range (SPEC §8.2, §8.6):
 /// - a learned `η = σ(ρ)` starts at `ρ = logit(eta)`, which needs `eta > 0`;
-/// - a data set (`data:DIR`) has no rewards and no transitions: reward offset 0 and `mc`
-///   targets.
+/// - a data set (`data:DIR`) has no reward offset (offset 0), and `mc` targets unless it has
+///   transitions (SPEC §9.4).
 fn check_together(c: &RunConfig) -> Result<(), ConfigError> {
     if c.learn_eta != LearnEta::None && c.eta <= 0.0 {
         return Err(ConfigError::invalid(
@@ -109,11 +109,19 @@ fn check_together(c: &RunConfig) -> Result<(), ConfigError> {
         ));
     }
     if let DomainKind::Data(name) = c.domain {
-        if c.targets != Targets::Mc {
+        // A data set with transitions (SPEC §9.4) takes TD targets; one that cannot be loaded
+        // is reported by its loading.
+        let transitions = match c.domain.own() {
+            Some(Ok(e)) => {
+                matches!(&e.loaded, crate::domain::own::Loaded::Data(d) if d.transitions.is_some())
+            }
+            _ => true,
+        };
+        if c.targets != Targets::Mc && !transitions {
             return Err(ConfigError::invalid(
                 "targets",
                 c.targets.text(),
-                &format!("mc only for {name}: a data set has no transitions to bootstrap from"),
+                &format!("mc only for {name}: a data set has no transitions to bootstrap from (give transitions.csv and meta.toml)"),
             ));
         }
         if c.offset != 0.0 {
