@@ -75,14 +75,13 @@ def sweep(
 
     Returns ``{"total", "skipped", "ran", "diverged", "interrupted", "wall_s"}``.
     """
-    if isinstance(grid, Mapping) and "domain" in grid:
-        mdps = os.path.join(os.fspath(out), "mdp")
-        d = grid["domain"]
-        grid = dict(grid)
-        if isinstance(d, (list, tuple)):
-            grid["domain"] = [domain_name(x, mdps) for x in d]
-        else:
-            grid["domain"] = domain_name(d, mdps)
+    if isinstance(grid, Mapping) and isinstance(out, (str, os.PathLike)):
+        d = grid.get("domain")
+        many = isinstance(d, (list, tuple))
+        if any(isinstance(x, Mdp) for x in (d if many else [d])):
+            mdps = os.path.join(os.fspath(out), "mdp")
+            grid = dict(grid)
+            grid["domain"] = [domain_name(x, mdps) for x in d] if many else domain_name(d, mdps)
     return _imprl.sweep(grid, out, jobs, progress)
 
 
