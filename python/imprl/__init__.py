@@ -45,8 +45,9 @@ def run(domain: Union[str, Mdp], param: str, **settings: Any) -> Dict[str, Any]:
     ``res_ones_norm``, ``res_ortho_norm``, ``residual_norm`` and, for a run that learns its
     discount, ``eta`` (float64 arrays, one entry per evaluation; the same numbers as the
     command's CSV); ``diverged_at`` (``None``, or the update after which the run diverged; the
-    log then stops at its last finite evaluation); and ``lr``, the learning rate used (the
-    given one, or the default for the run's settings).
+    log then stops at its last finite evaluation); ``lr``, the learning rate used (the
+    given one, or the default for the run's settings: own problems' from their data); and
+    ``unstable``, True when the test loss grew past 10⁶ times its first evaluation.
 
     Every run setting may be given as a keyword (the TOML names; see the list below or
     ``imprl.settings()``). A bad or unknown one raises ``ValueError`` naming it.

@@ -17,6 +17,8 @@ class RunLog(TypedDict):
     res_ortho_norm: npt.NDArray[np.float64]
     residual_norm: npt.NDArray[np.float64]
     diverged_at: Optional[int]
+    lr: float
+    unstable: bool
 
 class SweepSummary(TypedDict):
     total: int
