@@ -23,11 +23,12 @@ pub fn dataset(args: &DatasetArgs) -> anyhow::Result<()> {
         ..DomainSpec::published(domain)
     }
     .try_problem(s.offset.unwrap_or(0.0), args.seed);
-    if let Ok(td1) = td1 {
-        DataDir::write_transitions(&args.out, &td1)?;
-    }
+    let transitions = match td1 {
+        Ok(td1) if DataDir::write_transitions(&args.out, &td1)? => td1.train.len(),
+        _ => 0,
+    };
     println!(
-        "{} training and {} test rows of {} (seed {}, offset {}) in {}",
+        "{} training and {} test rows and {transitions} transitions of {} (seed {}, offset {}) in {}",
         problem.train.len(),
         problem.test.len(),
         domain.text(),
