@@ -129,6 +129,55 @@ impl Dataset {
         }
     }
 
+    /// The curvature that bounds plain SGD's stable learning rates on this set's least-squares
+    /// loss (SPEC §8.6, docs/own-problems.md, *Default learning rate*): `λ = λ_max(M) + E‖φ‖²/B`
+    /// with `M = E[φφᵀ]` the features' second moment over the rows and `B` the minibatch size.
+    /// Full-batch gradient descent is stable for `α < 2/λ_max(M)`; the second term is the
+    /// minibatch's noise (for one-hot features the mean-square bound is
+    /// `2/(λ_s + (1 − λ_s)/B)` per state), so `2/λ` is a bound for any `B`. `λ_max` by power
+    /// iteration on `v ↦ Xᵀ(Xv)/n` (at most 200 products, relative change 1e-9), from a fixed
+    /// start vector: a deterministic lower estimate. `None` without rows or with zero
+    /// features.
+    pub fn sgd_curvature(&self, batch: usize) -> Option<f64> {
+        let (n, k) = (self.len(), self.k);
+        if n == 0 || k == 0 {
+            return None;
+        }
+        let mean_sq = self.x.iter().map(|v| v * v).sum::<f64>() / n as f64;
+        // A start vector with no sign pattern or symmetry to be orthogonal to the top one.
+        let mut v: Vec<f64> = (0..k)
+            .map(|j| 1.0 + 0.5 * ((j as f64) * 0.754_877).sin())
+            .collect();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let nv = norm(&v);
+        v.iter_mut().for_each(|x| *x /= nv);
+        let mut w = vec![0.0; k];
+        let mut lam = 0.0;
+        for _ in 0..200 {
+            w.iter_mut().for_each(|x| *x = 0.0);
+            for i in 0..n {
+                let row = self.row(i);
+                let xv = dot(row, &v);
+                for (wj, xj) in w.iter_mut().zip(row) {
+                    *wj += xv * xj;
+                }
+            }
+            let next = norm(&w) / n as f64;
+            if next == 0.0 || !next.is_finite() {
+                return None;
+            }
+            v.iter_mut()
+                .zip(&w)
+                .for_each(|(x, y)| *x = y / (next * n as f64));
+            let done = (next - lam).abs() <= 1e-9 * next;
+            lam = next;
+            if done {
+                break;
+            }
+        }
+        Some(lam + mean_sq / batch.max(1) as f64)
+    }
+
     /// The same set with a constant feature 1 appended to every row (`k + 1` columns).
     pub fn with_bias(&self) -> Dataset {
         let mut out = Dataset::new(self.k + 1);

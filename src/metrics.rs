@@ -191,6 +191,20 @@ pub fn log_columns(rows: &[EvalRow]) -> Vec<&'static Metric> {
     required().chain(optional_present(rows)).collect()
 }
 
+/// A run is *unstable* when its loss grows past this many times its start (docs/own-problems.md,
+/// *Default learning rate*); unlike divergence (a non-finite value, SPEC §5) it does not stop
+/// the run.
+pub const UNSTABLE_FACTOR: f64 = 1e6;
+
+/// The first evaluation at which the test loss `mse` exceeds [`UNSTABLE_FACTOR`] times the
+/// first evaluation's (`None`: the run stayed within it, or its log is empty).
+pub fn unstable_at(rows: &[EvalRow]) -> Option<usize> {
+    let start = rows.first()?.mse;
+    rows.iter()
+        .find(|r| r.mse > UNSTABLE_FACTOR * start)
+        .map(|r| r.timestep)
+}
+
 /// The metric called `name` in logs and the store.
 pub fn metric(name: &str) -> Option<&'static Metric> {
     METRICS.iter().find(|m| m.name == name)
@@ -199,6 +213,23 @@ pub fn metric(name: &str) -> Option<&'static Metric> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unstable_when_the_loss_grows_past_a_million_times_its_start() {
+        let row = |t: usize, mse: f64| EvalRow {
+            mse,
+            ..EvalRow::empty(t)
+        };
+        let rows = [
+            row(0, 2.0),
+            row(10, 2e6),
+            row(20, 2.0000001e6),
+            row(30, 1.0),
+        ];
+        assert_eq!(unstable_at(&rows), Some(20));
+        assert_eq!(unstable_at(&rows[..2]), None);
+        assert_eq!(unstable_at(&[]), None);
+    }
 
     #[test]
     fn metrics_split_the_residual_norm() {

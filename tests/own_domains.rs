@@ -39,10 +39,13 @@ fn chain_file_runs_as_the_chain_bit_for_bit() {
     ] {
         for targets in [Targets::Mc, Targets::Td(1), Targets::Td(3)] {
             for (offset, seed) in [(0.0, 0), (0.7, 4)] {
+                // Own problems have their own default rate (from the data): give the chain's.
+                let lr = imprl::published::best_lr(DomainKind::Chain, param, 0.95);
                 let set = |s: &mut RunSettings| {
                     s.targets = Some(targets);
                     s.offset = Some(offset);
                     s.seed = Some(seed);
+                    s.lr = Some(lr);
                 };
                 let a = log(&cfg("chain", param, set));
                 let b = log(&cfg(&chain_file(), param, set));
@@ -53,7 +56,9 @@ fn chain_file_runs_as_the_chain_bit_for_bit() {
     // And through the command line: the same bytes.
     let run = |d: &str| {
         imprl()
-            .args(["run", "--param", "implicit", "--offset", "1", "--domain", d])
+            .args([
+                "run", "--param", "implicit", "--offset", "1", "--lr", "0.015625", "--domain", d,
+            ])
             .output()
             .expect("run")
             .stdout
@@ -420,6 +425,431 @@ fn imprl_dataset_writes_a_directory_that_runs_as_the_domain() {
         "explicit",
         "--seed",
         "2",
+        "--lr",
+        "0.5",
     ]);
     assert_eq!(builtin, own);
+}
+
+/// From state 0 the one action reaches state 1 (reward 4) with probability 1/4 and state 2
+/// (reward 0) with 3/4; both are terminal. `E[r | 0] = 1`, so `V(0) = 1 + c`.
+const SPLIT: &str = "gamma = 0.5
+states = 3
+actions = 1
+transitions = [[[0.0, 0.25, 0.75]], [[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]]]
+rewards = [[[0.0, 4.0, 0.0]], [[0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]]]
+policy = [[1.0], [1.0], [1.0]]
+start = [1.0, 0.0, 0.0]
+terminal = [1, 2]
+[data]
+trajectories = 400
+length = 5
+";
+
+fn file_problem(
+    dir: &Path,
+    name: &str,
+    text: &str,
+    targets: Targets,
+    offset: f64,
+) -> imprl::data::Problem {
+    let f = write(dir, name, text);
+    let d = DomainKind::from_name(&format!("file:{}", f.display())).unwrap();
+    let mut spec = imprl::domain::DomainSpec::published(d);
+    spec.targets = targets;
+    spec.problem(offset, 1)
+}
+
+#[test]
+fn rewards_per_transition_are_sampled_and_their_expectation_is_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = 0.5;
+    let p = file_problem(dir.path(), "split.toml", SPLIT, Targets::Mc, c);
+    // Test set: state 0 only, V = E[r] + c = 1.5 (terminal states are held at 0).
+    assert_eq!(p.test.y, vec![1.5]);
+    // Monte Carlo targets: the reward of the successor drawn, never the expectation.
+    assert_eq!(p.train.len(), 400);
+    let fours = p.train.y.iter().filter(|&&y| y == 4.0 + c).count();
+    assert!(
+        p.train.y.iter().all(|&y| y == 4.0 + c || y == c),
+        "{:?}",
+        p.train.y
+    );
+    // 400 draws of probability 1/4: 100 expected, sd 8.7.
+    assert!((60..140).contains(&fours), "{fours}");
+    // TD(0) rows carry the same sampled rewards (no bootstrap: the successor is terminal).
+    let td = file_problem(dir.path(), "split.toml", SPLIT, Targets::Td(1), c);
+    assert_eq!(td.train.y, p.train.y);
+    // The same MDP with the rewards in sparse transitions: the same problem, bit for bit.
+    let sparse = SPLIT
+        .replace(
+            "transitions = [[[0.0, 0.25, 0.75]], [[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]]]",
+            "transitions = [{ s = 0, a = 0, next = 1, p = 0.25, r = 4.0 }, \
+             { s = 0, a = 0, next = 2, p = 0.75, r = 0 }, { s = 1, a = 0, next = 1, p = 1.0, r = 0 }, \
+             { s = 2, a = 0, next = 2, p = 1.0, r = 0 }]",
+        )
+        .replace(
+            "rewards = [[[0.0, 4.0, 0.0]], [[0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]]]\n",
+            "",
+        );
+    let q = file_problem(dir.path(), "sparse.toml", &sparse, Targets::Mc, c);
+    assert_eq!((&q.train, &q.test), (&p.train, &p.test));
+    // Exact values by hand, terminal states at 0.
+    let m = FileMdp::load(&dir.path().join("split.toml").display().to_string())
+        .unwrap()
+        .0;
+    assert_eq!(m.exact_values(c), vec![1.5, 0.0, 0.0]);
+}
+
+#[test]
+fn rewards_constant_in_the_successor_run_as_rewards_per_pair_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let per_pair = GOOD.to_string() + "[data]\ntrajectories = 20\nlength = 30\n";
+    let per_transition = per_pair.replace(
+        "rewards = [[0.0, 1.0], [2.0, 0.0]]",
+        "rewards = [[[0.0, 0.0], [1.0, 1.0]], [[2.0, 2.0], [0.0, 0.0]]]",
+    );
+    assert_ne!(per_pair, per_transition);
+    for targets in [Targets::Mc, Targets::Td(2)] {
+        let a = file_problem(dir.path(), "a.toml", &per_pair, targets, 0.3);
+        let b = file_problem(dir.path(), "b.toml", &per_transition, targets, 0.3);
+        assert_eq!((&a.train, &a.test), (&b.train, &b.test), "{targets}");
+    }
+}
+
+#[test]
+fn bad_rewards_per_transition_are_refused_with_the_entry_named() {
+    let dense = GOOD.replace(
+        "rewards = [[0.0, 1.0], [2.0, 0.0]]",
+        "rewards = [[[0.0, 0.0], [1.0, 1.0]], [[2.0, 2.0], [0.0, 0.0]]]",
+    );
+    let sparse_t = "transitions = [{ s = 0, a = 0, next = 0, p = 0.5, r = 1 }, \
+         { s = 0, a = 0, next = 1, p = 0.5, r = 2 }, { s = 0, a = 1, next = 1, p = 1.0, r = 0 }, \
+         { s = 1, a = 0, next = 0, p = 1.0, r = 0 }, { s = 1, a = 1, next = 0, p = 0.25, r = 0 }, \
+         { s = 1, a = 1, next = 1, p = 0.75, r = 0 }]";
+    let sparse = GOOD
+        .replace(
+            "transitions = [[[0.5, 0.5], [0.0, 1.0]], [[1.0, 0.0], [0.25, 0.75]]]",
+            sparse_t,
+        )
+        .replace("rewards = [[0.0, 1.0], [2.0, 0.0]]\n", "");
+    for text in [&dense, &sparse] {
+        let t: toml::Table = text.parse().unwrap();
+        assert!(FileMdp::from_table(&t).is_ok(), "{text}");
+    }
+    let cases = [
+        (
+            dense.replace("[[2.0, 2.0], [0.0, 0.0]]]", "[[2.0], [0.0, 0.0]]]"),
+            "rewards[1][0]: 1 entries, not 2 (states)",
+        ),
+        (
+            dense.replace("[1.0, 1.0]]", "[1.0, inf]]"),
+            "rewards[0][1][1]: inf is not a finite number",
+        ),
+        (
+            sparse.replace("p = 0.5, r = 2 }", "p = 0.5 }"),
+            "transitions[1]: missing `r`",
+        ),
+        (
+            sparse.replace("p = 0.5, r = 1 }", "p = 0.5 }"),
+            "transitions[1]: unexpected `r`",
+        ),
+        (
+            sparse.replace("r = 2 }", "r = nan }"),
+            "transitions[1].r: NaN is not a finite number",
+        ),
+        (
+            sparse.clone() + "rewards = [[0.0, 1.0], [2.0, 0.0]]\n",
+            "rewards: given twice",
+        ),
+    ];
+    for (text, message) in cases {
+        let t: toml::Table = text.parse().expect("toml");
+        let err = FileMdp::from_table(&t).expect_err(message);
+        assert!(err.starts_with(message), "got `{err}`, want `{message}`");
+    }
+}
+
+#[test]
+fn own_problems_default_to_a_rate_from_their_data_and_builtins_keep_the_papers() {
+    // The chain: the paper's rates, whatever the data.
+    for (param, eta) in [(ParamKind::Explicit, 0.95), (ParamKind::Implicit, 0.9)] {
+        let c = cfg("chain", param, |s| s.eta = Some(eta));
+        assert_eq!(
+            c.lr,
+            imprl::published::best_lr(DomainKind::Chain, param, eta)
+        );
+    }
+    // A data set with one feature x = ±2 (E[x²] = 4) and batch 25: λ = 4 + 4/25.
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("x,y\n");
+    for i in 0..40 {
+        csv += &format!("{},{}\n", if i % 2 == 0 { 2.0 } else { -2.0 }, i);
+    }
+    write(dir.path(), "train.csv", &csv);
+    write(dir.path(), "test.csv", "x,y\n1,1\n");
+    let data = format!("data:{}", dir.path().display());
+    let lam: f64 = 4.0 + 4.0 / 25.0;
+    let c = cfg(&data, ParamKind::Explicit, |_| {});
+    assert!((c.lr - 0.5 * 2.0 / lam).abs() < 1e-12 * c.lr, "{}", c.lr);
+    let c = cfg(&data, ParamKind::Implicit, |s| s.eta = Some(0.9));
+    assert!(
+        (c.lr - 0.5 * 0.01 * (0.5 * 2.0 / lam)).abs() < 1e-12 * c.lr,
+        "{}",
+        c.lr
+    );
+    let c = cfg(&data, ParamKind::ExplicitMatrix, |s| s.eta = Some(0.9));
+    assert!(
+        (c.lr - 0.25 * 0.01 * (0.5 * 2.0 / lam)).abs() < 1e-12 * c.lr,
+        "{}",
+        c.lr
+    );
+    // The second moment's largest eigenvalue by power iteration, against the closed form.
+    let mut d = imprl::data::Dataset::new(2);
+    d.push(&[2.0, 0.0], 0.0);
+    d.push(&[1.0, 2.0], 0.0);
+    d.push(&[-1.0, -2.0], 0.0);
+    d.push(&[2.0, 0.0], 0.0);
+    // E[φφᵀ] = ([4,0;0,0]·2 + [1,2;2,4]·2)/4 = [[2.5, 1], [1, 2]]: eigenvalues 2.25 ± √1.0625;
+    // E‖φ‖² = 4.5, over a batch of 2.
+    let lam = d.sgd_curvature(2).unwrap() - 4.5 / 2.0;
+    assert!((lam - (2.25 + 1.0625f64.sqrt())).abs() < 1e-9, "{lam}");
+}
+
+#[test]
+fn a_run_whose_loss_grows_a_million_fold_is_flagged_unstable() {
+    // The chain file at 4 times its default explicit rate: the loss explodes, and stays finite.
+    let out = imprl()
+        .args([
+            "run",
+            "--param",
+            "explicit",
+            "--lr",
+            "16.7",
+            "--domain",
+            &chain_file(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning: unstable"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    // The default rate on the same file is stable.
+    let out = imprl()
+        .args(["run", "--param", "explicit", "--domain", &chain_file()])
+        .output()
+        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A data directory written from `domain` (training and test sets, and the transitions of its
+/// TD(0) data) runs as the domain, bit for bit, under `mc` and `td:N`.
+fn transitions_round_trip(domain: DomainKind, dir: &Path) {
+    let (offset, seed) = (0.5, 3);
+    let spec = imprl::domain::DomainSpec::published(domain);
+    DataDir::write_csv(dir, &spec.problem(offset, seed)).unwrap();
+    let td1 = imprl::domain::DomainSpec {
+        targets: Targets::Td(1),
+        ..spec
+    }
+    .problem(offset, seed);
+    assert!(DataDir::write_transitions(dir, &td1).unwrap());
+    let data = format!("data:{}", dir.display());
+    for targets in [Targets::Mc, Targets::Td(1), Targets::Td(3)] {
+        for (param, bias) in [(ParamKind::Explicit, false), (ParamKind::Implicit, true)] {
+            let lr = imprl::published::best_lr(domain, param, 0.95);
+            let builtin = cfg(domain.name(), param, |s| {
+                s.offset = Some(offset);
+                s.seed = Some(seed);
+                s.bias = Some(bias);
+                s.targets = Some(targets);
+                s.lr = Some(lr);
+            });
+            let own = cfg(&data, param, |s| {
+                s.seed = Some(seed);
+                s.lr = Some(lr);
+                s.bias = Some(bias);
+                s.targets = Some(targets);
+            });
+            assert_eq!(log(&builtin), log(&own), "{domain} {param:?} {targets}");
+        }
+    }
+}
+
+#[test]
+fn a_data_set_with_transitions_runs_as_its_domain_under_mc_and_td() {
+    let dir = tempfile::tempdir().unwrap();
+    transitions_round_trip(DomainKind::Chain, &dir.path().join("chain"));
+    transitions_round_trip(DomainKind::FourRooms, &dir.path().join("rooms"));
+    // A file MDP with terminal states (rollouts end early, bootstraps dropped there).
+    let f = write(
+        dir.path(),
+        "line.toml",
+        &LINE
+            .replace("LEN", "4")
+            .replace("trajectories = 1", "trajectories = 30"),
+    );
+    let d = DomainKind::from_name(&format!("file:{}", f.display())).unwrap();
+    transitions_round_trip(d, &dir.path().join("line"));
+    // Without train.csv, `mc` rows are the returns of every transition: four rooms keeps
+    // every visited state, so that is four rooms' own training set.
+    let rooms = dir.path().join("rooms");
+    std::fs::remove_file(rooms.join("train.csv")).unwrap();
+    let p = imprl::domain::DomainSpec::published(DomainKind::FourRooms).problem(0.5, 3);
+    let data = DomainKind::from_name(&format!("data:{}", rooms.display())).unwrap();
+    let q = imprl::domain::DomainSpec::published(data).problem(0.0, 0);
+    assert_eq!((q.train, q.test), (p.train, p.test));
+}
+
+#[test]
+fn imprl_dataset_writes_transitions_that_run_td_as_the_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    let ds = d.display().to_string();
+    let run = |args: &[&str]| {
+        let out = imprl().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&[
+        "dataset",
+        "--domain",
+        "four-rooms",
+        "--seed",
+        "1",
+        "--offset",
+        "1",
+        "--out",
+        &ds,
+    ]);
+    let text = std::fs::read_to_string(d.join("transitions.csv")).unwrap();
+    assert!(text.starts_with("episode,step,x0,"), "{}", &text[..40]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("meta.toml"))
+            .unwrap()
+            .lines()
+            .last(),
+        Some("gamma = 0.9")
+    );
+    let common = [
+        "--param",
+        "implicit",
+        "--seed",
+        "1",
+        "--targets",
+        "td:2",
+        "--lr",
+        "1",
+    ];
+    let builtin = run(&[
+        &["run", "--domain", "four-rooms", "--offset", "1"][..],
+        &common,
+    ]
+    .concat());
+    let own = run(&[&["run", "--domain", &format!("data:{ds}")][..], &common].concat());
+    assert_eq!(builtin, own);
+}
+
+#[test]
+fn bad_transitions_are_refused_with_the_line_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "episode,step,x0,reward,next_x0,done\n0,0,1,1.5,2,0\n0,1,2,0.5,3,1\n1,0,1,1,2,0\n";
+    let cases = [
+        (
+            "episode,step,x0,reward,next_x0,done\n",
+            "episode,step,x,reward,next_x0,done\n",
+            "header: expected",
+        ),
+        (
+            "0,1,2,0.5,3,1",
+            "0,2,2,0.5,3,1",
+            "line 3: episode 0 has step 2 after step 0, not 1",
+        ),
+        (
+            "0,1,2,0.5,3,1",
+            "0,1,5,0.5,3,1",
+            "line 3: the state features differ",
+        ),
+        (
+            "0,1,2,0.5,3,1",
+            "0,1,2,0.5,3,2",
+            "line 3, column done: `2` is not 0 or 1",
+        ),
+        (
+            "0,1,2,0.5,3,1",
+            "0,1,2,x,3,1",
+            "line 3, column reward: `x` is not a number",
+        ),
+        (
+            "1,0,1,1,2,0",
+            "1,1,1,1,2,0",
+            "line 4: episode 1 starts at step 1, not 0",
+        ),
+        (
+            "1,0,1,1,2,0",
+            "0,0,1,1,2,0\n1,0,1,1,2,0",
+            "line 4: episode 0 has step 0",
+        ),
+    ];
+    for (i, (from, to, message)) in cases.iter().enumerate() {
+        let d = dir.path().join(format!("d{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        write(&d, "test.csv", "x0,y\n1,1\n");
+        write(&d, "meta.toml", "gamma = 0.9\n");
+        assert!(good.contains(from), "case {i}");
+        write(&d, "transitions.csv", &good.replacen(from, to, 1));
+        let out = imprl()
+            .args([
+                "run",
+                "--param",
+                "explicit",
+                "--targets",
+                "td:1",
+                "--domain",
+            ])
+            .arg(format!("data:{}", d.display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {stderr}");
+        assert!(stderr.contains(message), "case {i}: {stderr}");
+    }
+    // The good file runs; without meta.toml it is refused naming it.
+    let d = dir.path().join("ok");
+    std::fs::create_dir_all(&d).unwrap();
+    write(&d, "test.csv", "x0,y\n1,1\n");
+    write(&d, "transitions.csv", good);
+    let run = || {
+        imprl()
+            .args([
+                "run",
+                "--param",
+                "explicit",
+                "--targets",
+                "td:1",
+                "--domain",
+            ])
+            .arg(format!("data:{}", d.display()))
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("meta.toml"));
+    write(&d, "meta.toml", "gamma = 0.9\n");
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -16,9 +16,11 @@ import numpy as np
 
 from . import _imprl
 from ._imprl import ImplicitModel
+from .mdp import Mdp, domain_name
 
 __all__ = [
     "ImplicitModel",
+    "Mdp",
     "export_parquet",
     "load_results",
     "run",
@@ -34,7 +36,7 @@ def settings() -> List[Dict[str, Any]]:
 
 
 def run(
-    domain: str,
+    domain: Union[str, Mdp],
     param: str,
     *,
     params: bool = False,
@@ -43,12 +45,16 @@ def run(
 ) -> Dict[str, Any]:
     """One training run, as ``imprl run --domain DOMAIN --param PARAM --SETTING VALUE ...``.
 
+    ``domain`` is a domain's name or an :class:`Mdp` (run as the TOML file it writes, named by
+    its content hash, under ``$IMPRL_CACHE/mdp`` or ``~/.cache/imprl/mdp``).
+
     Returns a dict of every column of the command's log: ``timestep``, ``mse``,
     ``res_ones_norm``, ``res_ortho_norm``, ``residual_norm`` and, for a run that learns its
     discount, ``eta`` (float64 arrays, one entry per evaluation; the same numbers as the
     command's CSV); ``diverged_at`` (``None``, or the update after which the run diverged; the
-    log then stops at its last finite evaluation); and ``lr``, the learning rate used (the
-    given one, or the default for the run's settings).
+    log then stops at its last finite evaluation); ``lr``, the learning rate used (the
+    given one, or the default for the run's settings: own problems' from their data); and
+    ``unstable``, True when the test loss grew past 10⁶ times its first evaluation.
 
     With ``params=True`` the result also has ``params``: what the run learned, as the dict of
     NumPy arrays that ``imprl run --save-params FILE.npz`` writes (the same bits): ``theta``,
@@ -61,7 +67,7 @@ def run(
     Every run setting may be given as a keyword (the TOML names; see the list below or
     ``imprl.settings()``). A bad or unknown one raises ``ValueError`` naming it.
     """
-    return _imprl.run(domain, param, settings, params, save_every)
+    return _imprl.run(domain_name(domain), param, settings, params, save_every)
 
 
 def sweep(
@@ -81,8 +87,19 @@ def sweep(
     ``KeyboardInterrupt``. ``save_params`` keeps every run's final value weights θ̂ in the
     store (``load_results(out, table="theta")`` reads them).
 
+    A ``"domain"`` entry may hold :class:`Mdp` objects: each runs as the TOML file it writes
+    to ``out/mdp/<content hash>.toml``, so the store records it as an own domain with its
+    content hash and a later call with the same arrays resumes.
+
     Returns ``{"total", "skipped", "ran", "diverged", "interrupted", "wall_s"}``.
     """
+    if isinstance(grid, Mapping) and isinstance(out, (str, os.PathLike)):
+        d = grid.get("domain")
+        many = isinstance(d, (list, tuple))
+        if any(isinstance(x, Mdp) for x in (d if many else [d])):
+            mdps = os.path.join(os.fspath(out), "mdp")
+            grid = dict(grid)
+            grid["domain"] = [domain_name(x, mdps) for x in d] if many else domain_name(d, mdps)
     return _imprl.sweep(grid, out, jobs, progress, save_params)
 
 

@@ -21,6 +21,7 @@ class RunLog(TypedDict):
     eta: NotRequired[npt.NDArray[np.float64]]
     diverged_at: Optional[int]
     lr: float
+    unstable: bool
     params: NotRequired[Dict[str, npt.NDArray[Any]]]
 
 class SweepSummary(TypedDict):
@@ -43,7 +44,7 @@ def run(
     param: Literal["explicit", "implicit", "explicit-matrix"],
     *,
     eta: float = ...,  # default: 0.95. Internal discount η of the implicit model; it also sets the explicit runs' initialization.
-    lr: float = ...,  # default: the paper's best for domain, param and eta; times 1 - momentum for momentum; for adam a measured rate per domain and param. Learning rate α of the optimizer.
+    lr: float = ...,  # default: the paper's best for domain, param and eta (own problems: from the data's second moment); times 1 - momentum for momentum; for adam a measured rate per domain and param. Learning rate α of the optimizer.
     offset: float = ...,  # default: 0. Reward offset c added to every reward.
     seed: int = ...,  # default: 0. Run seed: data, initialization and minibatches.
     steps: int = ...,  # default: 300. Number of SGD updates.
@@ -125,3 +126,34 @@ class ImplicitModel:
         """One plain SGD step on (w, logits) for g = ∂L/∂θ̂ (η stays), then θ̂ again; on failure
         the model is unchanged."""
         ...
+
+class Mdp:
+    """A finite MDP with an evaluated policy (SPEC §8.6, §9.3), from NumPy arrays."""
+    P: npt.NDArray[np.float64]
+    R: npt.NDArray[np.float64]
+    policy: npt.NDArray[np.float64]
+    gamma: float
+    def __init__(
+        self,
+        P: npt.ArrayLike,
+        R: npt.ArrayLike,
+        policy: npt.ArrayLike,
+        gamma: float,
+        start: Optional[npt.ArrayLike] = None,
+        terminal: Optional[List[int]] = None,
+        features: Optional[npt.ArrayLike] = None,
+        trajectories: Optional[int] = None,
+        length: Optional[int] = None,
+        keep: Optional[Literal["first", "all"]] = None,
+    ) -> None: ...
+    @property
+    def n_states(self) -> int: ...
+    @property
+    def n_actions(self) -> int: ...
+    @property
+    def content_hash(self) -> str: ...
+    def to_toml(self, path: _Path) -> "os.PathLike[str]": ...
+    def values(self) -> npt.NDArray[np.float64]: ...
+    def domain(self, directory: Optional[_Path] = None) -> str: ...
+    @classmethod
+    def from_gymnasium(cls, env: Any, policy: npt.ArrayLike, gamma: float, **data: Any) -> "Mdp": ...

@@ -4,6 +4,7 @@
 //! and turns every failure into a Python exception (never a panic across the boundary).
 
 mod convert;
+mod mdp;
 mod model;
 mod running;
 mod table;
@@ -18,6 +19,8 @@ fn _imprl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(running::settings, m)?)?;
     m.add_function(wrap_pyfunction!(table::load_table, m)?)?;
     m.add_function(wrap_pyfunction!(table::export_parquet, m)?)?;
+    m.add_function(wrap_pyfunction!(mdp::check_mdp, m)?)?;
+    m.add_function(wrap_pyfunction!(mdp::mdp_values, m)?)?;
     m.add_class::<model::ImplicitModel>()?;
     Ok(())
 }

@@ -33,7 +33,9 @@ def assert_same_log(log, rows):
     """Every column of the CLI's log is a key of `run`'s result, with the same bits; the
     result has nothing else but `diverged_at` and the learning rate used."""
     header, rows = rows[0], rows[1:]
-    assert set(log) == set(header) | {"diverged_at", "lr"}
+    assert set(log) == set(header) | {"diverged_at", "lr", "unstable"}
+    # Unstable: the test loss grew past 1e6 times its first evaluation.
+    assert log["unstable"] is bool(np.any(log["mse"] > 1e6 * log["mse"][0]))
     assert isinstance(log["lr"], float) and log["lr"] > 0
     for j, name in enumerate(header):
         col = log[name]

@@ -29,7 +29,7 @@ use crate::train::Sampling;
 /// yet checked): a `β` outside `[0, 1)` counts as the default, and its own check then refuses
 /// it with its own name.
 fn default_lr(c: &RunConfig) -> f64 {
-    let sgd = published::best_lr(c.domain, c.param, c.eta);
+    let sgd = own_lr(c).unwrap_or_else(|| published::best_lr(c.domain, c.param, c.eta));
     match c.optimizer {
         OptimizerKind::Sgd => sgd,
         OptimizerKind::Momentum => {
@@ -42,6 +42,38 @@ fn default_lr(c: &RunConfig) -> f64 {
         }
         OptimizerKind::Adam => adam_lr(c.domain, c.param),
     }
+}
+
+/// Fraction of SGD's stability bound `2/λ` taken by the explicit model's default rate on an
+/// own problem ([`own_lr`]).
+pub const OWN_LR_FRACTION: f64 = 0.5;
+
+/// Factor `c` of the implicit model's default rate on an own problem, `c·(1 − η)²` times the
+/// explicit one ([`own_lr`]), measured (docs/own-problems.md, *Default learning rate*).
+pub const OWN_IMPLICIT_FACTOR: f64 = 0.5;
+
+/// Factor `c` of the explicit-matrix model's default rate on an own problem, as
+/// [`OWN_IMPLICIT_FACTOR`].
+pub const OWN_MATRIX_FACTOR: f64 = 0.25;
+
+/// Plain SGD's default learning rate on a problem of one's own (`file:`, `data:`; SPEC §8.6),
+/// from its training rows rather than the chain's: explicit `α = f·2/λ`, `f =`
+/// [`OWN_LR_FRACTION`], with `λ = λ_max(E[φφᵀ]) + E‖φ‖²/B` the SGD curvature of the rows
+/// ([`crate::domain::own::sgd_curvature`], batch size `B`); implicit and explicit-matrix
+/// `α = c·(1 − η)²·f·2/λ` with `c =` [`OWN_IMPLICIT_FACTOR`] or [`OWN_MATRIX_FACTOR`] (their
+/// gradient passes through `(I − ηP)⁻¹`, whose norm grows as `1/(1 − η)`; the square and `c`
+/// were measured: the largest stable rates of four own problems, divided by at least 2.5).
+/// `None` for the paper's domains (they keep the paper's rates) and a domain that cannot be
+/// loaded.
+fn own_lr(c: &RunConfig) -> Option<f64> {
+    let lam = crate::domain::own::sgd_curvature(&c.domain_spec(), c.batch_size)?;
+    let explicit = OWN_LR_FRACTION * 2.0 / lam;
+    let shrink = (1.0 - c.eta) * (1.0 - c.eta);
+    Some(match c.param {
+        ParamKind::Explicit => explicit,
+        ParamKind::Implicit => OWN_IMPLICIT_FACTOR * shrink * explicit,
+        ParamKind::ExplicitMatrix => OWN_MATRIX_FACTOR * shrink * explicit,
+    })
 }
 
 /// Adam's default learning rate for `(domain, param)`: the best of `2⁰, 2⁻², …, 2⁻¹⁰` (and
@@ -66,8 +98,8 @@ pub fn adam_lr(domain: DomainKind, param: ParamKind) -> f64 {
 /// The rules between settings, checked by [`RunSettings::resolve`] after each setting's own
 /// range (SPEC §8.2, §8.6):
 /// - a learned `η = σ(ρ)` starts at `ρ = logit(eta)`, which needs `eta > 0`;
-/// - a data set (`data:DIR`) has no rewards and no transitions: reward offset 0 and `mc`
-///   targets;
+/// - a data set (`data:DIR`) has no reward offset (offset 0), and `mc` targets unless it has
+///   transitions (SPEC §9.4).
 /// - the published solvers (`solver = published`) are those of the paper's model: the model
 ///   family (`actions > 1` or a learned `η`) solves its Bellman reduction by Newton's method
 ///   and has no published-numerics emulation yet.
@@ -88,11 +120,19 @@ fn check_together(c: &RunConfig) -> Result<(), ConfigError> {
         ));
     }
     if let DomainKind::Data(name) = c.domain {
-        if c.targets != Targets::Mc {
+        // A data set with transitions (SPEC §9.4) takes TD targets; one that cannot be loaded
+        // is reported by its loading.
+        let transitions = match c.domain.own() {
+            Some(Ok(e)) => {
+                matches!(&e.loaded, crate::domain::own::Loaded::Data(d) if d.transitions.is_some())
+            }
+            _ => true,
+        };
+        if c.targets != Targets::Mc && !transitions {
             return Err(ConfigError::invalid(
                 "targets",
                 c.targets.text(),
-                &format!("mc only for {name}: a data set has no transitions to bootstrap from"),
+                &format!("mc only for {name}: a data set has no transitions to bootstrap from (give transitions.csv and meta.toml)"),
             ));
         }
         if c.offset != 0.0 {
@@ -123,7 +163,7 @@ declare_settings! {
     /// Internal discount η of the implicit model; it also sets the explicit runs' initialization.
     eta: f64 = Value(0.95), "0 <= eta < 1" => |x| (0.0..1.0).contains(x);
     /// Learning rate α of the optimizer.
-    lr: f64 = Derived(default_lr, "the paper's best for domain, param and eta; times 1 - momentum for momentum; for adam a measured rate per domain and param"),
+    lr: f64 = Derived(default_lr, "the paper's best for domain, param and eta (own problems: from the data's second moment); times 1 - momentum for momentum; for adam a measured rate per domain and param"),
         "a finite number > 0" => |x| x.is_finite() && *x > 0.0;
     /// Reward offset c added to every reward.
     offset: f64 = Value(0.0), "a finite number" => |x| x.is_finite();

@@ -12,6 +12,7 @@ pub mod npy;
 pub mod own;
 pub mod tabular;
 pub mod targets;
+pub mod transitions;
 
 use crate::data::Problem;
 use serde::{Deserialize, Serialize};
@@ -114,6 +115,10 @@ impl DomainKind {
                     loaded: own::Loaded::File(f),
                     ..
                 })) => f.gamma,
+                Some(Ok(own::Entry {
+                    loaded: own::Loaded::Data(d),
+                    ..
+                })) => d.gamma.unwrap_or(f64::NAN),
                 _ => f64::NAN,
             },
         }
@@ -229,7 +234,9 @@ impl DomainSpec {
             DomainKind::MountainCar => mountain_car::problem_with(self.targets, offset, seed),
             DomainKind::File(n) | DomainKind::Data(n) => match &own::load(n)?.loaded {
                 own::Loaded::File(f) => f.problem(self.targets, offset, seed),
-                own::Loaded::Data(d) => d.problem(),
+                own::Loaded::Data(d) => d
+                    .problem(self.targets)
+                    .map_err(|m| own::OwnError::new(n, m))?,
             },
         };
         if self.bias {

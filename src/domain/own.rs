@@ -131,3 +131,33 @@ pub fn load(name: &'static str) -> Result<&'static Entry, OwnError> {
     reg.insert(name, r.clone());
     r
 }
+
+/// The SGD curvature `λ` ([`crate::data::Dataset::sgd_curvature`]) of an own domain's training
+/// rows for minibatch size `batch`: the rows of `spec` (targets, bias) at seed 0 and offset 0,
+/// so that every seed and offset of a domain share one default learning rate. Computed once per
+/// `(spec, batch)` per process; `None` for the paper's domains and for a domain that cannot be
+/// loaded (its error is reported by the run's checks).
+pub fn sgd_curvature(spec: &super::DomainSpec, batch: usize) -> Option<f64> {
+    type Cache = Mutex<HashMap<(super::DomainSpec, usize), Option<f64>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    if spec.kind.is_builtin() {
+        return None;
+    }
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(v) = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(*spec, batch))
+    {
+        return *v;
+    }
+    let v = spec
+        .try_problem(0.0, 0)
+        .ok()
+        .and_then(|p| p.train.sgd_curvature(batch.min(p.train.len())));
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((*spec, batch), v);
+    v
+}

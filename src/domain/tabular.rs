@@ -197,13 +197,17 @@ impl TabularMdp {
     /// One step from `(s, a)`: samples `s' ~ P(·|s,a)` with one uniform draw (inverse CDF over
     /// the stored successors) and returns `(s', R[s][a])` (without offset).
     pub fn step<R: Rng + ?Sized>(&self, s: usize, a: usize, rng: &mut R) -> (usize, f64) {
+        let k = self.step_index(s, a, rng);
+        (self.successors(s, a)[k].0, self.reward(s, a))
+    }
+
+    /// The draw of [`TabularMdp::step`] (one uniform, inverse CDF over the stored successors),
+    /// returned as the successor's position in [`TabularMdp::successors`]`(s, a)`, for callers
+    /// that keep something per successor (a reward `r(s, a, s')`).
+    pub fn step_index<R: Rng + ?Sized>(&self, s: usize, a: usize, rng: &mut R) -> usize {
         let succ = self.successors(s, a);
         let u: f64 = rng.random();
-        (
-            sample_index(succ.iter().map(|&(_, q)| q), u)
-                .map_or(succ[succ.len() - 1].0, |k| succ[k].0),
-            self.reward(s, a),
-        )
+        sample_index(succ.iter().map(|&(_, q)| q), u).unwrap_or(succ.len() - 1)
     }
 
     /// Rolls out policy `pi` for `n_steps` steps from `start` into `out` (its buffers are reused):

@@ -2,12 +2,14 @@
 //!
 //! Data: `[data] trajectories` rollouts of `policy` of at most `length` steps (a terminal state
 //! ends one early), each step drawing the action then the successor with one uniform each (as
-//! the chain and four rooms). The start state is drawn with `random_range(0..n)` when `start`
+//! the chain and four rooms); the reward taken is `r(s, a)`, or `r(s, a, s')` of the drawn
+//! successor when the file gives rewards per transition. The start state is drawn with `random_range(0..n)` when `start`
 //! is omitted (uniform; the chain's draw) and by inverse CDF over `start` otherwise. `keep =
 //! "first"` keeps each trajectory's first state with its truncated discounted return (the
 //! chain), `"all"` every visited state (four rooms); `targets = td:N` keeps every transition.
 //! Test set: every non-terminal state once, with the exact values
-//! `V = (I − γP_π)⁻¹(r_π + c)`, terminal states held at value 0 (they are absorbing with
+//! `V = (I − γP_π)⁻¹(r_π + c)` (`r_π(s) = Σ_a π(a|s) E[r | s, a]`, `E[r | s, a] =
+//! Σ_{s'} P(s'|s, a) r(s, a, s')` for rewards per transition), terminal states held at value 0 (they are absorbing with
 //! reward 0 and no offset: an episode has ended there).
 
 pub mod schema;
@@ -48,8 +50,12 @@ pub struct DataSpec {
 pub struct FileMdp {
     /// Environment discount `γ ∈ [0, 1)`.
     pub gamma: f64,
-    /// States, actions, transitions and rewards.
+    /// States, actions, transitions and rewards; with rewards per transition its reward table
+    /// holds their expectation `E[r | s, a] = Σ_{s'} P(s'|s, a) r(s, a, s')`.
     pub mdp: TabularMdp,
+    /// Rewards per transition `r(s, a, s')` when the file gives them: for each pair
+    /// `s·m + a`, one per stored successor, in the order of [`TabularMdp::successors`].
+    pub next_rewards: Option<Vec<Vec<f64>>>,
     /// The evaluated policy, row-major `n × m`.
     pub policy: Vec<f64>,
     /// The start distribution; `None` is uniform (drawn as an integer).
@@ -114,8 +120,22 @@ impl FileMdp {
         }
         let n = schema::integer(req("states")?, "states", 1, MAX_SIZE)?;
         let m = schema::integer(req("actions")?, "actions", 1, MAX_SIZE)?;
-        let p = schema::transitions(req("transitions")?, n, m)?;
-        let r = matrix(req("rewards")?, "rewards", n, m, "states", "actions")?;
+        let (p, sparse_r) = schema::transitions(req("transitions")?, n, m)?;
+        // `r(s, a)` or `r(s, a, s')` (dense, or `r` in the sparse transitions).
+        let (r_sa, r3) = match (t.get("rewards"), sparse_r) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "rewards: given twice, as `rewards` and as `r` in the sparse transitions"
+                        .into(),
+                )
+            }
+            (None, Some(r3)) => (vec![0.0; n * m], Some(r3)),
+            (None, None) => return Err("missing key `rewards`".into()),
+            (Some(v), None) => match schema::rewards(v, n, m)? {
+                (r3, true) => (vec![0.0; n * m], Some(r3)),
+                (r, false) => (r, None),
+            },
+        };
         let mut policy = Vec::with_capacity(n * m);
         for (s, row) in schema::array(req("policy")?, "policy", n, "states")?
             .iter()
@@ -160,10 +180,30 @@ impl FileMdp {
             }
         };
         let data = data_spec(t.get("data"))?;
-        let mdp = TabularMdp::from_probabilities(n, m, &p, &r);
+        // Rewards per transition: their expectation per pair (summed in increasing `s'`) and
+        // the rewards of the successors kept (`P > 0`), in the successors' order.
+        let mut r_sa = r_sa;
+        let next_rewards = r3.map(|r3| {
+            p.chunks_exact(n)
+                .zip(r3.chunks_exact(n))
+                .zip(r_sa.iter_mut())
+                .map(|((probs, rs), mean)| {
+                    let kept: Vec<(f64, f64)> = probs
+                        .iter()
+                        .zip(rs)
+                        .filter(|(&q, _)| q > 0.0)
+                        .map(|(&q, &r)| (q, r))
+                        .collect();
+                    *mean = kept.iter().map(|(q, r)| q * r).sum();
+                    kept.into_iter().map(|(_, r)| r).collect()
+                })
+                .collect()
+        });
+        let mdp = TabularMdp::from_probabilities(n, m, &p, &r_sa);
         Ok(FileMdp {
             gamma,
             mdp,
+            next_rewards,
             policy,
             start,
             terminal,
@@ -171,6 +211,19 @@ impl FileMdp {
             features,
             data,
         })
+    }
+
+    /// One step from `(s, a)`: the successor drawn as [`TabularMdp::step`] draws it, with
+    /// `r(s, a, s')` when the file gives rewards per transition, else `r(s, a)`.
+    fn step(&self, s: usize, a: usize, rng: &mut impl Rng) -> (usize, f64) {
+        match &self.next_rewards {
+            None => self.mdp.step(s, a, rng),
+            Some(nr) => {
+                let i = self.mdp.step_index(s, a, rng);
+                let pair = s * self.mdp.n_actions() + a;
+                (self.mdp.successors(s, a)[i].0, nr[pair][i])
+            }
+        }
     }
 
     /// Number of states.
@@ -227,7 +280,7 @@ impl FileMdp {
                     break;
                 }
                 let a = sample_action(&self.policy[s * m..(s + 1) * m], &mut rng);
-                let (next, r) = self.mdp.step(s, a, &mut rng);
+                let (next, r) = self.step(s, a, &mut rng);
                 states.push(s);
                 rewards.push(r + offset);
                 s = next;

@@ -96,8 +96,10 @@ pub fn matrix(
 }
 
 /// Transitions, dense (`[s][a]` → `n` probabilities) or sparse (`[{ s, a, next, p }, …]`):
-/// the row-major `n × m × n` tensor, every row a probability vector.
-pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
+/// the row-major `n × m × n` tensor, every row a probability vector. Sparse entries may each
+/// carry a reward `r = r(s, a, next)` (all of them or none): then the second value is the
+/// row-major `n × m × n` tensor of those rewards (0 where no entry is given).
+pub fn transitions(v: &Value, n: usize, m: usize) -> Result<(Vec<f64>, Option<Vec<f64>>), Msg> {
     let at = "transitions";
     let entries = match v {
         Value::Array(a) => a,
@@ -109,8 +111,15 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
         }
     };
     let mut p = vec![0.0; n * m * n];
+    let mut rewards = None;
     if entries.first().is_some_and(Value::is_table) {
         let mut seen = std::collections::HashSet::new();
+        let with_r = entries[0].as_table().is_some_and(|t| t.contains_key("r"));
+        let mut r3 = if with_r {
+            vec![0.0; n * m * n]
+        } else {
+            Vec::new()
+        };
         for (i, e) in entries.iter().enumerate() {
             let here = format!("{at}[{i}]");
             let t = e
@@ -118,10 +127,10 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
                 .ok_or_else(|| format!("{here}: expected a table {{ s, a, next, p }}"))?;
             if let Some(k) = t
                 .keys()
-                .find(|k| !["s", "a", "next", "p"].contains(&k.as_str()))
+                .find(|k| !["s", "a", "next", "p", "r"].contains(&k.as_str()))
             {
                 return Err(format!(
-                    "{here}: unknown key `{k}` (allowed: s, a, next, p)"
+                    "{here}: unknown key `{k}` (allowed: s, a, next, p, r)"
                 ));
             }
             let get = |k: &str| t.get(k).ok_or_else(|| format!("{here}: missing `{k}`"));
@@ -135,6 +144,23 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
                 ));
             }
             p[(s * m + a) * n + next] = q;
+            match (with_r, t.get("r")) {
+                (true, Some(r)) => r3[(s * m + a) * n + next] = number(r, &format!("{here}.r"), false)?,
+                (true, None) => {
+                    return Err(format!(
+                        "{here}: missing `r` (transitions[0] gives a reward per transition, so every entry must)"
+                    ))
+                }
+                (false, Some(_)) => {
+                    return Err(format!(
+                        "{here}: unexpected `r` (transitions[0] has none: give a reward in every entry or in none)"
+                    ))
+                }
+                (false, None) => {}
+            }
+        }
+        if with_r {
+            rewards = Some(r3);
         }
     } else {
         array(v, at, n, "states")?;
@@ -154,7 +180,31 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
             )?;
         }
     }
-    Ok(p)
+    Ok((p, rewards))
+}
+
+/// The `rewards` entry: `r(s, a)` as `[s][a]` (`n × m`) or `r(s, a, s')` as `[s][a][s']`
+/// (`n × m × n`, told apart by the depth of `rewards[0][0]`); row-major, with `true` for the
+/// per-transition form.
+pub fn rewards(v: &Value, n: usize, m: usize) -> Result<(Vec<f64>, bool), Msg> {
+    let at = "rewards";
+    let per_transition = v
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .is_some_and(Value::is_array);
+    if !per_transition {
+        return Ok((matrix(v, at, n, m, "states", "actions")?, false));
+    }
+    let mut out = Vec::with_capacity(n * m * n);
+    for (s, row) in array(v, at, n, "states")?.iter().enumerate() {
+        let here = format!("{at}[{s}]");
+        for (a, r) in array(row, &here, m, "actions")?.iter().enumerate() {
+            out.extend(vector(r, &format!("{here}[{a}]"), n, "states", false)?);
+        }
+    }
+    Ok((out, true))
 }
 
 /// An index into `0..len` (`what` names the range).
