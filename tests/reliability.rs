@@ -256,3 +256,268 @@ proptest! {
         prop_assert!(start.elapsed() < Duration::from_secs(60));
     }
 }
+
+// Third round: own domains, data sets, sweeps and exports (README, *Reliability*).
+
+/// A two-state MDP file with one action (0 → 1 → 1, reward 1 in state 0) and `extra` lines.
+fn two_states(extra: &str) -> String {
+    format!(
+        "gamma = 0.9\nstates = 2\nactions = 1\ntransitions = [[[0.0, 1.0]], [[0.0, 1.0]]]\nrewards = [[1.0], [0.0]]\npolicy = [[1.0], [1.0]]\n{extra}"
+    )
+}
+
+/// Runs `imprl ARGS` (at most 60 s) and returns its exit code and stderr; never a panic.
+fn refused(args: &[&str]) -> (Option<i32>, String) {
+    let out = imprl()
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !err.contains("panicked") && !err.contains("memory allocation"),
+        "{args:?}: {err}"
+    );
+    (out.status.code(), err)
+}
+
+#[test]
+fn an_own_domain_without_training_rows_is_refused_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, extra) in [
+        ("start.toml", "terminal = [1]\nstart = [0.0, 1.0]\n"),
+        ("all.toml", "terminal = [0, 1]\n"),
+    ] {
+        let path = write(dir.path(), name, &two_states(extra));
+        let domain = format!("file:{}", path.display());
+        for cmd in [
+            vec!["run", "--param", "explicit", "--steps", "2"],
+            vec!["theory", "--steps", "2"],
+            vec!["gradients", "--steps", "2"],
+        ] {
+            let mut args = cmd.clone();
+            args.extend(["--domain", &domain]);
+            let (code, err) = refused(&args);
+            assert_eq!(code, Some(2), "{args:?}: {err}");
+            assert!(err.contains("no training rows"), "{args:?}: {err}");
+            assert!(err.contains(name), "{err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        }
+    }
+    // Some seeds draw no row (one rollout, from a terminal state half the time): the grid is
+    // refused as a whole, naming the seed, before a store exists.
+    let path = write(
+        dir.path(),
+        "half.toml",
+        &two_states("terminal = [1]\nstart = [0.5, 0.5]\n[data]\ntrajectories = 1\n"),
+    );
+    let grid = write(
+        dir.path(),
+        "grid.toml",
+        &format!(
+            "domain = ['chain', 'file:{}']\nparam = 'explicit'\nsteps = 2\nseed = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\n",
+            path.display()
+        ),
+    );
+    let results = dir.path().join("res");
+    let out = sweep(&grid, &results)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no training rows for seed"), "{err}");
+    assert!(!results.exists(), "a refused grid must not create a store");
+}
+
+/// A `.npy` header whose shape's size overflows (`(2**61, 3)` of 8-byte floats), with no data.
+#[test]
+fn a_npy_shape_whose_size_overflows_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let npy = |shape: &str, data: &[f64]| {
+        let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+        while (header.len() + 11) % 16 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend((header.len() as u16).to_le_bytes());
+        b.extend(header.as_bytes());
+        for x in data {
+            b.extend(x.to_le_bytes());
+        }
+        b
+    };
+    let d = dir.path().join("data");
+    std::fs::create_dir(&d).expect("mkdir");
+    std::fs::write(d.join("train_x.npy"), npy("(2305843009213693952, 3)", &[])).expect("w");
+    std::fs::write(d.join("train_y.npy"), npy("(2305843009213693952,)", &[])).expect("w");
+    std::fs::write(d.join("test_x.npy"), npy("(1, 3)", &[1.0, 2.0, 3.0])).expect("w");
+    std::fs::write(d.join("test_y.npy"), npy("(1,)", &[1.0])).expect("w");
+    let domain = format!("data:{}", d.display());
+    let (code, err) = refused(&["run", "--domain", &domain, "--param", "explicit"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("train_x.npy") && err.contains("too large"),
+        "{err}"
+    );
+}
+
+#[test]
+fn huge_shapes_are_refused_before_allocation_with_the_memory_needed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 90 bytes that would have allocated 8·10¹⁵ bytes of transitions.
+    let tiny = write(
+        dir.path(),
+        "tiny.toml",
+        "gamma = 0.9\nstates = 100000\nactions = 100000\ntransitions = []\nrewards = []\npolicy = []\n",
+    );
+    let start = Instant::now();
+    let (code, err) = refused(&[
+        "run",
+        "--param",
+        "explicit",
+        "--domain",
+        &format!("file:{}", tiny.display()),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("rewards"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    // A valid sparse ring of 50,000 states: small on disk, but its exact values need dense
+    // 50,000 × 50,000 matrices (about 75 GiB): refused with the amount, unless the machine has it.
+    let n = 50_000;
+    let mut text = format!("gamma = 0.9\nstates = {n}\nactions = 1\ntransitions = [\n");
+    for s in 0..n {
+        text.push_str(&format!(
+            "{{ s = {s}, a = 0, next = {}, p = 1.0 }},\n",
+            (s + 1) % n
+        ));
+    }
+    text.push_str("]\nrewards = [");
+    text.push_str(&vec!["[1.0]"; n].join(", "));
+    text.push_str("]\npolicy = [");
+    text.push_str(&vec!["[1.0]"; n].join(", "));
+    text.push_str("]\n");
+    let ring = write(dir.path(), "ring.toml", &text);
+    if imprl::memory::available().is_some_and(|a| a < 70 << 30) {
+        let (code, err) = refused(&[
+            "run",
+            "--param",
+            "explicit",
+            "--domain",
+            &format!("file:{}", ring.display()),
+        ]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("states")
+                && err.contains("needs about")
+                && err.contains("GiB")
+                && err.contains("--allow-memory"),
+            "{err}"
+        );
+    }
+    // Data of 10¹⁴ rows: the run's estimate exceeds any machine's memory; refused naming the
+    // domain.
+    let big = write(
+        dir.path(),
+        "big.toml",
+        &two_states("[data]\ntrajectories = 10000000\nlength = 10000000\n"),
+    );
+    let (code, err) = refused(&[
+        "run",
+        "--param",
+        "explicit",
+        "--domain",
+        &format!("file:{}", big.display()),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("`domain`") && err.contains("needs about"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_huge_jobs_count_is_capped_and_said() {
+    let (dir, grid) =
+        grid_dir("domain = 'chain'\nparam = 'explicit'\nsteps = 5\nseed = [0, 1, 2, 3]\n");
+    for (i, jobs) in ["10000", "100000000000"].into_iter().enumerate() {
+        let results = dir.path().join(format!("res{i}"));
+        let start = Instant::now();
+        let out = sweep(&grid, &results)
+            .args(["--jobs", jobs])
+            .timeout(Duration::from_secs(60))
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains("capped at 4 workers"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(30));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("done: 4 runs (4 now"));
+    }
+}
+
+#[test]
+fn own_domains_with_similar_names_export_to_distinct_directories() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    for (i, name) in ["sub/c.toml", "sub_c.toml", "sub:c.toml"]
+        .iter()
+        .enumerate()
+    {
+        write(dir.path(), name, &two_states(&format!("# {i}\n")));
+    }
+    write(
+        dir.path(),
+        "grid.toml",
+        "domain = ['file:sub/c.toml', 'file:sub_c.toml', 'file:sub:c.toml']\nparam = ['explicit', 'implicit']\nsteps = 2\n",
+    );
+    imprl()
+        .current_dir(dir.path())
+        .args([
+            "sweep",
+            "--progress",
+            "quiet",
+            "--config",
+            "grid.toml",
+            "--out",
+            "res",
+        ])
+        .assert()
+        .success();
+    let out = imprl()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            "--format",
+            "published",
+            "--results",
+            "res",
+            "--out",
+            "pub",
+        ])
+        .output()
+        .expect("export");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("6 runs written"), "{err}");
+    let logs = walk(&dir.path().join("pub"))
+        .into_iter()
+        .filter(|p| p.ends_with("logs.csv"))
+        .count();
+    assert_eq!(logs, 6, "every run written is on disk");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -105,6 +105,7 @@ pub fn run<'py>(
     param: &Bound<'py, PyAny>,
     settings: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    imprl::domain::own::refresh();
     let mut s = RunSettings::default();
     set_setting(&mut s, "domain", domain)?;
     set_setting(&mut s, "param", param)?;
@@ -216,6 +217,7 @@ pub fn sweep<'py>(
     jobs: Option<&Bound<'py, PyAny>>,
     progress: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    imprl::domain::own::refresh();
     let grid = match grid.downcast::<PyDict>() {
         Ok(d) => Grid::from_toml_table(&grid_table(d, None)?),
         Err(_) => Grid::from_file(&path("grid", grid)?),

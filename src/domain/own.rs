@@ -100,21 +100,36 @@ pub struct Entry {
     pub hash: String,
 }
 
-type Registry = Mutex<HashMap<&'static str, Result<&'static Entry, OwnError>>>;
+/// A name's cached load: the result, and whether it is known to match the file's current
+/// contents (see [`refresh`]).
+struct Cached {
+    result: Result<&'static Entry, OwnError>,
+    current: bool,
+}
+
+type Registry = Mutex<HashMap<&'static str, Cached>>;
 
 fn registry() -> &'static Registry {
     static R: OnceLock<Registry> = OnceLock::new();
     R.get_or_init(Default::default)
 }
 
-/// The loaded domain named `name` (`file:PATH` or `data:DIR`), loading and validating it on
-/// first use; later calls return the same result (the contents are read once per process).
-pub fn load(name: &'static str) -> Result<&'static Entry, OwnError> {
+/// Marks every loaded own domain as possibly changed: the next [`load`] of a name reads its
+/// files again, keeps the loaded problem when their BLAKE3 hash is unchanged and loads the new
+/// contents otherwise (an error is never kept: a fixed file loads). A long-lived process (the
+/// Python package) calls it at the start of each call, so that an edited file is never served
+/// from the cache; the command line, one command per process, never does (a process never
+/// mixes two versions of a file).
+pub fn refresh() {
     let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(r) = reg.get(name) {
-        return r.clone();
+    for c in reg.values_mut() {
+        c.current = false;
     }
-    let r = if let Some(path) = name.strip_prefix("file:") {
+}
+
+/// Reads and validates own domain `name` (no cache).
+fn read(name: &str) -> Result<Entry, OwnError> {
+    if let Some(path) = name.strip_prefix("file:") {
         FileMdp::load(path).map(|(m, hash)| Entry {
             loaded: Loaded::File(m),
             hash,
@@ -127,7 +142,29 @@ pub fn load(name: &'static str) -> Result<&'static Entry, OwnError> {
     } else {
         Err(OwnError::new(name, "not a file: or data: domain"))
     }
-    .map(|e| &*Box::leak(Box::new(e)));
-    reg.insert(name, r.clone());
-    r
+}
+
+/// The loaded domain named `name` (`file:PATH` or `data:DIR`), loading and validating it on
+/// first use; later calls return the same result until [`refresh`], after which the files are
+/// read again and the cached problem kept only if their content hash is unchanged.
+pub fn load(name: &'static str) -> Result<&'static Entry, OwnError> {
+    let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = reg.get(name) {
+        if c.current {
+            return c.result.clone();
+        }
+    }
+    let fresh = read(name);
+    let result = match (reg.get(name).map(|c| &c.result), fresh) {
+        (Some(Ok(old)), Ok(new)) if old.hash == new.hash => Ok(*old),
+        (_, fresh) => fresh.map(|e| &*Box::leak(Box::new(e))),
+    };
+    reg.insert(
+        name,
+        Cached {
+            result: result.clone(),
+            current: true,
+        },
+    );
+    result
 }

@@ -87,6 +87,10 @@ pub struct SweepOptions {
     pub repair: bool,
 }
 
+/// Most workers per core: more only contend for the cores (and thousands of threads took
+/// minutes to start and stop).
+pub const MAX_WORKERS_PER_CORE: usize = 4;
+
 impl SweepOptions {
     /// Options with `jobs` workers (`None`: all cores); refuses 0.
     pub fn new(jobs: Option<usize>, repair: bool) -> Result<Self, ConfigError> {
@@ -94,6 +98,16 @@ impl SweepOptions {
             jobs: jobs.map(|j| check_count("jobs", j)).transpose()?,
             repair,
         })
+    }
+
+    /// The worker threads of a sweep of `pending` runs: `jobs` (all cores when not given), at
+    /// most one per pending run (at least one) and at most [`MAX_WORKERS_PER_CORE`] per core.
+    pub fn workers(&self, pending: usize) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        self.jobs
+            .unwrap_or(cores)
+            .min(pending.max(1))
+            .min(MAX_WORKERS_PER_CORE * cores)
     }
 }
 
@@ -206,13 +220,14 @@ pub fn execute(
     }
     drop(known);
     pending.sort_by(|a, b| estimated_cost(b).total_cmp(&estimated_cost(a)));
-    let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(j) = opts.jobs {
-        builder = builder.num_threads(j);
-    }
-    let pool = builder
+    let workers = opts.workers(pending.len());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
         .build()
         .map_err(|e| SweepError::Pool(e.to_string()))?;
+    if opts.jobs.is_some_and(|j| j > workers) {
+        observer.on_workers(workers, pending.len());
+    }
     observer.on_start(pending.len(), skipped);
     let mut tracker = progress::Tracker::new(&pending);
     let stop = AtomicBool::new(false);

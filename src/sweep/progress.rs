@@ -63,6 +63,9 @@ impl Status {
 
 /// Receives a sweep's progress (the library never prints).
 pub trait SweepObserver {
+    /// Fewer workers than asked run the sweep: `workers`, for `pending` runs and the machine's
+    /// cores ([`super::SweepOptions::workers`]).
+    fn on_workers(&mut self, _workers: usize, _pending: usize) {}
     /// The sweep is about to run `pending` runs (`skipped` were already stored).
     fn on_start(&mut self, _pending: usize, _skipped: usize) {}
     /// A run was stored.

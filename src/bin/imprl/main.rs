@@ -51,6 +51,7 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    imprl::memory::allow_any(cli.allow_memory);
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -106,6 +106,14 @@ impl Drop for Terminal {
 }
 
 impl SweepObserver for Terminal {
+    fn on_workers(&mut self, workers: usize, pending: usize) {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        eprintln!(
+            "note: --jobs capped at {workers} workers ({pending} runs to do, at most {} per core on {cores} cores)",
+            imprl::sweep::MAX_WORKERS_PER_CORE
+        );
+    }
+
     fn on_run(&mut self, _run: &RunRecord, s: &Status) {
         let line = format!(
             "{}/{} runs, {:.1}/s, {} diverged",

@@ -114,15 +114,22 @@ impl FileMdp {
         }
         let n = schema::integer(req("states")?, "states", 1, MAX_SIZE)?;
         let m = schema::integer(req("actions")?, "actions", 1, MAX_SIZE)?;
-        let p = schema::transitions(req("transitions")?, n, m)?;
+        // Rewards and policy first: their n·m numbers are in the file, so what is allocated for
+        // them (and for the sparse transitions' n·m rows) is bounded by the file's size.
         let r = matrix(req("rewards")?, "rewards", n, m, "states", "actions")?;
+        let policy_rows = schema::array(req("policy")?, "policy", n, "states")?;
         let mut policy = Vec::with_capacity(n * m);
-        for (s, row) in schema::array(req("policy")?, "policy", n, "states")?
-            .iter()
-            .enumerate()
-        {
+        for (s, row) in policy_rows.iter().enumerate() {
             policy.extend(probabilities(row, &format!("policy[{s}]"), m, "actions")?);
         }
+        // The dense n × n matrices of the exact values (P_π, I − γP_π and its LU) and of the
+        // default one-hot features, before any is allocated.
+        let dense = if t.contains_key("features") { 3.0 } else { 4.0 };
+        crate::memory::check(
+            dense * 8.0 * (n as f64) * (n as f64),
+            &format!("states: {n} states (dense {n} × {n} matrices)"),
+        )?;
+        let p = schema::transitions(req("transitions")?, n, m)?;
         let start = t
             .get("start")
             .map(|v| probabilities(v, "start", n, "states"))
@@ -135,6 +142,21 @@ impl FileMdp {
             for (i, s) in list.iter().enumerate() {
                 terminal[index(s, &format!("terminal[{i}]"), n, "states")?] = true;
             }
+        }
+        if terminal.iter().all(|&x| x) {
+            return Err(
+                "terminal: every state is terminal: no training rows and no test states".into(),
+            );
+        }
+        let starts_live = match &start {
+            None => true,
+            Some(p) => p.iter().zip(&terminal).any(|(&q, &end)| q > 0.0 && !end),
+        };
+        if !starts_live {
+            return Err(
+                "start: every start state is terminal: no training rows (a rollout from a terminal state has no step)"
+                    .into(),
+            );
         }
         let (k, features) = match t.get("features") {
             Some(v) => {
@@ -160,7 +182,7 @@ impl FileMdp {
             }
         };
         let data = data_spec(t.get("data"))?;
-        let mdp = TabularMdp::from_probabilities(n, m, &p, &r);
+        let mdp = TabularMdp::from_successors(n, m, p, &r);
         Ok(FileMdp {
             gamma,
             mdp,
@@ -171,6 +193,19 @@ impl FileMdp {
             features,
             data,
         })
+    }
+
+    /// True when a seed may draw no training row at all: some start state of positive
+    /// probability is terminal (a rollout from it has no step), so every trajectory may start
+    /// there. (At least one start state is live: [`FileMdp::from_table`] refuses the rest.)
+    pub fn may_have_no_rows(&self) -> bool {
+        match &self.start {
+            None => self.terminal.contains(&true),
+            Some(p) => p
+                .iter()
+                .zip(&self.terminal)
+                .any(|(&q, &end)| q > 0.0 && end),
+        }
     }
 
     /// Number of states.

@@ -88,16 +88,23 @@ pub fn matrix(
     row_what: &str,
     col_what: &str,
 ) -> Result<Vec<f64>, Msg> {
+    let list = array(v, at, rows, row_what)?;
     let mut out = Vec::with_capacity(rows * cols);
-    for (i, row) in array(v, at, rows, row_what)?.iter().enumerate() {
+    for (i, row) in list.iter().enumerate() {
         out.extend(vector(row, &format!("{at}[{i}]"), cols, col_what, false)?);
     }
     Ok(out)
 }
 
-/// Transitions, dense (`[s][a]` → `n` probabilities) or sparse (`[{ s, a, next, p }, …]`):
-/// the row-major `n × m × n` tensor, every row a probability vector.
-pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
+/// The successors of every `(s, a)`, row `s·m + a`: the states of positive probability in
+/// increasing order with their probabilities.
+pub type Successors = Vec<Vec<(usize, f64)>>;
+
+/// Transitions, dense (`[s][a]` → `n` probabilities) or sparse (`[{ s, a, next, p }, …]`),
+/// kept sparse: the successors of every `(s, a)` (positive probabilities only, by increasing
+/// next state), every row a probability vector. Memory is proportional to the file, never to
+/// `n·m·n`: a sparse file of many states stays small.
+pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Successors, Msg> {
     let at = "transitions";
     let entries = match v {
         Value::Array(a) => a,
@@ -108,8 +115,9 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
             ))
         }
     };
-    let mut p = vec![0.0; n * m * n];
+    let mut rows: Successors;
     if entries.first().is_some_and(Value::is_table) {
+        rows = vec![Vec::new(); n * m];
         let mut seen = std::collections::HashSet::new();
         for (i, e) in entries.iter().enumerate() {
             let here = format!("{at}[{i}]");
@@ -134,27 +142,35 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<Vec<f64>, Msg> {
                     "{here}: (s = {s}, a = {a}, next = {next}) is given twice"
                 ));
             }
-            p[(s * m + a) * n + next] = q;
+            rows[s * m + a].push((next, q));
+        }
+        for row in &mut rows {
+            row.sort_by_key(|&(next, _)| next);
         }
     } else {
         array(v, at, n, "states")?;
+        rows = Vec::with_capacity(n * m);
         for (s, row) in entries.iter().enumerate() {
             let here = format!("{at}[{s}]");
             for (a, probs) in array(row, &here, m, "actions")?.iter().enumerate() {
                 let q = vector(probs, &format!("{here}[{a}]"), n, "states", true)?;
-                p[(s * m + a) * n..(s * m + a + 1) * n].copy_from_slice(&q);
+                rows.push(q.into_iter().enumerate().collect());
             }
         }
     }
-    for s in 0..n {
-        for a in 0..m {
-            check_sum(
-                &p[(s * m + a) * n..(s * m + a + 1) * n],
-                &format!("{at}[{s}][{a}]"),
-            )?;
+    for (i, row) in rows.iter_mut().enumerate() {
+        // The sum over the row in the order of its states (zeros add nothing).
+        let total: f64 = row.iter().map(|&(_, q)| q).sum();
+        if (total - 1.0).abs() > SUM_TOL {
+            return Err(format!(
+                "{at}[{}][{}]: probabilities sum to {total}, not 1",
+                i / m,
+                i % m
+            ));
         }
+        row.retain(|&(_, q)| q > 0.0);
     }
-    Ok(p)
+    Ok(rows)
 }
 
 /// An index into `0..len` (`what` names the range).
