@@ -241,6 +241,10 @@ pub fn sweep<'py>(
     let summary = match result {
         Ok(Ok(s)) => s,
         Ok(Err(imprl::sweep::SweepError::Config(e))) => return Err(config_err(e)),
+        // A changed own-domain file is bad input, as on the command line.
+        Ok(Err(e @ imprl::sweep::SweepError::Store(imprl::store::StoreError::DomainChanged { .. }))) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(e.to_string()))
+        }
         Ok(Err(e)) => return Err(PyOSError::new_err(e.to_string())),
         Err(payload) => return Err(panic_err(payload)),
     };

@@ -60,16 +60,18 @@ def test_strings_for_numbers_are_refused_as_the_model_refuses_them():
     with pytest.raises(ValueError, match="`lr`"):
         imprl.run("chain", "implicit", lr="0.0625")
     with pytest.raises(ValueError, match="`eta`"):
-        imprl.ImplicitModel(np.zeros((2, 2)), np.zeros((2, 2)), eta="0.9")
+        imprl.ImplicitModel(np.zeros(2), np.zeros((2, 2)), eta="0.9")
 
 
 @pytest.mark.parametrize(
     "values",
-    [np.array([["a", "b"], ["c", "d"]]), np.ones((2, 2), dtype=bool), np.ones((2, 2)) * (1 + 1j)],
+    [np.array(["a", "b"]), np.ones(2, dtype=bool), np.ones(2) * (1 + 1j)],
 )
 def test_non_real_arrays_are_refused(values):
     with pytest.raises(ValueError, match="real"):
         imprl.ImplicitModel(values, np.zeros((2, 2)), eta=0.9)
+    with pytest.raises(ValueError, match="real"):
+        imprl.ImplicitModel(np.zeros(2), np.zeros((2, 2)).astype(values.dtype), eta=0.9)
 
 
 def test_an_empty_out_is_refused(tmp_path, monkeypatch):

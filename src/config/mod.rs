@@ -390,6 +390,23 @@ pub fn check_data_all(runs: &[RunConfig]) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Most seeds per configuration of a designed grid (`reproduce --seeds`, `study --seeds`): the
+/// published runs have 20; 10,000 seeds of the full published grid are already 16 million runs.
+pub const MAX_SEEDS: usize = 10_000;
+
+/// Checks a number of seeds: an integer from 1 to [`MAX_SEEDS`] (a larger one is a typing
+/// mistake that would expand a grid of billions of runs in memory).
+pub fn check_seeds(n: usize) -> Result<usize, ConfigError> {
+    if !(1..=MAX_SEEDS).contains(&n) {
+        return Err(ConfigError::invalid(
+            "seeds",
+            n,
+            &format!("an integer from 1 to {MAX_SEEDS}"),
+        ));
+    }
+    Ok(n)
+}
+
 /// Checks a count option such as `jobs` or `seeds`: an integer `>= 1`.
 pub fn check_count(field: &str, n: usize) -> Result<usize, ConfigError> {
     if n == 0 {

@@ -188,7 +188,7 @@ declare_settings! {
     /// Minibatch size.
     batch_size: usize = Value(published::BATCH_SIZE), "an integer from 1 to 1000000" => |x| (1..=MAX_BATCH).contains(x);
     /// Evaluate on the test set every this many updates (and before the first and after the last).
-    eval_every: usize = Value(published::EVAL_EVERY), "an integer >= 1" => |x| *x >= 1 && i64::try_from(*x).is_ok();
+    eval_every: usize = Value(published::EVAL_EVERY), "an integer from 1 to 9223372036854775807" => |x| *x >= 1 && i64::try_from(*x).is_ok();
     /// Minibatch sampling: with replacement (published runs) or without (the paper's prose).
     sampling: Sampling = Value(Sampling::WithReplacement), "" => |_| true;
     /// Four rooms' slip model: published (2/3 intended, 1/9 each other) or stay (the paper's prose).

@@ -2,7 +2,7 @@
 //! process-wide registry of their loaded, validated contents.
 //!
 //! A [`DomainKind`](super::DomainKind) must stay `Copy`, so an own domain is named by an
-//! interned `&'static str` (its full text, `file:examples/chain.toml`); the loaded problem is
+//! interned `&'static str` (its full text, `file:/home/me/examples/chain.toml`); the loaded problem is
 //! cached per name with the BLAKE3 hash of the bytes it was built from, so one process never
 //! mixes two versions of a file, and the results store records that hash
 //! ([`crate::store::Store::check_domain_files`]).
@@ -48,12 +48,12 @@ pub fn intern(s: &str) -> &'static str {
 }
 
 /// The canonical spelling of an own domain's name (`file:PATH`, `data:DIR`), so that one file
-/// reached by several paths is one domain: the path with symbolic links, `.` and `..`
-/// resolved ([`std::fs::canonicalize`]), written relative to the current directory (with `/`)
-/// when it lies inside it, absolute otherwise. `file:./examples/chain.toml`,
-/// `file:examples/../examples/chain.toml` and the absolute path of that file are all
-/// `file:examples/chain.toml`. A name whose path cannot be resolved (a missing file) is
-/// returned unchanged, so that loading it reports the path as given; so is any other text.
+/// reached by several paths, or from several working directories, is one domain: its absolute
+/// path with symbolic links, `.` and `..` resolved ([`std::fs::canonicalize`]).
+/// `file:./examples/chain.toml`, `file:examples/../examples/chain.toml` and the absolute path
+/// of that file are all `file:/…/examples/chain.toml`, whatever the working directory. A name
+/// whose path cannot be resolved (a missing file) is returned unchanged, so that loading it
+/// reports the path as given; so is any other text.
 ///
 /// Only names given by the user are canonicalized; names read back from a results store are
 /// taken as stored (a store keeps reading whatever spelling its runs were made with).
@@ -63,23 +63,10 @@ pub fn canonical_name(name: &str) -> String {
         (_, Some(p)) => ("data:", p),
         _ => return name.to_string(),
     };
-    let Ok(abs) = std::fs::canonicalize(path) else {
-        return name.to_string();
-    };
-    let rel = std::env::current_dir()
-        .and_then(std::fs::canonicalize)
-        .ok()
-        .and_then(|cwd| abs.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf))
-        .filter(|r| !r.as_os_str().is_empty());
-    let text = match rel {
-        Some(r) => r
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/"),
-        None => abs.to_string_lossy().into_owned(),
-    };
-    format!("{prefix}{text}")
+    match std::fs::canonicalize(path) {
+        Ok(abs) => format!("{prefix}{}", abs.to_string_lossy()),
+        Err(_) => name.to_string(),
+    }
 }
 
 /// A loaded own domain.

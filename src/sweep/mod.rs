@@ -18,7 +18,6 @@ use crate::published::{best_lr, learning_rates, offsets, ETAS, N_SEEDS};
 use crate::record::RunRecord;
 use crate::run::RunError;
 use crate::store::{Store, StoreError};
-use crate::train::Silent;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
@@ -185,6 +184,25 @@ pub enum SweepError {
     Pool(String),
 }
 
+/// The observer of a sweep's runs: stops a run at its next update once its flag is set (the
+/// sweep's runs in flight, told to stop now: [`SweepObserver::stop_now`]).
+struct StopOn<'a>(&'a AtomicBool);
+
+impl crate::train::Observer for StopOn<'_> {
+    fn on_step(
+        &mut self,
+        _step: usize,
+        _g: &[f64],
+        _param: &dyn crate::param::Parameterization,
+    ) -> std::ops::ControlFlow<()> {
+        if self.0.load(Ordering::Relaxed) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+}
+
 /// How often the collecting thread looks at [`SweepObserver::cancelled`] while it waits.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -231,12 +249,17 @@ pub fn execute(
     observer.on_start(pending.len(), skipped);
     let mut tracker = progress::Tracker::new(&pending);
     let stop = AtomicBool::new(false);
+    let abort = AtomicBool::new(false);
+    let started = std::sync::atomic::AtomicUsize::new(0);
+    let mut received = 0;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RunRecord, RunError>>(256);
     let mut failure: Option<SweepError> = None;
     let mut interrupted = false;
     std::thread::scope(|scope| {
         let pending = &pending;
         let stop = &stop;
+        let abort = &abort;
+        let started = &started;
         let pool = &pool;
         scope.spawn(move || {
             pool.install(|| {
@@ -244,7 +267,8 @@ pub fn execute(
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let _ = tx.send(crate::run::record(cfg, &mut Silent));
+                    started.fetch_add(1, Ordering::Relaxed);
+                    let _ = tx.send(crate::run::record(cfg, &mut StopOn(abort)));
                 })
             })
         });
@@ -252,12 +276,18 @@ pub fn execute(
             if !interrupted && observer.cancelled() {
                 interrupted = true;
                 stop.store(true, Ordering::Relaxed);
+                observer.on_stop(started.load(Ordering::Relaxed) - received, false);
+            }
+            if interrupted && !abort.load(Ordering::Relaxed) && observer.stop_now() {
+                abort.store(true, Ordering::Relaxed);
+                observer.on_stop(started.load(Ordering::Relaxed) - received, true);
             }
             let msg = match rx.recv_timeout(POLL) {
                 Ok(msg) => msg,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            received += 1;
             if failure.is_some() {
                 continue; // drain so that workers finish
             }

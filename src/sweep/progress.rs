@@ -77,6 +77,15 @@ pub trait SweepObserver {
     fn cancelled(&self) -> bool {
         false
     }
+    /// True when the runs in flight of a cancelled sweep should stop too (e.g. on a second
+    /// Ctrl-C): they stop at their next update and are not stored (the sweep runs them when
+    /// resumed).
+    fn stop_now(&self) -> bool {
+        false
+    }
+    /// The sweep is stopping: it waits for `in_flight` runs to finish (`now` false) or has
+    /// told them to stop at their next update (`now` true).
+    fn on_stop(&mut self, _in_flight: usize, _now: bool) {}
 }
 
 /// A sweep seen by no one.

@@ -68,7 +68,10 @@ fn main() -> ExitCode {
                     )
                     || matches!(
                         c.downcast_ref::<imprl::store::StoreError>(),
-                        Some(imprl::store::StoreError::DomainConflict { .. })
+                        Some(
+                            imprl::store::StoreError::DomainConflict { .. }
+                                | imprl::store::StoreError::DomainChanged { .. }
+                        )
                     )
             }) {
                 ExitCode::from(USAGE)

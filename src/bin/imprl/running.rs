@@ -4,7 +4,6 @@ use crate::args::{Exec, ReproduceArgs, RunArgs, SweepArgs};
 use crate::progress::Terminal;
 use crate::Interrupted;
 use anyhow::Context;
-use imprl::config::check_count;
 use imprl::domain::DomainKind;
 use imprl::plot::PlotOptions;
 use imprl::store::Store;
@@ -75,7 +74,7 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<()> {
     } else {
         imprl::published::N_SEEDS
     };
-    let seeds = check_count("seeds", args.seeds.unwrap_or(default_seeds))?;
+    let seeds = imprl::config::check_seeds(args.seeds.unwrap_or(default_seeds))?;
     let lrs = if args.quick {
         LrChoice::Best
     } else {

@@ -5,7 +5,7 @@
 use crate::args::{StudyArgs, StudyCommand, StudyDefaults};
 use crate::progress::Terminal;
 use crate::Interrupted;
-use imprl::config::{check_count, ConfigError, SettingType};
+use imprl::config::{ConfigError, SettingType};
 use imprl::domain::DomainKind;
 use imprl::study::StudyReport;
 use imprl::sweep::SweepOptions;
@@ -52,7 +52,7 @@ fn start<D: StudyDefaults>(
     study: &StudyArgs<D>,
     repair: bool,
 ) -> anyhow::Result<(usize, SweepOptions, Terminal)> {
-    let seeds = check_count("seeds", study.seeds)?;
+    let seeds = imprl::config::check_seeds(study.seeds)?;
     let opts = SweepOptions::new(study.jobs, repair)?;
     Ok((seeds, opts, Terminal::new(study.progress)?))
 }
