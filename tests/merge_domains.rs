@@ -128,8 +128,11 @@ fn user_domain(text: &str) -> String {
 fn one_file_by_several_paths_is_one_domain() {
     // Integration tests run in the package's directory.
     let abs = format!("file:{}/examples/chain.toml", env!("CARGO_MANIFEST_DIR"));
-    let resolved = std::fs::canonicalize(format!("{}/examples/chain.toml", env!("CARGO_MANIFEST_DIR")))
-        .expect("exists");
+    let resolved = std::fs::canonicalize(format!(
+        "{}/examples/chain.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("exists");
     let canonical_text = format!("file:{}", resolved.display());
     let canonical = canonical_text.as_str();
     for spelling in [

@@ -521,3 +521,501 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn rewards_whose_values_overflow_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write(
+        dir.path(),
+        "huge.toml",
+        "gamma = 0.9\nstates = 2\nactions = 1\ntransitions = [[[0.0, 1.0]], [[1.0, 0.0]]]\nrewards = [[1e308], [1e308]]\npolicy = [[1.0], [1.0]]\n",
+    );
+    let (code, err) = refused(&[
+        "run",
+        "--param",
+        "explicit",
+        "--domain",
+        &format!("file:{}", f.display()),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("overflow") && err.contains("`domain`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn one_file_from_several_working_directories_is_one_domain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    std::fs::create_dir(root.join("a")).expect("mkdir");
+    write(&root, "m.toml", &two_states(""));
+    let out = root.join("res");
+    for (cwd, name) in [
+        (root.clone(), "file:m.toml".to_string()),
+        (root.join("a"), "file:../m.toml".to_string()),
+        (
+            std::path::PathBuf::from("/"),
+            format!("file:{}", root.join("m.toml").display()),
+        ),
+    ] {
+        let grid = write(
+            &root,
+            "grid.toml",
+            &format!("domain = '{name}'\nparam = 'explicit'\nsteps = 2\nseed = [0, 1]\n"),
+        );
+        imprl()
+            .current_dir(&cwd)
+            .args(["sweep", "--progress", "quiet", "--config"])
+            .arg(&grid)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+    }
+    let csv = export(&out);
+    let domains: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().expect("domain"))
+        .collect();
+    assert_eq!(
+        domains.into_iter().collect::<Vec<_>>(),
+        [format!("file:{}", root.join("m.toml").display())]
+    );
+    let store = imprl::store::Store::open_read(&out).expect("store");
+    assert_eq!(
+        store.len().expect("len"),
+        2,
+        "2 runs, not one per working directory"
+    );
+}
+
+#[test]
+fn refusals_exit_2_before_any_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // A number beyond the bound names the bound.
+    let (code, err) = refused(&[
+        "run",
+        "--domain",
+        "chain",
+        "--param",
+        "explicit",
+        "--eval-every",
+        "9223372036854775808",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("9223372036854775807"), "{err}");
+    // Seeds beyond any use: refused at once, naming them.
+    let start = Instant::now();
+    let (code, err) = refused(&[
+        "reproduce",
+        "--seeds",
+        "100000000000000",
+        "--out",
+        &d.join("rep").display().to_string(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("`seeds`") && start.elapsed() < Duration::from_secs(10),
+        "{err}"
+    );
+    // theory --out naming a file: refused before the analysis (no checkpoint reported).
+    let file = write(d, "file.txt", "x");
+    let (code, err) = refused(&[
+        "theory",
+        "--domain",
+        "chain",
+        "--steps",
+        "20",
+        "--out",
+        &file.display().to_string(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--out") && !err.contains("checkpoint"),
+        "{err}"
+    );
+    // merge --out naming a file.
+    let (grid_d, grid) = grid_dir("domain = 'chain'\nparam = 'explicit'\nsteps = 1\n");
+    let res = grid_d.path().join("res");
+    sweep(&grid, &res).assert().success();
+    let (code, err) = refused(&[
+        "merge",
+        "--out",
+        &file.display().to_string(),
+        &res.display().to_string(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).expect("kept"), "x");
+    // compare with a malformed reference CSV.
+    let bad = write(d, "ref.csv", "domain,param\nchain\n");
+    let (code, err) = refused(&[
+        "compare",
+        "--reference",
+        &bad.display().to_string(),
+        "--results",
+        &res.display().to_string(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("ref.csv"), "{err}");
+    // A sweep of an own domain whose file changed since its runs were stored.
+    let m = write(d, "m.toml", &two_states(""));
+    let g = write(
+        d,
+        "g.toml",
+        &format!(
+            "domain = 'file:{}'\nparam = 'explicit'\nsteps = 1\n",
+            m.display()
+        ),
+    );
+    let out = d.join("own");
+    sweep(&g, &out).assert().success();
+    write(d, "m.toml", &two_states("# edited\n"));
+    let o = sweep(&g, &out).output().expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("has changed"), "{err}");
+}
+
+#[test]
+fn a_foreign_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("res");
+    std::fs::create_dir(&out).expect("mkdir");
+    let db = out.join(imprl::store::DB_FILE);
+    std::fs::write(&db, b"").expect("empty");
+    {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        c.execute_batch("CREATE TABLE people (name TEXT);")
+            .expect("create");
+    }
+    let before = std::fs::read(&db).expect("read");
+    let (grid_d, grid) = grid_dir("domain = 'chain'\nparam = 'explicit'\nsteps = 1\n");
+    let o = sweep(&grid, &out).output().expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("not a results store"), "{err}");
+    assert_eq!(std::fs::read(&db).expect("read"), before, "nothing written");
+    drop(grid_d);
+}
+
+#[test]
+fn own_domains_get_automatic_learning_rates_and_their_panels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = write(dir.path(), "m.toml", &two_states(""));
+    let (grid_d, grid) = grid_dir(&format!(
+        "domain = 'file:{}'\nparam = ['explicit', 'implicit']\nsteps = 20\nlr = [0.5, 0.25]\nseed = [0, 1]\n",
+        m.display()
+    ));
+    let res = grid_d.path().join("res");
+    sweep(&grid, &res).assert().success();
+    let figs = grid_d.path().join("figs");
+    let o = imprl()
+        .args(["plot", "--format", "svg", "--results"])
+        .arg(&res)
+        .arg("--out")
+        .arg(&figs)
+        .output()
+        .expect("plot");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("has none"),
+        "the report says own domains have no published rates: {text}"
+    );
+    let best = std::fs::read_to_string(figs.join("best_lr.csv")).expect("best_lr.csv");
+    assert!(best.lines().skip(1).all(|l| l.ends_with(",auto")), "{best}");
+    let lr_panels = std::fs::read_dir(&figs)
+        .expect("figs")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.starts_with("lr_file_") && n.ends_with(".svg")
+        })
+        .count();
+    assert_eq!(lr_panels, 2, "one per-rate figure per parameterization");
+}
+
+/// A sweep of long runs (mountain car, implicit: minutes each) on one worker.
+const LONG_GRID: &str = "domain = 'mountain-car'\nparam = 'implicit'\nsteps = 5000000\neval_every = 100000\nseed = [0, 1]\n";
+
+#[test]
+fn signals_say_what_the_sweep_waits_for_and_a_second_stops_the_runs_in_flight() {
+    use std::io::Read;
+    let (dir, grid) = grid_dir(LONG_GRID);
+    let results = dir.path().join("res");
+    let mut child = spawn_sweep(&grid, &results, "lines");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let err_text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = err_text.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .expect("lock")
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).expect("the sweep starts");
+    std::thread::sleep(Duration::from_millis(500));
+    let kill = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([format!("-{sig}"), child.id().to_string()])
+            .status()
+            .expect("kill")
+    };
+    assert!(kill("INT").success());
+    let start = Instant::now();
+    while !err_text.lock().expect("lock").contains("waiting for") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no word after the first signal"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(kill("TERM").success());
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).expect("stdout");
+    let status = child.wait().expect("wait");
+    reader.join().expect("reader");
+    let err = err_text.lock().expect("lock").clone();
+    assert_eq!(status.code(), Some(143), "{err}");
+    assert!(err.contains("stopping now"), "{err}");
+    assert!(
+        String::from_utf8_lossy(&rest).contains("interrupted: 0 runs stored now"),
+        "the summary is printed: {}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
+
+/// An own MDP file of the kinds a user (or a fuzzer) may write: small shapes, dense or sparse
+/// transitions (sums right or wrong), any rewards, terminal sets, start vectors and data sizes.
+fn mdp_file() -> impl Strategy<Value = String> {
+    let num = prop_oneof![
+        4 => (0u8..=4).prop_map(|i| format!("{}", f64::from(i) / 4.0)),
+        1 => prop::sample::select(vec!["-1.0", "1e308", "-1e308", "nan", "0.5", "2", "'x'"]).prop_map(str::to_string),
+    ];
+    (
+        1usize..4,
+        1usize..3,
+        prop::collection::vec(num, 64),
+        prop::collection::vec(any::<u8>(), 16),
+    )
+        .prop_map(|(n, m, nums, bits)| {
+            let mut it = nums.into_iter().cycle();
+            let mut at = bits.into_iter().cycle();
+            let mut pick = |k: u8| at.next().unwrap_or(0) % k;
+            let mut t = format!(
+                "gamma = {}\nstates = {n}\nactions = {m}\n",
+                ["0.9", "0.0", "1.0", "0.5"][usize::from(pick(4))]
+            );
+            // Transitions: deterministic (valid), dense from the numbers, or sparse.
+            match pick(3) {
+                0 => {
+                    let rows: Vec<String> = (0..n)
+                        .map(|s| {
+                            let acts: Vec<String> = (0..m)
+                                .map(|a| {
+                                    let next = (s + a + 1) % n;
+                                    let p: Vec<&str> = (0..n)
+                                        .map(|j| if j == next { "1.0" } else { "0.0" })
+                                        .collect();
+                                    format!("[{}]", p.join(", "))
+                                })
+                                .collect();
+                            format!("[{}]", acts.join(", "))
+                        })
+                        .collect();
+                    t += &format!("transitions = [{}]\n", rows.join(", "));
+                }
+                1 => {
+                    let rows: Vec<String> = (0..n)
+                        .map(|_| {
+                            let acts: Vec<String> = (0..m)
+                                .map(|_| {
+                                    format!(
+                                        "[{}]",
+                                        (0..n)
+                                            .map(|_| it.next().unwrap_or_default())
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    )
+                                })
+                                .collect();
+                            format!("[{}]", acts.join(", "))
+                        })
+                        .collect();
+                    t += &format!("transitions = [{}]\n", rows.join(", "));
+                }
+                _ => {
+                    let e: Vec<String> = (0..n * m)
+                        .map(|i| {
+                            format!(
+                                "{{ s = {}, a = {}, next = {}, p = 1.0 }}",
+                                i / m,
+                                i % m,
+                                usize::from(pick(4))
+                            )
+                        })
+                        .collect();
+                    t += &format!("transitions = [{}]\n", e.join(", "));
+                }
+            }
+            let rewards: Vec<String> = (0..n)
+                .map(|_| {
+                    format!(
+                        "[{}]",
+                        (0..m)
+                            .map(|_| it.next().unwrap_or_default())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+                .collect();
+            t += &format!("rewards = [{}]\n", rewards.join(", "));
+            let uniform = format!("[{}]", vec![format!("{}", 1.0 / m as f64); m].join(", "));
+            t += &format!("policy = [{}]\n", vec![uniform; n].join(", "));
+            if pick(2) == 0 {
+                let term: Vec<String> = (0..n)
+                    .filter(|_| pick(2) == 0)
+                    .map(|s| s.to_string())
+                    .collect();
+                t += &format!("terminal = [{}]\n", term.join(", "));
+            }
+            if pick(2) == 0 {
+                let s: Vec<String> = (0..n)
+                    .map(|i| {
+                        if i == usize::from(pick(2)) {
+                            "1.0"
+                        } else {
+                            "0.0"
+                        }
+                        .to_string()
+                    })
+                    .collect();
+                t += &format!("start = [{}]\n", s.join(", "));
+            }
+            match pick(4) {
+                0 => t += "[data]\ntrajectories = 1\nlength = 1\n",
+                1 => t += "[data]\ntrajectories = 10000000\nlength = 10000000\n",
+                2 => t += "[data]\ntrajectories = 3\nkeep = 'first'\n",
+                _ => {}
+            }
+            t
+        })
+}
+
+/// A data directory: CSV (rows, columns, cells of any kind) or `.npy` files (any shapes,
+/// headers that lie about their size).
+fn data_dir() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
+    let cell = prop::sample::select(vec!["1", "0.5", "-2", "nan", "inf", "x", "", "1e400"]);
+    prop_oneof![
+        (
+            prop::collection::vec(prop::collection::vec(cell.clone(), 0..4), 0..4),
+            prop::collection::vec(prop::collection::vec(cell, 0..4), 0..4)
+        )
+            .prop_map(|(train, test)| {
+                let csv = |rows: Vec<Vec<&str>>| {
+                    let mut s = String::from("x0,y\n");
+                    for r in rows {
+                        s += &r.join(",");
+                        s.push('\n');
+                    }
+                    s.into_bytes()
+                };
+                vec![
+                    ("train.csv".to_string(), csv(train)),
+                    ("test.csv".to_string(), csv(test)),
+                ]
+            }),
+        (prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    "(0, 1)",
+                    "(2, 1)",
+                    "(2,)",
+                    "(1, 0)",
+                    "(2305843009213693952, 3)",
+                    "(3, 2, 1)",
+                    "(2, 2)",
+                    "(9223372036854775807,)"
+                ]),
+                0usize..5
+            ),
+            4
+        ))
+        .prop_map(|files| {
+            ["train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy"]
+                .iter()
+                .zip(files)
+                .map(|(name, (shape, len))| {
+                    let mut header =
+                        format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+                    header.push('\n');
+                    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+                    b.extend((header.len() as u16).to_le_bytes());
+                    b.extend(header.as_bytes());
+                    for i in 0..len {
+                        b.extend((i as f64).to_le_bytes());
+                    }
+                    (name.to_string(), b)
+                })
+                .collect()
+        }),
+    ]
+}
+
+/// Every outcome of a fuzzed own domain: exit 0 (it ran) or 2 (refused with one line), never a
+/// panic, an abort or a hang.
+fn exits_0_or_2(domain: &str) -> Result<(), TestCaseError> {
+    for param in ["explicit", "implicit"] {
+        let out = imprl()
+            .args(["run", "--steps", "2", "--param", param, "--domain", domain])
+            .timeout(Duration::from_secs(60))
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        prop_assert!(
+            matches!(out.status.code(), Some(0) | Some(2)),
+            "{domain}: {:?} {err}",
+            out.status
+        );
+        prop_assert!(!err.contains("panicked"), "{err}");
+        if out.status.code() == Some(2) {
+            prop_assert_eq!(err.trim_end().lines().count(), 1, "{}", err);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fuzzed_own_mdp_files_exit_0_or_2(text in mdp_file()) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = write(dir.path(), "m.toml", &text);
+        exits_0_or_2(&format!("file:{}", f.display()))?;
+    }
+
+    #[test]
+    fn fuzzed_data_directories_exit_0_or_2(files in data_dir()) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, bytes) in &files {
+            std::fs::write(dir.path().join(name), bytes).expect("write");
+        }
+        exits_0_or_2(&format!("data:{}", dir.path().display()))?;
+    }
+}

@@ -133,10 +133,11 @@ fn parquet_reads_compressed_files_and_refuses_foreign_tables() {
     let plain = dir.path().join("plain.parquet");
     write_parquet(&table, std::fs::File::create(&plain).expect("create")).expect("write");
     let batches = || {
-        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&plain).expect("open"))
-            .expect("reader")
-            .build()
-            .expect("build");
+        let r =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&plain).expect("open"))
+                .expect("reader")
+                .build()
+                .expect("build");
         let schema = arrow_array::RecordBatchReader::schema(&r);
         (schema, r.map(|b| b.expect("batch")).collect::<Vec<_>>())
     };
@@ -148,8 +149,12 @@ fn parquet_reads_compressed_files_and_refuses_foreign_tables() {
         let path = dir.path().join("c.parquet");
         let (schema, data) = batches();
         let props = WriterProperties::builder().set_compression(c).build();
-        let mut w = ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), schema, Some(props))
-            .expect("writer");
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path).expect("create"),
+            schema,
+            Some(props),
+        )
+        .expect("writer");
         for b in &data {
             w.write(b).expect("write");
         }
@@ -163,12 +168,21 @@ fn parquet_reads_compressed_files_and_refuses_foreign_tables() {
         .collect();
     let path = dir.path().join("foreign.parquet");
     let projected = std::sync::Arc::new(schema.project(&keep).expect("project"));
-    let mut w = ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), projected, None)
-        .expect("writer");
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(&path).expect("create"),
+        projected,
+        None,
+    )
+    .expect("writer");
     for b in &data {
         w.write(&b.project(&keep).expect("project")).expect("write");
     }
     w.close().expect("close");
-    let e = read_parquet(&path).expect_err("not a tidy table").to_string();
-    assert!(e.contains("foreign.parquet") && e.contains("seed, mse"), "{e}");
+    let e = read_parquet(&path)
+        .expect_err("not a tidy table")
+        .to_string();
+    assert!(
+        e.contains("foreign.parquet") && e.contains("seed, mse"),
+        "{e}"
+    );
 }

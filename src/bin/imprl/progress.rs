@@ -160,7 +160,9 @@ impl SweepObserver for Terminal {
     }
 
     fn cancelled(&self) -> bool {
-        if self.seen.swap(false, Ordering::Relaxed) && self.count.fetch_add(1, Ordering::Relaxed) >= 1 {
+        if self.seen.swap(false, Ordering::Relaxed)
+            && self.count.fetch_add(1, Ordering::Relaxed) >= 1
+        {
             self.hard.store(true, Ordering::Relaxed);
         }
         self.count.load(Ordering::Relaxed) >= 1
