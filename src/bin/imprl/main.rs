@@ -73,6 +73,15 @@ fn main() -> ExitCode {
                                 | imprl::store::StoreError::DomainChanged { .. }
                         )
                     )
+                    || matches!(
+                        c.downcast_ref::<imprl::sweep::SweepError>(),
+                        Some(
+                            imprl::sweep::SweepError::Config(_)
+                                | imprl::sweep::SweepError::Store(
+                                    imprl::store::StoreError::DomainChanged { .. }
+                                )
+                        )
+                    )
             }) {
                 ExitCode::from(USAGE)
             } else {
