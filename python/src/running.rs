@@ -162,6 +162,14 @@ impl PySweepObserver {
 }
 
 impl SweepObserver for PySweepObserver {
+    fn on_workers(&mut self, workers: usize, pending: usize) {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        self.write(&format!(
+            "note: jobs capped at {workers} workers ({pending} runs to do, at most {} per core on {cores} cores)\n",
+            imprl::sweep::MAX_WORKERS_PER_CORE
+        ));
+    }
+
     fn on_start(&mut self, pending: usize, skipped: usize) {
         self.pending = pending;
         if self.progress {
@@ -242,9 +250,9 @@ pub fn sweep<'py>(
         Ok(Ok(s)) => s,
         Ok(Err(imprl::sweep::SweepError::Config(e))) => return Err(config_err(e)),
         // A changed own-domain file is bad input, as on the command line.
-        Ok(Err(e @ imprl::sweep::SweepError::Store(imprl::store::StoreError::DomainChanged { .. }))) => {
-            return Err(pyo3::exceptions::PyValueError::new_err(e.to_string()))
-        }
+        Ok(Err(
+            e @ imprl::sweep::SweepError::Store(imprl::store::StoreError::DomainChanged { .. }),
+        )) => return Err(pyo3::exceptions::PyValueError::new_err(e.to_string())),
         Ok(Err(e)) => return Err(PyOSError::new_err(e.to_string())),
         Err(payload) => return Err(panic_err(payload)),
     };

@@ -79,3 +79,10 @@ def test_an_empty_out_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="`out`"):
         imprl.sweep({"domain": "chain", "param": "explicit", "steps": 1}, "", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_jobs_count_is_capped_and_said(tmp_path, capsys):
+    grid = {"domain": "chain", "param": "explicit", "steps": 5, "seed": [0, 1, 2, 3]}
+    summary = imprl.sweep(grid, tmp_path / "res", jobs=10000, progress=False)
+    assert summary["ran"] == 4
+    assert "capped at 4 workers" in capsys.readouterr().err
