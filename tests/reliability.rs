@@ -1019,3 +1019,33 @@ proptest! {
         exits_0_or_2(&format!("data:{}", dir.path().display()))?;
     }
 }
+
+#[test]
+fn a_run_expected_to_take_long_says_so_first() {
+    let mut child = std::process::Command::new(common::bin())
+        .args([
+            "run",
+            "--domain",
+            "mountain-car",
+            "--param",
+            "implicit",
+            "--grad",
+            "unroll:100000",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut line = String::new();
+    let mut byte = [0u8; 1];
+    while std::io::Read::read(&mut stderr, &mut byte).is_ok_and(|n| n == 1) && byte[0] != b'\n' {
+        line.push(char::from(byte[0]));
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert!(
+        line.starts_with("warning: this run is expected to take about"),
+        "{line}"
+    );
+}

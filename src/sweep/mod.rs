@@ -7,7 +7,7 @@ pub mod progress;
 pub mod shard;
 
 pub use grid::{Grid, MAX_RUNS};
-pub use progress::{estimated_cost, Status, SweepObserver};
+pub use progress::{estimated_cost, Status, SweepObserver, MADDS_PER_S};
 pub use shard::Shard;
 
 use crate::config::RunSettings;

@@ -14,6 +14,14 @@ use std::path::Path;
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let cfg = args.settings()?.resolve()?;
+    // A run expected to take long says so before it starts (e.g. --grad unroll:100000).
+    let expected_s = imprl::sweep::estimated_cost(&cfg) / imprl::sweep::MADDS_PER_S;
+    if expected_s > 600.0 {
+        eprintln!(
+            "warning: this run is expected to take about {:.0} minutes (steps, features, grad and actions)",
+            expected_s / 60.0
+        );
+    }
     let log = imprl::run::run(&cfg, &mut Silent)?.log;
     let out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(
