@@ -11,6 +11,7 @@ pub mod features;
 pub mod figure;
 pub mod gradients;
 pub mod linalg;
+pub mod memory;
 pub mod metrics;
 pub mod npz;
 pub mod optim;

@@ -359,6 +359,7 @@ pub fn write_published(
         seq: u64,
     }
     let mut groups: BTreeMap<(DomainKind, ParamKind), Group> = BTreeMap::new();
+    let mut dirs: BTreeMap<&'static str, DomainKind> = BTreeMap::new();
     let mut n = 0;
     for rec in records {
         let c = rec.config;
@@ -366,6 +367,17 @@ pub fn write_published(
         let g = match groups.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
+                // Two domains in one directory would overwrite each other's jobs.
+                let other = *dirs.entry(c.domain.published_name()).or_insert(c.domain);
+                if other != c.domain {
+                    return Err(LayoutError::Format {
+                        path: dir.join(c.domain.published_name()),
+                        message: format!(
+                            "domains {other} and {} map to this one directory; nothing of {} written",
+                            c.domain, c.domain
+                        ),
+                    });
+                }
                 let rel = Path::new(c.domain.published_name())
                     .join(method_name(c.param))
                     .join(RUN_ID);

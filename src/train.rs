@@ -193,7 +193,8 @@ pub fn train<P: Parameterization + ?Sized>(
     let mut batch = vec![0usize; schedule.batch_size];
     let mut residuals = vec![0.0; test.len()];
     let mut optimizer = Optimizer::new(schedule.optimizer);
-    let mut rows = Vec::with_capacity(schedule.steps / schedule.eval_every.max(1) + 2);
+    // Reserved for at most 4096 evaluations up front; a longer log grows as it is written.
+    let mut rows = Vec::with_capacity((schedule.steps / schedule.eval_every.max(1) + 2).min(4096));
     let mut evaluate =
         |step: usize, param: &P, rows: &mut Vec<EvalRow>, observer: &mut dyn Observer<P>| -> bool {
             test.residuals_into(param.theta(), &mut residuals);

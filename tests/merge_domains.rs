@@ -128,7 +128,13 @@ fn user_domain(text: &str) -> String {
 fn one_file_by_several_paths_is_one_domain() {
     // Integration tests run in the package's directory.
     let abs = format!("file:{}/examples/chain.toml", env!("CARGO_MANIFEST_DIR"));
-    let canonical = "file:examples/chain.toml";
+    let resolved = std::fs::canonicalize(format!(
+        "{}/examples/chain.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("exists");
+    let canonical_text = format!("file:{}", resolved.display());
+    let canonical = canonical_text.as_str();
     for spelling in [
         "file:examples/chain.toml",
         "file:./examples/chain.toml",
@@ -138,7 +144,12 @@ fn one_file_by_several_paths_is_one_domain() {
         assert_eq!(user_domain(spelling), canonical, "{spelling}");
     }
     let data = format!("data:{}/tests/data/../data", env!("CARGO_MANIFEST_DIR"));
-    assert_eq!(imprl::domain::own::canonical_name(&data), "data:tests/data");
+    let data_dir = std::fs::canonicalize(format!("{}/tests/data", env!("CARGO_MANIFEST_DIR")))
+        .expect("exists");
+    assert_eq!(
+        imprl::domain::own::canonical_name(&data),
+        format!("data:{}", data_dir.display())
+    );
     // A path that does not resolve is kept as given (its error names it).
     assert_eq!(
         imprl::domain::own::canonical_name("file:./no/such.toml"),

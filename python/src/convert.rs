@@ -24,6 +24,11 @@ fn bad_value(name: &str, obj: &Bound<'_, PyAny>) -> PyErr {
     config_err(ConfigError::invalid(name, shown, &allowed))
 }
 
+/// `obj`'s repr.
+fn shown_text(obj: &Bound<'_, PyAny>) -> String {
+    obj.repr().map(|r| r.to_string()).unwrap_or_default()
+}
+
 /// A Python scalar as a TOML value (`bool`, `int`, `float`, `str`), or `None`.
 fn scalar(obj: &Bound<'_, PyAny>) -> Option<toml::Value> {
     if obj.is_instance_of::<PyBool>() {
@@ -48,19 +53,32 @@ fn scalar(obj: &Bound<'_, PyAny>) -> Option<toml::Value> {
     None
 }
 
-/// Sets run setting `name` from a Python value: text as a flag's text (`--eta 0.9`), other
-/// scalars as TOML values; errors are the CLI's and name the setting.
+/// Sets run setting `name` from a Python value: text as a flag's text (`--sampling
+/// without-replacement`), other scalars as TOML values; errors are the CLI's and name the
+/// setting. A number given as text (`eta="0.9"`) is refused, as `ImplicitModel` refuses it:
+/// one rule for numbers.
 pub fn set_setting(
     s: &mut config::RunSettings,
     name: &str,
     obj: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    if config::setting(name).is_none() {
+    let Some(setting) = config::setting(name) else {
         return Err(config_err(ConfigError::unknown(name)));
-    }
+    };
     let res = if let Ok(text) = obj.downcast::<PyString>() {
         let text = text.to_cow()?;
-        s.set(name, Raw::Text(&text))
+        // Text that is no number gets the command line's message; a number in text is refused.
+        s.set(name, Raw::Text(&text)).and_then(|()| {
+            if setting.numeric {
+                Err(ConfigError::invalid(
+                    name,
+                    shown_text(obj),
+                    &format!("{}, given as a number, not as text", (setting.allowed)()),
+                ))
+            } else {
+                Ok(())
+            }
+        })
     } else {
         let v = scalar(obj).ok_or_else(|| bad_value(name, obj))?;
         s.set(name, Raw::Toml(&v))
@@ -134,13 +152,17 @@ pub fn count(name: &str, obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usiz
     }
 }
 
-/// A filesystem path argument (`str` or `os.PathLike`); errors name it.
+/// A filesystem path argument (`str` or `os.PathLike`, not empty: the command line refuses an
+/// empty path too); errors name it.
 pub fn path(name: &str, obj: &Bound<'_, PyAny>) -> PyResult<std::path::PathBuf> {
-    obj.extract::<std::path::PathBuf>().map_err(|_| {
-        config_err(ConfigError::invalid(
-            name,
-            obj.repr().map(|r| r.to_string()).unwrap_or_default(),
-            "a path (str or os.PathLike)",
-        ))
-    })
+    obj.extract::<std::path::PathBuf>()
+        .ok()
+        .filter(|p| !p.as_os_str().is_empty())
+        .ok_or_else(|| {
+            config_err(ConfigError::invalid(
+                name,
+                obj.repr().map(|r| r.to_string()).unwrap_or_default(),
+                "a non-empty path (str or os.PathLike)",
+            ))
+        })
 }

@@ -19,10 +19,19 @@ fn shown(obj: &Bound<'_, PyAny>) -> String {
 fn array(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<(Vec<usize>, Vec<f64>)> {
     let py = obj.py();
     let bad = |allowed: &str| config_err(ConfigError::invalid(name, shown(obj), allowed));
+    let np = py.import("numpy")?;
+    // Integers and floats only: text, booleans and complex numbers are no real numbers (NumPy
+    // would convert the first two and drop imaginary parts with a warning).
+    let kind: String = np
+        .call_method1("asarray", (obj,))
+        .and_then(|a| a.getattr("dtype")?.getattr("kind")?.extract())
+        .map_err(|_| bad("an array of real numbers"))?;
+    if !matches!(kind.as_str(), "i" | "u" | "f") {
+        return Err(bad("an array of real numbers (integer or float dtype)"));
+    }
     let kwargs = PyDict::new(py);
     kwargs.set_item("dtype", "float64")?;
-    let arr = py
-        .import("numpy")?
+    let arr = np
         .call_method("asarray", (obj,), Some(&kwargs))
         .map_err(|_| bad("an array of real numbers"))?;
     let arr = arr

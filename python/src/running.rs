@@ -110,6 +110,7 @@ pub fn run<'py>(
     params: bool,
     save_every: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    imprl::domain::own::refresh();
     let mut s = RunSettings::default();
     set_setting(&mut s, "domain", domain)?;
     set_setting(&mut s, "param", param)?;
@@ -155,10 +156,7 @@ pub fn run<'py>(
     }
     out.set_item("diverged_at", log.outcome.diverged_at())?;
     out.set_item("lr", cfg.lr)?;
-    out.set_item(
-        "unstable",
-        metrics::unstable_at(&log.rows).is_some(),
-    )?;
+    out.set_item("unstable", metrics::unstable_at(&log.rows).is_some())?;
     if let Some(arrays) = arrays {
         let d = PyDict::new(py);
         for a in arrays {
@@ -203,6 +201,14 @@ impl PySweepObserver {
 }
 
 impl SweepObserver for PySweepObserver {
+    fn on_workers(&mut self, workers: usize, pending: usize) {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        self.write(&format!(
+            "note: jobs capped at {workers} workers ({pending} runs to do, at most {} per core on {cores} cores)\n",
+            imprl::sweep::MAX_WORKERS_PER_CORE
+        ));
+    }
+
     fn on_start(&mut self, pending: usize, skipped: usize) {
         self.pending = pending;
         if self.progress {
@@ -259,6 +265,7 @@ pub fn sweep<'py>(
     progress: bool,
     save_params: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    imprl::domain::own::refresh();
     let grid = match grid.downcast::<PyDict>() {
         Ok(d) => Grid::from_toml_table(&grid_table(d, None)?),
         Err(_) => Grid::from_file(&path("grid", grid)?),
@@ -284,6 +291,10 @@ pub fn sweep<'py>(
     let summary = match result {
         Ok(Ok(s)) => s,
         Ok(Err(imprl::sweep::SweepError::Config(e))) => return Err(config_err(e)),
+        // A changed own-domain file is bad input, as on the command line.
+        Ok(Err(
+            e @ imprl::sweep::SweepError::Store(imprl::store::StoreError::DomainChanged { .. }),
+        )) => return Err(pyo3::exceptions::PyValueError::new_err(e.to_string())),
         Ok(Err(e)) => return Err(PyOSError::new_err(e.to_string())),
         Err(payload) => return Err(panic_err(payload)),
     };

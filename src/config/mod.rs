@@ -344,27 +344,88 @@ pub fn check_batch(
 }
 
 /// Checks run `cfg`'s settings against its data `problem` (the checks that need the data; the
-/// settings alone were checked when they were resolved): [`check_batch`].
+/// settings alone were checked when they were resolved): a training set with at least one
+/// row (SGD draws minibatches from it), a test set with at least one row, every target
+/// finite (an own MDP's exact values `V = (I − γP_π)⁻¹(r_π + c)` may overflow; SPEC §8.6), and
+/// [`check_batch`].
 pub fn check_data(cfg: &RunConfig, problem: &crate::data::Problem) -> Result<(), ConfigError> {
+    let domain = cfg.domain.name();
+    let refuse = |what: &str| {
+        ConfigError::invalid(
+            "domain",
+            domain,
+            &format!("a problem with training and test rows and finite targets ({what})"),
+        )
+    };
+    if problem.train.is_empty() {
+        return Err(refuse(&format!(
+            "no training rows for seed {}: every rollout starts in a terminal state",
+            cfg.seed
+        )));
+    }
+    if problem.test.is_empty() {
+        return Err(refuse("no test rows"));
+    }
+    for (set, name) in [(&problem.train, "training"), (&problem.test, "test")] {
+        if let Some(i) = set.y.iter().position(|y| !y.is_finite()) {
+            return Err(refuse(&format!(
+                "{name} target {i} is {}: the rewards' values overflow",
+                set.y[i]
+            )));
+        }
+    }
     check_batch(cfg.sampling, cfg.batch_size, problem.train.len())
 }
 
 /// Checks every run's settings against its data (see [`check_data`]) before any run starts.
-/// Only runs sampling without replacement depend on their data; their training sets are built
-/// once per domain and seed (the reward offset does not change their size).
+/// The paper's domains depend on their data only when sampling without replacement (their
+/// training sets are built once per domain and seed: the reward offset does not change their
+/// size); a problem of one's own is built and checked once per domain, seed and offset.
 pub fn check_data_all(runs: &[RunConfig]) -> Result<(), ConfigError> {
     let mut sizes = std::collections::HashMap::new();
+    let mut own = std::collections::HashSet::new();
     for c in runs {
+        let spec = c.domain_spec();
+        if !c.domain.is_builtin() {
+            if own.insert((spec, c.seed, c.offset.to_bits())) {
+                let problem =
+                    spec.try_problem(c.offset, c.seed)
+                        .map_err(|e| ConfigError::File {
+                            path: e.path,
+                            message: e.message,
+                        })?;
+                check_data(c, &problem)?;
+                sizes.insert((spec, c.seed), problem.train.len());
+            }
+            check_batch(c.sampling, c.batch_size, sizes[&(spec, c.seed)])?;
+            continue;
+        }
         if c.sampling != crate::train::Sampling::WithoutReplacement {
             continue;
         }
-        let spec = c.domain_spec();
         let n = *sizes
             .entry((spec, c.seed))
             .or_insert_with(|| spec.problem(c.offset, c.seed).train.len());
         check_batch(c.sampling, c.batch_size, n)?;
     }
     Ok(())
+}
+
+/// Most seeds per configuration of a designed grid (`reproduce --seeds`, `study --seeds`): the
+/// published runs have 20; 10,000 seeds of the full published grid are already 16 million runs.
+pub const MAX_SEEDS: usize = 10_000;
+
+/// Checks a number of seeds: an integer from 1 to [`MAX_SEEDS`] (a larger one is a typing
+/// mistake that would expand a grid of billions of runs in memory).
+pub fn check_seeds(n: usize) -> Result<usize, ConfigError> {
+    if !(1..=MAX_SEEDS).contains(&n) {
+        return Err(ConfigError::invalid(
+            "seeds",
+            n,
+            &format!("an integer from 1 to {MAX_SEEDS}"),
+        ));
+    }
+    Ok(n)
 }
 
 /// Checks a count option such as `jobs` or `seeds`: an integer `>= 1`.

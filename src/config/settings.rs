@@ -119,6 +119,7 @@ fn check_together(c: &RunConfig) -> Result<(), ConfigError> {
             "0 < eta < 1 when learn_eta is not none (η = σ(ρ) starts at ρ = logit(eta))",
         ));
     }
+    check_memory(c)?;
     if let DomainKind::Data(name) = c.domain {
         // A data set with transitions (SPEC §9.4) takes TD targets; one that cannot be loaded
         // is reported by its loading.
@@ -144,6 +145,70 @@ fn check_together(c: &RunConfig) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Bytes per stored number.
+const F64: f64 = 8.0;
+
+/// Checks that run `c` fits in the available memory ([`crate::memory::check`]), from an
+/// estimate of its largest parts (in 8-byte numbers, as floats so that no product overflows):
+/// - its data: an own MDP's training rows (`trajectories`, times `length` unless `keep =
+///   "first"`; with the successor's features under TD targets) and test rows, a data set's rows
+///   (kept by the loader and copied for the run), each `k + 1` numbers;
+/// - its model: `k` weights (explicit), `k²` (explicit matrix), `m·k²` logits and `k × k`
+///   solves (implicit), times 8 for gradients, optimizer state and factorizations;
+/// - its log: `steps / eval_every + 2` evaluations.
+///
+/// The refusal names the setting of the largest part.
+fn check_memory(c: &RunConfig) -> Result<(), ConfigError> {
+    use crate::domain::own::{Entry, Loaded};
+    let k = c.domain_spec().feature_dim() as f64;
+    let data = match c.domain.own() {
+        Some(Ok(Entry {
+            loaded: Loaded::File(f),
+            ..
+        })) => {
+            let per = match (c.targets, f.data.keep) {
+                (Targets::Mc, crate::domain::file::Keep::First) => 1.0,
+                _ => f.data.length as f64,
+            };
+            let width = if c.targets == Targets::Mc {
+                k + 1.0
+            } else {
+                2.0 * k + 2.0
+            };
+            f.data.trajectories as f64 * per * width + f.n_states() as f64 * (k + 1.0)
+        }
+        Some(Ok(Entry {
+            loaded: Loaded::Data(d),
+            ..
+        })) => 2.0 * (d.train.len() + d.test.len()) as f64 * (k + 1.0),
+        _ => 0.0,
+    };
+    let model = 8.0
+        * match c.param {
+            ParamKind::Explicit => k,
+            ParamKind::ExplicitMatrix => k * k,
+            ParamKind::Implicit => (c.actions as f64 + 2.0) * k * k,
+        };
+    let log = ((c.steps / c.eval_every.max(1)) as f64 + 2.0)
+        * std::mem::size_of::<crate::metrics::EvalRow>() as f64
+        / F64;
+    let parts = [(data, "domain"), (model, "param"), (log, "eval_every")];
+    let total: f64 = parts.iter().map(|p| p.0).sum();
+    let (_, field) =
+        parts.iter().copied().fold(
+            (f64::NEG_INFINITY, "domain"),
+            |a, b| if b.0 > a.0 { b } else { a },
+        );
+    let value = match field {
+        "domain" => c.domain.text(),
+        "param" => format!("{} with k = {k} features", c.param.text()),
+        _ => format!("{} with steps = {}", c.eval_every, c.steps),
+    };
+    crate::memory::check(total * F64, "a run").map_err(|e| {
+        ConfigError::invalid(field, value, &format!("a run that fits in memory ({e})"))
+    })
 }
 
 /// Largest minibatch accepted (a guard against typing mistakes that would allocate terabytes).
@@ -174,7 +239,7 @@ declare_settings! {
     /// Minibatch size.
     batch_size: usize = Value(published::BATCH_SIZE), "an integer from 1 to 1000000" => |x| (1..=MAX_BATCH).contains(x);
     /// Evaluate on the test set every this many updates (and before the first and after the last).
-    eval_every: usize = Value(published::EVAL_EVERY), "an integer >= 1" => |x| *x >= 1 && i64::try_from(*x).is_ok();
+    eval_every: usize = Value(published::EVAL_EVERY), "an integer from 1 to 9223372036854775807" => |x| *x >= 1 && i64::try_from(*x).is_ok();
     /// Minibatch sampling: with replacement (published runs) or without (the paper's prose).
     sampling: Sampling = Value(Sampling::WithReplacement), "" => |_| true;
     /// Four rooms' slip model: published (2/3 intended, 1/9 each other) or stay (the paper's prose).

@@ -56,14 +56,22 @@ impl DomainKind {
         }
     }
 
-    /// The directory name of the published data (SPEC §7); for an own domain, its name with
-    /// `/`, `\` and `:` replaced by `_` (one directory level).
+    /// The directory name of the published data (SPEC §7). For an own domain, one directory
+    /// level distinct for every name: the name with `/`, `\` and `:` replaced by `_` (its last
+    /// 100 characters), then `-` and the first 12 hex digits of the name's BLAKE3 hash, so
+    /// that `file:sub/c.toml` and `file:sub_c.toml` do not share a directory.
     pub fn published_name(self) -> &'static str {
         match self {
             DomainKind::Chain => "chain_rollout",
             DomainKind::FourRooms => "four_rooms_rollout",
             DomainKind::MountainCar => "mountaincar",
-            own => own::intern(&own.name().replace(['/', '\\', ':'], "_")),
+            own => {
+                let name = own.name();
+                let flat: Vec<char> = name.replace(['/', '\\', ':'], "_").chars().collect();
+                let tail: String = flat[flat.len().saturating_sub(100)..].iter().collect();
+                let hash = blake3::hash(name.as_bytes()).to_hex();
+                own::intern(&format!("{tail}-{}", &hash[..12]))
+            }
         }
     }
 

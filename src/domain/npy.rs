@@ -72,9 +72,16 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
     if shape.is_empty() || shape.len() > 2 {
         return Err(format!("{} dimensions (allowed: 1 or 2)", shape.len()));
     }
-    let count: usize = shape.iter().product();
     let body = &bytes[start + hlen..];
-    if body.len() != count * width {
+    let size = shape
+        .iter()
+        .try_fold(width, |acc: usize, &d| acc.checked_mul(d))
+        .filter(|&b| b <= isize::MAX as usize);
+    let Some(size) = size else {
+        return Err(format!("shape {shape:?} is too large (its size overflows)"));
+    };
+    let count = size / width;
+    if body.len() != size {
         return Err(format!(
             "{} bytes of data, expected {} for shape {shape:?}",
             body.len(),

@@ -2,7 +2,7 @@
 //! process-wide registry of their loaded, validated contents.
 //!
 //! A [`DomainKind`](super::DomainKind) must stay `Copy`, so an own domain is named by an
-//! interned `&'static str` (its full text, `file:examples/chain.toml`); the loaded problem is
+//! interned `&'static str` (its full text, `file:/home/me/examples/chain.toml`); the loaded problem is
 //! cached per name with the BLAKE3 hash of the bytes it was built from, so one process never
 //! mixes two versions of a file, and the results store records that hash
 //! ([`crate::store::Store::check_domain_files`]).
@@ -48,12 +48,12 @@ pub fn intern(s: &str) -> &'static str {
 }
 
 /// The canonical spelling of an own domain's name (`file:PATH`, `data:DIR`), so that one file
-/// reached by several paths is one domain: the path with symbolic links, `.` and `..`
-/// resolved ([`std::fs::canonicalize`]), written relative to the current directory (with `/`)
-/// when it lies inside it, absolute otherwise. `file:./examples/chain.toml`,
-/// `file:examples/../examples/chain.toml` and the absolute path of that file are all
-/// `file:examples/chain.toml`. A name whose path cannot be resolved (a missing file) is
-/// returned unchanged, so that loading it reports the path as given; so is any other text.
+/// reached by several paths, or from several working directories, is one domain: its absolute
+/// path with symbolic links, `.` and `..` resolved ([`std::fs::canonicalize`]).
+/// `file:./examples/chain.toml`, `file:examples/../examples/chain.toml` and the absolute path
+/// of that file are all `file:/…/examples/chain.toml`, whatever the working directory. A name
+/// whose path cannot be resolved (a missing file) is returned unchanged, so that loading it
+/// reports the path as given; so is any other text.
 ///
 /// Only names given by the user are canonicalized; names read back from a results store are
 /// taken as stored (a store keeps reading whatever spelling its runs were made with).
@@ -63,23 +63,10 @@ pub fn canonical_name(name: &str) -> String {
         (_, Some(p)) => ("data:", p),
         _ => return name.to_string(),
     };
-    let Ok(abs) = std::fs::canonicalize(path) else {
-        return name.to_string();
-    };
-    let rel = std::env::current_dir()
-        .and_then(std::fs::canonicalize)
-        .ok()
-        .and_then(|cwd| abs.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf))
-        .filter(|r| !r.as_os_str().is_empty());
-    let text = match rel {
-        Some(r) => r
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/"),
-        None => abs.to_string_lossy().into_owned(),
-    };
-    format!("{prefix}{text}")
+    match std::fs::canonicalize(path) {
+        Ok(abs) => format!("{prefix}{}", abs.to_string_lossy()),
+        Err(_) => name.to_string(),
+    }
 }
 
 /// A loaded own domain.
@@ -100,21 +87,36 @@ pub struct Entry {
     pub hash: String,
 }
 
-type Registry = Mutex<HashMap<&'static str, Result<&'static Entry, OwnError>>>;
+/// A name's cached load: the result, and whether it is known to match the file's current
+/// contents (see [`refresh`]).
+struct Cached {
+    result: Result<&'static Entry, OwnError>,
+    current: bool,
+}
+
+type Registry = Mutex<HashMap<&'static str, Cached>>;
 
 fn registry() -> &'static Registry {
     static R: OnceLock<Registry> = OnceLock::new();
     R.get_or_init(Default::default)
 }
 
-/// The loaded domain named `name` (`file:PATH` or `data:DIR`), loading and validating it on
-/// first use; later calls return the same result (the contents are read once per process).
-pub fn load(name: &'static str) -> Result<&'static Entry, OwnError> {
+/// Marks every loaded own domain as possibly changed: the next [`load`] of a name reads its
+/// files again, keeps the loaded problem when their BLAKE3 hash is unchanged and loads the new
+/// contents otherwise (an error is never kept: a fixed file loads). A long-lived process (the
+/// Python package) calls it at the start of each call, so that an edited file is never served
+/// from the cache; the command line, one command per process, never does (a process never
+/// mixes two versions of a file).
+pub fn refresh() {
     let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(r) = reg.get(name) {
-        return r.clone();
+    for c in reg.values_mut() {
+        c.current = false;
     }
-    let r = if let Some(path) = name.strip_prefix("file:") {
+}
+
+/// Reads and validates own domain `name` (no cache).
+fn read(name: &str) -> Result<Entry, OwnError> {
+    if let Some(path) = name.strip_prefix("file:") {
         FileMdp::load(path).map(|(m, hash)| Entry {
             loaded: Loaded::File(m),
             hash,
@@ -127,9 +129,31 @@ pub fn load(name: &'static str) -> Result<&'static Entry, OwnError> {
     } else {
         Err(OwnError::new(name, "not a file: or data: domain"))
     }
-    .map(|e| &*Box::leak(Box::new(e)));
-    reg.insert(name, r.clone());
-    r
+}
+
+/// The loaded domain named `name` (`file:PATH` or `data:DIR`), loading and validating it on
+/// first use; later calls return the same result until [`refresh`], after which the files are
+/// read again and the cached problem kept only if their content hash is unchanged.
+pub fn load(name: &'static str) -> Result<&'static Entry, OwnError> {
+    let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = reg.get(name) {
+        if c.current {
+            return c.result.clone();
+        }
+    }
+    let fresh = read(name);
+    let result = match (reg.get(name).map(|c| &c.result), fresh) {
+        (Some(Ok(old)), Ok(new)) if old.hash == new.hash => Ok(*old),
+        (_, fresh) => fresh.map(|e| &*Box::leak(Box::new(e))),
+    };
+    reg.insert(
+        name,
+        Cached {
+            result: result.clone(),
+            current: true,
+        },
+    );
+    result
 }
 
 /// The SGD curvature `λ` ([`crate::data::Dataset::sgd_curvature`]) of an own domain's training

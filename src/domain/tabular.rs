@@ -82,6 +82,23 @@ impl TabularMdp {
         }
     }
 
+    /// An MDP from the successors of every `(s, a)` (row `s·m + a`: the states of positive
+    /// probability, by increasing state, with their probabilities) and the rewards (row-major
+    /// `n × m`): what [`TabularMdp::from_probabilities`] keeps of a dense tensor, without it.
+    pub fn from_successors(
+        n_states: usize,
+        n_actions: usize,
+        succ: Vec<Vec<(usize, f64)>>,
+        r: &[f64],
+    ) -> Self {
+        Self {
+            n_states,
+            n_actions,
+            succ,
+            reward: r.to_vec(),
+        }
+    }
+
     /// Number of states.
     pub fn n_states(&self) -> usize {
         self.n_states

@@ -108,6 +108,16 @@ pub enum BestLr {
     Auto,
 }
 
+/// How the learning rate of `domain` is chosen under `mode`: as asked for the paper's domains,
+/// [`BestLr::Auto`] for a problem of one's own (it has no published rates).
+pub fn lr_mode(mode: BestLr, domain: DomainKind) -> BestLr {
+    if domain.is_builtin() {
+        mode
+    } else {
+        BestLr::Auto
+    }
+}
+
 /// The distinct values of `f` over `cells`, increasing.
 pub fn distinct(cells: &[Cell], f: impl Fn(&Cell) -> f64) -> Vec<f64> {
     let mut v: Vec<f64> = cells.iter().map(f).collect();
@@ -117,7 +127,9 @@ pub fn distinct(cells: &[Cell], f: impl Fn(&Cell) -> f64) -> Vec<f64> {
 }
 
 /// The learning rate the figures use for `(domain, param, eta)`: `None` only for
-/// [`BestLr::Auto`] when the cells hold no finished run of that combination.
+/// [`BestLr::Auto`] when the cells hold no finished run of that combination. A problem of
+/// one's own has no published rates: it is always chosen as by [`BestLr::Auto`]
+/// ([`lr_mode`]).
 pub fn choose_lr(
     cells: &[Cell],
     mode: BestLr,
@@ -125,7 +137,7 @@ pub fn choose_lr(
     param: ParamKind,
     eta: f64,
 ) -> Option<f64> {
-    match mode {
+    match lr_mode(mode, domain) {
         BestLr::Published => Some(published::best_lr(domain, param, eta)),
         BestLr::Auto => {
             let mine: Vec<&Cell> = cells

@@ -11,7 +11,11 @@ use crate::stats::per_timestep;
 /// diverged runs; the CSV holds every cell.
 pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
     let mut out = Vec::new();
-    for d in DomainKind::ALL {
+    // The paper's domains in their order, then problems of one's own.
+    let mut domains: Vec<DomainKind> = cells.iter().map(|c| c.key.kind()).collect();
+    domains.sort();
+    domains.dedup();
+    for d in domains {
         for p in ParamKind::ALL {
             let mine: Vec<&Cell> = cells
                 .iter()
@@ -112,7 +116,12 @@ pub fn lr_figures(cells: &[Cell], best: BestLr) -> Vec<FigureData> {
                 }
             }
             out.push(FigureData {
-                name: format!("lr_{}_{}", d.name(), p.name()),
+                // An own domain's name is a path: its file name is its published directory's.
+                name: if d.is_builtin() {
+                    format!("lr_{}_{}", d.name(), p.name())
+                } else {
+                    format!("lr_{}_{}", d.published_name(), p.name())
+                },
                 figure: Figure {
                     notes,
                     legend_width: 320,

@@ -238,7 +238,7 @@ fn domains_of(cells: &[Cell]) -> Vec<DomainKind> {
 /// The table of the learning rates chosen for each (domain, parameterization, `η`) present.
 pub fn chosen_lrs(cells: &[Cell], best: BestLr) -> Table {
     let mut t = Table::new(&["domain", "param", "eta", "lr", "mode"]);
-    let mode = match best {
+    let mode = |d| match aggregate::lr_mode(best, d) {
         BestLr::Published => "published",
         BestLr::Auto => "auto",
     };
@@ -254,7 +254,7 @@ pub fn chosen_lrs(cells: &[Cell], best: BestLr) -> Table {
                 p.name().into(),
                 eta.to_string(),
                 lr.to_string(),
-                mode.into(),
+                mode(d).into(),
             ]);
         }
     }
@@ -274,6 +274,14 @@ pub fn figures(
     let at_eta = |k: &ConfigKey| k.eta == FIGURE_ETA;
     let pair = |k: &ConfigKey| matches!(k.param, ParamKind::Explicit | ParamKind::Implicit);
     let mut out = Vec::new();
+    if best == BestLr::Published {
+        for d in domains_of(&cells).into_iter().filter(|d| !d.is_builtin()) {
+            skipped.push((
+                format!("published learning rates of {d}"),
+                "a problem of one's own has none: its rates are chosen as by --best auto (lowest final ‖r‖)".into(),
+            ));
+        }
+    }
     out.extend(figure1(&cells, best, skipped));
     not_drawn("figure 1", &others, protocol, at_eta, skipped);
     out.extend(figure2(&cells, best, skipped));

@@ -157,6 +157,7 @@ impl Store {
             path,
             columns: HashSet::new(),
         };
+        store.check_before_writing()?;
         // Setting WAL mode and creating the schema can meet another process doing the same
         // without SQLite's busy handler being called: retry until BUSY_WAIT has passed.
         let start = Instant::now();
@@ -256,6 +257,33 @@ impl Store {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// Refuses, before anything is written (no table, no WAL mode), a database that is not a
+    /// results store (tables but no `meta`) or a store of a schema version this program does not
+    /// write. An empty database (a new store) passes.
+    fn check_before_writing(&self) -> Result<(), StoreError> {
+        let tables: Vec<String> = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .and_then(|mut st| {
+                st.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(|e| self.sql(e))?;
+        if tables.is_empty() {
+            return Ok(());
+        }
+        if !tables.iter().any(|t| t == "meta") {
+            return Err(StoreError::Format {
+                path: self.path.clone(),
+                message: format!(
+                    "a database that is not a results store (tables {}); nothing was written: use another output directory",
+                    tables.join(", ")
+                ),
+            });
+        }
+        self.check_version(false)
     }
 
     fn read_columns(&self) -> Result<HashSet<String>, StoreError> {

@@ -324,3 +324,44 @@ fn learned_eta_round_trips_and_is_checksummed() {
     let err = Store::open_read(dir.path()).unwrap().load_all();
     assert!(matches!(err, Err(StoreError::Damaged { .. })), "{err:?}");
 }
+
+/// A foreign database, or a store of a newer schema, is refused before anything is written:
+/// no table is added and the journal mode is not switched to WAL.
+#[test]
+fn foreign_and_newer_databases_are_refused_untouched() {
+    for (setup, expected) in [
+        ("CREATE TABLE people (name TEXT);", "not a results store"),
+        (
+            "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '99');",
+            "schema version 99",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(DB_FILE);
+        Connection::open(&path)
+            .expect("open")
+            .execute_batch(setup)
+            .expect("setup");
+        let tables = |c: &Connection| -> Vec<String> {
+            let mut st = c
+                .prepare("SELECT name FROM sqlite_master ORDER BY name")
+                .expect("prepare");
+            let names = st
+                .query_map([], |r| r.get(0))
+                .expect("query")
+                .collect::<Result<Vec<String>, _>>()
+                .expect("names");
+            names
+        };
+        let before = tables(&Connection::open(&path).expect("open"));
+        let e = Store::open(dir.path()).err().expect("refused").to_string();
+        assert!(e.contains(expected), "{e}");
+        let c = Connection::open(&path).expect("open");
+        assert_eq!(tables(&c), before);
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "delete");
+        assert!(!dir.path().join(format!("{DB_FILE}-wal")).exists());
+    }
+}

@@ -7,7 +7,7 @@ pub mod progress;
 pub mod shard;
 
 pub use grid::{Grid, MAX_RUNS};
-pub use progress::{estimated_cost, Status, SweepObserver};
+pub use progress::{estimated_cost, Status, SweepObserver, MADDS_PER_S};
 pub use shard::Shard;
 
 use crate::config::RunSettings;
@@ -18,7 +18,6 @@ use crate::published::{best_lr, learning_rates, offsets, ETAS, N_SEEDS};
 use crate::record::RunRecord;
 use crate::run::RunError;
 use crate::store::{Store, StoreError};
-use crate::train::Silent;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
@@ -89,6 +88,10 @@ pub struct SweepOptions {
     pub save_params: bool,
 }
 
+/// Most workers per core: more only contend for the cores (and thousands of threads took
+/// minutes to start and stop).
+pub const MAX_WORKERS_PER_CORE: usize = 4;
+
 impl SweepOptions {
     /// Options with `jobs` workers (`None`: all cores); refuses 0.
     pub fn new(jobs: Option<usize>, repair: bool) -> Result<Self, ConfigError> {
@@ -105,6 +108,16 @@ impl SweepOptions {
             save_params,
             ..self
         }
+    }
+
+    /// The worker threads of a sweep of `pending` runs: `jobs` (all cores when not given), at
+    /// most one per pending run (at least one) and at most [`MAX_WORKERS_PER_CORE`] per core.
+    pub fn workers(&self, pending: usize) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        self.jobs
+            .unwrap_or(cores)
+            .min(pending.max(1))
+            .min(MAX_WORKERS_PER_CORE * cores)
     }
 }
 
@@ -182,6 +195,25 @@ pub enum SweepError {
     Pool(String),
 }
 
+/// The observer of a sweep's runs: stops a run at its next update once its flag is set (the
+/// sweep's runs in flight, told to stop now: [`SweepObserver::stop_now`]).
+struct StopOn<'a>(&'a AtomicBool);
+
+impl crate::train::Observer for StopOn<'_> {
+    fn on_step(
+        &mut self,
+        _step: usize,
+        _g: &[f64],
+        _param: &dyn crate::param::Parameterization,
+    ) -> std::ops::ControlFlow<()> {
+        if self.0.load(Ordering::Relaxed) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+}
+
 /// How often the collecting thread looks at [`SweepObserver::cancelled`] while it waits.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -218,22 +250,28 @@ pub fn execute(
     }
     drop(known);
     pending.sort_by(|a, b| estimated_cost(b).total_cmp(&estimated_cost(a)));
-    let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(j) = opts.jobs {
-        builder = builder.num_threads(j);
-    }
-    let pool = builder
+    let workers = opts.workers(pending.len());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
         .build()
         .map_err(|e| SweepError::Pool(e.to_string()))?;
+    if opts.jobs.is_some_and(|j| j > workers) {
+        observer.on_workers(workers, pending.len());
+    }
     observer.on_start(pending.len(), skipped);
     let mut tracker = progress::Tracker::new(&pending);
     let stop = AtomicBool::new(false);
+    let abort = AtomicBool::new(false);
+    let started = std::sync::atomic::AtomicUsize::new(0);
+    let mut received = 0;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RunRecord, RunError>>(256);
     let mut failure: Option<SweepError> = None;
     let mut interrupted = false;
     std::thread::scope(|scope| {
         let pending = &pending;
         let stop = &stop;
+        let abort = &abort;
+        let started = &started;
         let pool = &pool;
         scope.spawn(move || {
             pool.install(|| {
@@ -241,7 +279,8 @@ pub fn execute(
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let _ = tx.send(crate::run::record(cfg, keep_theta, &mut Silent));
+                    started.fetch_add(1, Ordering::Relaxed);
+                    let _ = tx.send(crate::run::record(cfg, keep_theta, &mut StopOn(abort)));
                 })
             })
         });
@@ -249,12 +288,18 @@ pub fn execute(
             if !interrupted && observer.cancelled() {
                 interrupted = true;
                 stop.store(true, Ordering::Relaxed);
+                observer.on_stop(started.load(Ordering::Relaxed) - received, false);
+            }
+            if interrupted && !abort.load(Ordering::Relaxed) && observer.stop_now() {
+                abort.store(true, Ordering::Relaxed);
+                observer.on_stop(started.load(Ordering::Relaxed) - received, true);
             }
             let msg = match rx.recv_timeout(POLL) {
                 Ok(msg) => msg,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            received += 1;
             if failure.is_some() {
                 continue; // drain so that workers finish
             }

@@ -15,14 +15,32 @@ use std::time::Instant;
 /// Newton or policy-iteration steps whose Jacobian changes with the greedy or soft policy):
 /// `f = m` for `logsumexp`, `f = (1 + m)/2` for `max` (policy iteration's policy rarely changes
 /// between updates), `f = 1` for `m = 1`. The model and the measured times it was fitted to
-/// are in docs/speed.md (*The cost model of a sweep's progress*).
+/// are in docs/speed.md (*The cost model of a sweep's progress*). A gradient mode of `K`
+/// iterations (`unroll:K`, `unroll-warm:K`, `truncated:K`; SPEC §8.3) multiplies the `k²` per
+/// update by `K` (`K` products with the model per update; not measured: a bound for warnings).
 pub fn estimated_cost(cfg: &RunConfig) -> f64 {
     let k = cfg.domain_spec().feature_dim() as f64;
     let updates = match cfg.param {
         ParamKind::Implicit => cfg.steps as f64,
         ParamKind::Explicit | ParamKind::ExplicitMatrix => 0.0,
     };
-    updates * (pseudo_action_factor(cfg) * k * k + 750.0) + 20.0 * k * k + 50_000.0
+    updates * (pseudo_action_factor(cfg) * grad_factor(cfg) * k * k + 750.0)
+        + 20.0 * k * k
+        + 50_000.0
+}
+
+/// Multiply–adds per second of the implicit runs the cost model was fitted to (mountain car:
+/// 300 updates of `k = 400` in 204 ms; docs/speed.md), for a run's expected duration.
+pub const MADDS_PER_S: f64 = 2.4e8;
+
+/// The factor of [`estimated_cost`]'s `k²` per update for the gradient mode: 1 for `ift`, `K`
+/// for the modes of `K` iterations.
+fn grad_factor(cfg: &RunConfig) -> f64 {
+    use crate::param::GradMode;
+    match cfg.grad {
+        GradMode::Unroll(k) | GradMode::UnrollWarm(k) | GradMode::Truncated(k) => k.max(1) as f64,
+        _ => 1.0,
+    }
 }
 
 /// The factor `f` of [`estimated_cost`]'s `k²` per update for `m` pseudo-actions.
@@ -63,6 +81,9 @@ impl Status {
 
 /// Receives a sweep's progress (the library never prints).
 pub trait SweepObserver {
+    /// Fewer workers than asked run the sweep: `workers`, for `pending` runs and the machine's
+    /// cores ([`super::SweepOptions::workers`]).
+    fn on_workers(&mut self, _workers: usize, _pending: usize) {}
     /// The sweep is about to run `pending` runs (`skipped` were already stored).
     fn on_start(&mut self, _pending: usize, _skipped: usize) {}
     /// A run was stored.
@@ -74,6 +95,15 @@ pub trait SweepObserver {
     fn cancelled(&self) -> bool {
         false
     }
+    /// True when the runs in flight of a cancelled sweep should stop too (e.g. on a second
+    /// Ctrl-C): they stop at their next update and are not stored (the sweep runs them when
+    /// resumed).
+    fn stop_now(&self) -> bool {
+        false
+    }
+    /// The sweep is stopping: it waits for `in_flight` runs to finish (`now` false) or has
+    /// told them to stop at their next update (`now` true).
+    fn on_stop(&mut self, _in_flight: usize, _now: bool) {}
 }
 
 /// A sweep seen by no one.

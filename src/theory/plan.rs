@@ -160,7 +160,8 @@ impl TheoryPlan {
     pub fn analyze(&self, progress: &mut dyn FnMut(usize)) -> Result<TheoryOutcome, TheoryError> {
         match self {
             TheoryPlan::Paper { run, config } => {
-                let problem = run.domain_spec().problem(run.offset, run.seed);
+                let problem = run.domain_spec().try_problem(run.offset, run.seed)?;
+                crate::config::check_data(run, &problem)?;
                 check_problem(config, &problem)?;
                 let report = analyze(config, &problem, progress);
                 Ok(TheoryOutcome::Paper {

@@ -119,3 +119,70 @@ fn evaluation_cells_are_empty_only_before_the_first_evaluation() {
     assert_eq!(at.last(), Some(&Some(0)));
     assert_eq!(at.first(), Some(&None));
 }
+
+/// Parquet files as pandas and pyarrow write them (snappy by default; zstd and gzip on request)
+/// read as the uncompressed file; a table without the tidy columns is refused, naming them.
+#[test]
+fn parquet_reads_compressed_files_and_refuses_foreign_tables() {
+    use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use ::parquet::arrow::ArrowWriter;
+    use ::parquet::basic::{Compression, GzipLevel, ZstdLevel};
+    use ::parquet::file::properties::WriterProperties;
+    let table = TidyTable::from_records(&records());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = dir.path().join("plain.parquet");
+    write_parquet(&table, std::fs::File::create(&plain).expect("create")).expect("write");
+    let batches = || {
+        let r =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&plain).expect("open"))
+                .expect("reader")
+                .build()
+                .expect("build");
+        let schema = arrow_array::RecordBatchReader::schema(&r);
+        (schema, r.map(|b| b.expect("batch")).collect::<Vec<_>>())
+    };
+    for c in [
+        Compression::SNAPPY,
+        Compression::ZSTD(ZstdLevel::default()),
+        Compression::GZIP(GzipLevel::default()),
+    ] {
+        let path = dir.path().join("c.parquet");
+        let (schema, data) = batches();
+        let props = WriterProperties::builder().set_compression(c).build();
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path).expect("create"),
+            schema,
+            Some(props),
+        )
+        .expect("writer");
+        for b in &data {
+            w.write(b).expect("write");
+        }
+        w.close().expect("close");
+        assert_eq!(read_parquet(&path).expect("read"), table, "{c:?}");
+    }
+    // Without `seed` and `mse`: refused, naming both.
+    let (schema, data) = batches();
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| !["seed", "mse"].contains(&schema.field(i).name().as_str()))
+        .collect();
+    let path = dir.path().join("foreign.parquet");
+    let projected = std::sync::Arc::new(schema.project(&keep).expect("project"));
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(&path).expect("create"),
+        projected,
+        None,
+    )
+    .expect("writer");
+    for b in &data {
+        w.write(&b.project(&keep).expect("project")).expect("write");
+    }
+    w.close().expect("close");
+    let e = read_parquet(&path)
+        .expect_err("not a tidy table")
+        .to_string();
+    assert!(
+        e.contains("foreign.parquet") && e.contains("seed, mse"),
+        "{e}"
+    );
+}

@@ -10,6 +10,9 @@ use std::path::Path;
 pub fn theory(args: &TheoryArgs) -> anyhow::Result<()> {
     let settings = args.settings.settings()?;
     let plan = imprl::theory::resolve(&settings, args.lr_explicit, args.every, args.mc)?;
+    if let Some(dir) = &args.out {
+        check_out_dir(dir, "--out")?;
+    }
     let total = plan.checkpoints().len();
     let mut done = 0;
     let outcome = plan
@@ -34,6 +37,24 @@ pub fn theory(args: &TheoryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Checks, before any work, that `dir` can be an output directory: it is one, or it does not
+/// exist yet (it is created when written); anything else is bad input naming `flag`.
+pub fn check_out_dir(dir: &Path, flag: &str) -> Result<(), ConfigError> {
+    if dir.as_os_str().is_empty() {
+        return Err(ConfigError::File {
+            path: String::new(),
+            message: format!("{flag}: an empty path"),
+        });
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(ConfigError::File {
+            path: dir.display().to_string(),
+            message: format!("{flag}: exists and is not a directory"),
+        });
+    }
+    Ok(())
+}
+
 /// A theory error as the command line reports it: refused settings as usage errors (exit 2),
 /// an own domain's load error as its one line.
 fn cli_error(e: imprl::theory::TheoryError) -> anyhow::Error {
@@ -54,7 +75,12 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         .into());
     }
     crate::stores::require_store(&args.results)?;
-    let (theirs, skipped) = imprl::compare::load_reference(&args.reference)?;
+    // A reference that cannot be read is bad input, like a missing one.
+    let (theirs, skipped) =
+        imprl::compare::load_reference(&args.reference).map_err(|e| ConfigError::File {
+            path: args.reference.display().to_string(),
+            message: format!("--reference: {e}"),
+        })?;
     let out = args
         .out
         .clone()

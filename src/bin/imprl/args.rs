@@ -18,6 +18,10 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Run work whose estimated memory exceeds the available memory (MemAvailable) instead of
+    /// refusing it.
+    #[arg(long, global = true)]
+    pub allow_memory: bool,
 }
 
 #[derive(Subcommand)]

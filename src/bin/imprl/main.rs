@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    imprl::memory::allow_any(cli.allow_memory);
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -68,7 +69,19 @@ fn main() -> ExitCode {
                     )
                     || matches!(
                         c.downcast_ref::<imprl::store::StoreError>(),
-                        Some(imprl::store::StoreError::DomainConflict { .. })
+                        Some(
+                            imprl::store::StoreError::DomainConflict { .. }
+                                | imprl::store::StoreError::DomainChanged { .. }
+                        )
+                    )
+                    || matches!(
+                        c.downcast_ref::<imprl::sweep::SweepError>(),
+                        Some(
+                            imprl::sweep::SweepError::Config(_)
+                                | imprl::sweep::SweepError::Store(
+                                    imprl::store::StoreError::DomainChanged { .. }
+                                )
+                        )
                     )
             }) {
                 ExitCode::from(USAGE)

@@ -1,5 +1,7 @@
 //! The terminal's view of a sweep: a bar or plain lines from the library's progress reports,
-//! and Ctrl-C / SIGTERM turned into a clean stop (a second signal ends the program at once).
+//! and Ctrl-C / SIGTERM turned into a clean stop: the first signal lets the runs in flight
+//! finish and be stored, a second stops them at their next update (they are run again when the
+//! sweep is resumed), both say so and end with the summary; a third ends the program at once.
 
 use crate::args::ProgressArg;
 use imprl::record::RunRecord;
@@ -26,6 +28,12 @@ enum View {
 pub struct Terminal {
     view: View,
     signal: Arc<AtomicUsize>,
+    /// Set by each signal; cleared when [`SweepObserver::cancelled`] counts it.
+    seen: Arc<AtomicBool>,
+    /// Signals counted: 1 stops the sweep, 2 its runs in flight.
+    count: AtomicUsize,
+    /// Set at the second signal: a third ends the program at once.
+    hard: Arc<AtomicBool>,
     /// The handlers installed for the sweep (removed when it ends: a signal after the sweep, e.g.
     /// while figures are drawn, ends the program as usual).
     handlers: Vec<signal_hook::SigId>,
@@ -59,16 +67,17 @@ impl Terminal {
             _ => View::Quiet,
         };
         let signal = Arc::new(AtomicUsize::new(0));
-        let stop_now = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicBool::new(false));
+        let hard = Arc::new(AtomicBool::new(false));
         let mut handlers = Vec::new();
         for sig in [SIGINT, SIGTERM] {
-            // A second signal ends the program at once.
+            // A third signal ends the program at once.
             handlers.push(signal_hook::flag::register_conditional_shutdown(
                 sig,
                 128 + sig,
-                stop_now.clone(),
+                hard.clone(),
             )?);
-            handlers.push(signal_hook::flag::register(sig, stop_now.clone())?);
+            handlers.push(signal_hook::flag::register(sig, seen.clone())?);
             handlers.push(signal_hook::flag::register_usize(
                 sig,
                 signal.clone(),
@@ -78,6 +87,9 @@ impl Terminal {
         Ok(Terminal {
             view,
             signal,
+            seen,
+            count: AtomicUsize::new(0),
+            hard,
             handlers,
         })
     }
@@ -106,6 +118,14 @@ impl Drop for Terminal {
 }
 
 impl SweepObserver for Terminal {
+    fn on_workers(&mut self, workers: usize, pending: usize) {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        eprintln!(
+            "note: --jobs capped at {workers} workers ({pending} runs to do, at most {} per core on {cores} cores)",
+            imprl::sweep::MAX_WORKERS_PER_CORE
+        );
+    }
+
     fn on_run(&mut self, _run: &RunRecord, s: &Status) {
         let line = format!(
             "{}/{} runs, {:.1}/s, {} diverged",
@@ -140,6 +160,28 @@ impl SweepObserver for Terminal {
     }
 
     fn cancelled(&self) -> bool {
-        self.signal().is_some()
+        if self.seen.swap(false, Ordering::Relaxed)
+            && self.count.fetch_add(1, Ordering::Relaxed) >= 1
+        {
+            self.hard.store(true, Ordering::Relaxed);
+        }
+        self.count.load(Ordering::Relaxed) >= 1
+    }
+
+    fn stop_now(&self) -> bool {
+        self.cancelled();
+        self.count.load(Ordering::Relaxed) >= 2
+    }
+
+    fn on_stop(&mut self, in_flight: usize, now: bool) {
+        let msg = if now {
+            format!("stopping now: {in_flight} run(s) in flight stop at their next update and are not stored (the same command runs them again)")
+        } else {
+            format!("stopping: no new run starts; waiting for the {in_flight} run(s) in flight to finish and be stored (Ctrl-C again stops them now)")
+        };
+        match &self.view {
+            View::Bar(bar) => bar.suspend(|| eprintln!("{msg}")),
+            _ => eprintln!("{msg}"),
+        }
     }
 }

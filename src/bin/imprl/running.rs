@@ -17,6 +17,14 @@ use std::path::Path;
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
     let cfg = settings.resolve()?;
+    // A run expected to take long says so before it starts (e.g. --grad unroll:100000).
+    let expected_s = imprl::sweep::estimated_cost(&cfg) / imprl::sweep::MADDS_PER_S;
+    if expected_s > 600.0 {
+        eprintln!(
+            "warning: this run is expected to take about {:.0} minutes (steps, features, grad and actions)",
+            expected_s / 60.0
+        );
+    }
     let every = args
         .save_every
         .map(|n| check_count("save_every", n))
@@ -137,7 +145,7 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<()> {
     } else {
         imprl::published::N_SEEDS
     };
-    let seeds = check_count("seeds", args.seeds.unwrap_or(default_seeds))?;
+    let seeds = imprl::config::check_seeds(args.seeds.unwrap_or(default_seeds))?;
     let lrs = if args.quick {
         LrChoice::Best
     } else {

@@ -103,6 +103,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
 }
 
 pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
+    crate::analysis::check_out_dir(&args.out, "--out")?;
     // Every input is opened and verified before the output is touched.
     let mut inputs = Vec::new();
     for dir in &args.shards {

@@ -69,7 +69,7 @@ fn start<D: StudyDefaults>(
     study: &StudyArgs<D>,
     repair: bool,
 ) -> anyhow::Result<(usize, SweepOptions, Terminal)> {
-    let seeds = check_count("seeds", study.seeds)?;
+    let seeds = imprl::config::check_seeds(study.seeds)?;
     let opts = SweepOptions::new(study.jobs, repair)?;
     Ok((seeds, opts, Terminal::new(study.progress)?))
 }

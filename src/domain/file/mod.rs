@@ -120,29 +120,27 @@ impl FileMdp {
         }
         let n = schema::integer(req("states")?, "states", 1, MAX_SIZE)?;
         let m = schema::integer(req("actions")?, "actions", 1, MAX_SIZE)?;
-        let (p, sparse_r) = schema::transitions(req("transitions")?, n, m)?;
-        // `r(s, a)` or `r(s, a, s')` (dense, or `r` in the sparse transitions).
-        let (r_sa, r3) = match (t.get("rewards"), sparse_r) {
-            (Some(_), Some(_)) => {
-                return Err(
-                    "rewards: given twice, as `rewards` and as `r` in the sparse transitions"
-                        .into(),
-                )
-            }
-            (None, Some(r3)) => (vec![0.0; n * m], Some(r3)),
-            (None, None) => return Err("missing key `rewards`".into()),
-            (Some(v), None) => match schema::rewards(v, n, m)? {
-                (r3, true) => (vec![0.0; n * m], Some(r3)),
-                (r, false) => (r, None),
-            },
-        };
+        // Rewards and policy first: their numbers are in the file, so what is allocated for
+        // them (and for the sparse transitions' n·m rows) is bounded by the file's size.
+        // `r(s, a)`, or `r(s, a, s')` as `[s][a][s']` or as `r` in the sparse transitions.
+        let dense_rewards = t
+            .get("rewards")
+            .map(|v| schema::rewards(v, n, m))
+            .transpose()?;
+        let policy_rows = schema::array(req("policy")?, "policy", n, "states")?;
         let mut policy = Vec::with_capacity(n * m);
-        for (s, row) in schema::array(req("policy")?, "policy", n, "states")?
-            .iter()
-            .enumerate()
-        {
+        for (s, row) in policy_rows.iter().enumerate() {
             policy.extend(probabilities(row, &format!("policy[{s}]"), m, "actions")?);
         }
+        // The dense n × n matrices of the exact values (P_π, I − γP_π and its LU) and of the
+        // default one-hot features, before any is allocated.
+        let dense = if t.contains_key("features") { 3.0 } else { 4.0 };
+        crate::memory::check(
+            dense * 8.0 * (n as f64) * (n as f64),
+            &format!("states: {n} states (dense {n} × {n} matrices)"),
+        )?;
+        let (p, sparse_r) = schema::transitions(req("transitions")?, n, m)?;
+        let mut r_sa = vec![0.0; n * m];
         let start = t
             .get("start")
             .map(|v| probabilities(v, "start", n, "states"))
@@ -155,6 +153,21 @@ impl FileMdp {
             for (i, s) in list.iter().enumerate() {
                 terminal[index(s, &format!("terminal[{i}]"), n, "states")?] = true;
             }
+        }
+        if terminal.iter().all(|&x| x) {
+            return Err(
+                "terminal: every state is terminal: no training rows and no test states".into(),
+            );
+        }
+        let starts_live = match &start {
+            None => true,
+            Some(p) => p.iter().zip(&terminal).any(|(&q, &end)| q > 0.0 && !end),
+        };
+        if !starts_live {
+            return Err(
+                "start: every start state is terminal: no training rows (a rollout from a terminal state has no step)"
+                    .into(),
+            );
         }
         let (k, features) = match t.get("features") {
             Some(v) => {
@@ -180,26 +193,34 @@ impl FileMdp {
             }
         };
         let data = data_spec(t.get("data"))?;
-        // Rewards per transition: their expectation per pair (summed in increasing `s'`) and
-        // the rewards of the successors kept (`P > 0`), in the successors' order.
-        let mut r_sa = r_sa;
-        let next_rewards = r3.map(|r3| {
-            p.chunks_exact(n)
-                .zip(r3.chunks_exact(n))
-                .zip(r_sa.iter_mut())
-                .map(|((probs, rs), mean)| {
-                    let kept: Vec<(f64, f64)> = probs
-                        .iter()
-                        .zip(rs)
-                        .filter(|(&q, _)| q > 0.0)
-                        .map(|(&q, &r)| (q, r))
-                        .collect();
-                    *mean = kept.iter().map(|(q, r)| q * r).sum();
-                    kept.into_iter().map(|(_, r)| r).collect()
-                })
-                .collect()
-        });
-        let mdp = TabularMdp::from_probabilities(n, m, &p, &r_sa);
+        // Rewards per transition: the rewards of the successors kept (`P > 0`), in their order,
+        // and their expectation per pair (summed in increasing `s'`).
+        let next_rewards: Option<Vec<Vec<f64>>> = match (dense_rewards, sparse_r) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "rewards: given twice, as `rewards` and as `r` in the sparse transitions"
+                        .into(),
+                )
+            }
+            (None, None) => return Err("missing key `rewards`".into()),
+            (Some((r, false)), None) => {
+                r_sa = r;
+                None
+            }
+            (Some((r3, true)), None) => Some(
+                p.iter()
+                    .enumerate()
+                    .map(|(row, succ)| succ.iter().map(|&(j, _)| r3[row * n + j]).collect())
+                    .collect(),
+            ),
+            (None, Some(rs)) => Some(rs),
+        };
+        if let Some(rs) = &next_rewards {
+            for ((mean, succ), rs) in r_sa.iter_mut().zip(&p).zip(rs) {
+                *mean = succ.iter().zip(rs).map(|(&(_, q), r)| q * r).sum();
+            }
+        }
+        let mdp = TabularMdp::from_successors(n, m, p, &r_sa);
         Ok(FileMdp {
             gamma,
             mdp,
@@ -223,6 +244,19 @@ impl FileMdp {
                 let pair = s * self.mdp.n_actions() + a;
                 (self.mdp.successors(s, a)[i].0, nr[pair][i])
             }
+        }
+    }
+
+    /// True when a seed may draw no training row at all: some start state of positive
+    /// probability is terminal (a rollout from it has no step), so every trajectory may start
+    /// there. (At least one start state is live: [`FileMdp::from_table`] refuses the rest.)
+    pub fn may_have_no_rows(&self) -> bool {
+        match &self.start {
+            None => self.terminal.contains(&true),
+            Some(p) => p
+                .iter()
+                .zip(&self.terminal)
+                .any(|(&q, &end)| q > 0.0 && end),
         }
     }
 

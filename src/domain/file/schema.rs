@@ -88,18 +88,29 @@ pub fn matrix(
     row_what: &str,
     col_what: &str,
 ) -> Result<Vec<f64>, Msg> {
+    let list = array(v, at, rows, row_what)?;
     let mut out = Vec::with_capacity(rows * cols);
-    for (i, row) in array(v, at, rows, row_what)?.iter().enumerate() {
+    for (i, row) in list.iter().enumerate() {
         out.extend(vector(row, &format!("{at}[{i}]"), cols, col_what, false)?);
     }
     Ok(out)
 }
 
-/// Transitions, dense (`[s][a]` → `n` probabilities) or sparse (`[{ s, a, next, p }, …]`):
-/// the row-major `n × m × n` tensor, every row a probability vector. Sparse entries may each
-/// carry a reward `r = r(s, a, next)` (all of them or none): then the second value is the
-/// row-major `n × m × n` tensor of those rewards (0 where no entry is given).
-pub fn transitions(v: &Value, n: usize, m: usize) -> Result<(Vec<f64>, Option<Vec<f64>>), Msg> {
+/// The successors of every `(s, a)`, row `s·m + a`: the states of positive probability in
+/// increasing order with their probabilities.
+pub type Successors = Vec<Vec<(usize, f64)>>;
+
+/// Transitions, dense (`[s][a]` → `n` probabilities) or sparse (`[{ s, a, next, p }, …]`),
+/// kept sparse: the successors of every `(s, a)` (positive probabilities only, by increasing
+/// next state), every row a probability vector. Memory is proportional to the file, never to
+/// `n·m·n`: a sparse file of many states stays small. Sparse entries may each carry a reward
+/// `r = r(s, a, next)` (all of them or none): then the second value holds, row by row, the
+/// rewards of the successors kept, in their order.
+pub fn transitions(
+    v: &Value,
+    n: usize,
+    m: usize,
+) -> Result<(Successors, Option<Vec<Vec<f64>>>), Msg> {
     let at = "transitions";
     let entries = match v {
         Value::Array(a) => a,
@@ -110,16 +121,13 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<(Vec<f64>, Option<Ve
             ))
         }
     };
-    let mut p = vec![0.0; n * m * n];
-    let mut rewards = None;
+    // (next, p, r) per row; r is 0 without rewards per transition.
+    let mut rows: Vec<Vec<(usize, f64, f64)>>;
+    let mut with_r = false;
     if entries.first().is_some_and(Value::is_table) {
+        rows = vec![Vec::new(); n * m];
         let mut seen = std::collections::HashSet::new();
-        let with_r = entries[0].as_table().is_some_and(|t| t.contains_key("r"));
-        let mut r3 = if with_r {
-            vec![0.0; n * m * n]
-        } else {
-            Vec::new()
-        };
+        with_r = entries[0].as_table().is_some_and(|t| t.contains_key("r"));
         for (i, e) in entries.iter().enumerate() {
             let here = format!("{at}[{i}]");
             let t = e
@@ -143,9 +151,8 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<(Vec<f64>, Option<Ve
                     "{here}: (s = {s}, a = {a}, next = {next}) is given twice"
                 ));
             }
-            p[(s * m + a) * n + next] = q;
-            match (with_r, t.get("r")) {
-                (true, Some(r)) => r3[(s * m + a) * n + next] = number(r, &format!("{here}.r"), false)?,
+            let r = match (with_r, t.get("r")) {
+                (true, Some(r)) => number(r, &format!("{here}.r"), false)?,
                 (true, None) => {
                     return Err(format!(
                         "{here}: missing `r` (transitions[0] gives a reward per transition, so every entry must)"
@@ -156,36 +163,56 @@ pub fn transitions(v: &Value, n: usize, m: usize) -> Result<(Vec<f64>, Option<Ve
                         "{here}: unexpected `r` (transitions[0] has none: give a reward in every entry or in none)"
                     ))
                 }
-                (false, None) => {}
-            }
+                (false, None) => 0.0,
+            };
+            rows[s * m + a].push((next, q, r));
         }
-        if with_r {
-            rewards = Some(r3);
+        for row in &mut rows {
+            row.sort_by_key(|&(next, _, _)| next);
         }
     } else {
         array(v, at, n, "states")?;
+        rows = Vec::with_capacity(n * m);
         for (s, row) in entries.iter().enumerate() {
             let here = format!("{at}[{s}]");
             for (a, probs) in array(row, &here, m, "actions")?.iter().enumerate() {
                 let q = vector(probs, &format!("{here}[{a}]"), n, "states", true)?;
-                p[(s * m + a) * n..(s * m + a + 1) * n].copy_from_slice(&q);
+                rows.push(
+                    q.into_iter()
+                        .enumerate()
+                        .map(|(j, q)| (j, q, 0.0))
+                        .collect(),
+                );
             }
         }
     }
-    for s in 0..n {
-        for a in 0..m {
-            check_sum(
-                &p[(s * m + a) * n..(s * m + a + 1) * n],
-                &format!("{at}[{s}][{a}]"),
-            )?;
+    for (i, row) in rows.iter_mut().enumerate() {
+        // The sum over the row in the order of its states (zeros add nothing).
+        let total: f64 = row.iter().map(|&(_, q, _)| q).sum();
+        if (total - 1.0).abs() > SUM_TOL {
+            return Err(format!(
+                "{at}[{}][{}]: probabilities sum to {total}, not 1",
+                i / m,
+                i % m
+            ));
         }
+        row.retain(|&(_, q, _)| q > 0.0);
     }
-    Ok((p, rewards))
+    let rewards = with_r.then(|| {
+        rows.iter()
+            .map(|row| row.iter().map(|&(_, _, r)| r).collect())
+            .collect()
+    });
+    let successors = rows
+        .into_iter()
+        .map(|row| row.into_iter().map(|(j, q, _)| (j, q)).collect())
+        .collect();
+    Ok((successors, rewards))
 }
 
 /// The `rewards` entry: `r(s, a)` as `[s][a]` (`n × m`) or `r(s, a, s')` as `[s][a][s']`
-/// (`n × m × n`, told apart by the depth of `rewards[0][0]`); row-major, with `true` for the
-/// per-transition form.
+/// (`n × m × n`, told apart by the depth of `rewards[0][0]`; its numbers are in the file);
+/// row-major, with `true` for the per-transition form.
 pub fn rewards(v: &Value, n: usize, m: usize) -> Result<(Vec<f64>, bool), Msg> {
     let at = "rewards";
     let per_transition = v
@@ -197,7 +224,7 @@ pub fn rewards(v: &Value, n: usize, m: usize) -> Result<(Vec<f64>, bool), Msg> {
     if !per_transition {
         return Ok((matrix(v, at, n, m, "states", "actions")?, false));
     }
-    let mut out = Vec::with_capacity(n * m * n);
+    let mut out = Vec::new();
     for (s, row) in array(v, at, n, "states")?.iter().enumerate() {
         let here = format!("{at}[{s}]");
         for (a, r) in array(row, &here, m, "actions")?.iter().enumerate() {
