@@ -63,9 +63,12 @@ pub const OWN_MATRIX_FACTOR: f64 = 0.25;
 /// `α = c·(1 − η)²·f·2/λ` with `c =` [`OWN_IMPLICIT_FACTOR`] or [`OWN_MATRIX_FACTOR`] (their
 /// gradient passes through `(I − ηP)⁻¹`, whose norm grows as `1/(1 − η)`; the square and `c`
 /// were measured: the largest stable rates of four own problems, divided by at least 2.5).
-/// `None` for the paper's domains (they keep the paper's rates) and a domain that cannot be
-/// loaded.
+/// `None` for the paper's domains (they keep the paper's rates), a domain that cannot be loaded
+/// and a run that does not fit in memory.
 fn own_lr(c: &RunConfig) -> Option<f64> {
+    // The rows are built to measure them: not for a run that would not fit in memory (its
+    // check in `check_together` then refuses it, naming the amount).
+    check_memory(c).ok()?;
     let lam = crate::domain::own::sgd_curvature(&c.domain_spec(), c.batch_size)?;
     let explicit = OWN_LR_FRACTION * 2.0 / lam;
     let shrink = (1.0 - c.eta) * (1.0 - c.eta);

@@ -107,7 +107,8 @@ fn append(name: &str, col: &mut Column, a: &dyn Array) -> Result<(), ParquetErro
 /// [`write_parquet`]'s, or pandas' and pyarrow's with their default snappy, or zstd or gzip,
 /// compression) as a table; errors name the file and, for a column of another type, the column.
 /// A table without the columns that name a run (`domain`, `param`, `seed`) and its results
-/// ([`super::result_columns`]) is refused, naming the missing ones.
+/// ([`super::result_columns`]) or its `θ̂` ([`super::theta_columns`]) is refused, naming the
+/// columns of results it lacks.
 pub fn read_parquet(path: &Path) -> Result<TidyTable, ParquetError> {
     let file_err = |e: &dyn std::fmt::Display| ParquetError::new(path.display().to_string(), e);
     let file = std::fs::File::open(path).map_err(|e| file_err(&e))?;
@@ -115,13 +116,27 @@ pub fn read_parquet(path: &Path) -> Result<TidyTable, ParquetError> {
         .and_then(|b| b.build())
         .map_err(|e| file_err(&e))?;
     let schema = reader.schema();
-    // A tidy table names its runs and holds their results: refuse another table by name.
-    let missing: Vec<&str> = ["domain", "param", "seed"]
-        .into_iter()
-        .chain(super::result_columns().into_iter().map(|(n, _)| n))
-        .filter(|n| schema.field_with_name(n).is_err())
-        .collect();
-    if !missing.is_empty() {
+    // A tidy table names its runs and holds their results (the evals table) or their θ̂ (the
+    // theta table): refuse another table by name, the columns missing for the evals table.
+    let lacks = |cols: Vec<&'static str>| -> Vec<&'static str> {
+        cols.into_iter()
+            .filter(|n| schema.field_with_name(n).is_err())
+            .collect()
+    };
+    let names = ["domain", "param", "seed"];
+    let theta_missing = lacks(
+        names
+            .into_iter()
+            .chain(super::theta_columns().into_iter().map(|(n, _)| n))
+            .collect(),
+    );
+    let missing = lacks(
+        names
+            .into_iter()
+            .chain(super::result_columns().into_iter().map(|(n, _)| n))
+            .collect(),
+    );
+    if !missing.is_empty() && !theta_missing.is_empty() {
         return Err(file_err(&format!(
             "not a tidy table of imprl (as `imprl export --format parquet` writes): no column {}",
             missing.join(", ")

@@ -100,6 +100,10 @@ pub fn matrix(
 /// increasing order with their probabilities.
 pub type Successors = Vec<Vec<(usize, f64)>>;
 
+/// Rewards per transition `r(s, a, s')`, row `s·m + a`: those of the row's successors, in their
+/// order ([`Successors`]).
+pub type SuccessorRewards = Vec<Vec<f64>>;
+
 /// Transitions, dense (`[s][a]` → `n` probabilities) or sparse (`[{ s, a, next, p }, …]`),
 /// kept sparse: the successors of every `(s, a)` (positive probabilities only, by increasing
 /// next state), every row a probability vector. Memory is proportional to the file, never to
@@ -110,7 +114,7 @@ pub fn transitions(
     v: &Value,
     n: usize,
     m: usize,
-) -> Result<(Successors, Option<Vec<Vec<f64>>>), Msg> {
+) -> Result<(Successors, Option<SuccessorRewards>), Msg> {
     let at = "transitions";
     let entries = match v {
         Value::Array(a) => a,
