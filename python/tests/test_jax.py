@@ -328,3 +328,16 @@ def test_the_native_batch_functions_name_bad_arguments(call, name):
 def test_importing_imprl_does_not_import_jax():
     code = "import sys, imprl; assert 'jax' not in sys.modules, 'jax imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_readme_example_runs():
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### The implicit layer in JAX") :]
+    code = section[section.index("```python\n") + 10 : section.index("```", section.index("```python\n") + 10)]
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    dw, df, deta = scope["grads"]
+    assert dw.shape == (32, 10) and df.shape == (32, 10, 10) and deta.shape == ()
+    assert scope["per_model"].shape == (32, 10) and np.isfinite(scope["per_model"]).all()
