@@ -66,11 +66,12 @@ def implicit_values(
     Failure is never silent: a model whose values are refused (non-finite ``w``, η outside
     [0, 1), a logits row with NaN, +inf or no finite entry) or whose solve fails has a θ̂ (and
     gradients) of NaN inside the computation. With ``on_failure="raise"`` (the default) this is
-    then raised — ``ValueError`` naming the field, or ``RuntimeError`` for a solve — wherever the
-    values are concrete: in eager calls, also under ``jax.grad`` and ``jax.vmap`` without
-    ``jit``. Under ``jax.jit`` nothing can be raised: the failed models' θ̂ and gradients are
-    NaN, and the caller checks ``jnp.isfinite``. ``on_failure="nan"`` returns the NaNs
-    eagerly too.
+    then raised — ``ValueError`` naming the field and the model's batch index, or
+    ``RuntimeError`` for a solve — wherever the values are concrete: in eager calls, also under
+    an eager ``jax.grad``/``jax.vjp``. Under ``jax.jit`` and ``jax.vmap`` the values are traced
+    and nothing can be raised (JAX forbids exceptions in callbacks): the failed models' θ̂ and
+    gradients are NaN, the others are unaffected, and the caller checks ``jnp.isfinite``.
+    ``on_failure="nan"`` returns the NaNs in eager calls too.
 
     Only the exact gradient is offered here (the trainer's ``grad = ift``); the unrolled and
     truncated modes of SPEC §8.3 are not.

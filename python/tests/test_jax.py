@@ -270,6 +270,7 @@ def test_a_failed_model_raises_eagerly_and_is_nan_under_jit():
     with pytest.raises(ValueError, match=r"model \(2,\) of the batch: invalid value for `w`"):
         implicit_values(bad_w, f, 0.9)
     for theta in (np.asarray(jax.jit(implicit_values)(w, f, eta)),
+                  np.asarray(jax.vmap(implicit_values)(w, f, eta)),
                   np.asarray(implicit_values(w, f, eta, on_failure="nan"))):
         assert np.isnan(theta[1]).all()
         assert np.isfinite(theta[[0, 2]]).all()
