@@ -279,6 +279,37 @@ def test_a_failed_model_raises_eagerly_and_is_nan_under_jit():
     assert np.isnan(grad[1]) and np.isfinite(grad[[0, 2]]).all()
 
 
+def test_a_failed_solve_raises_eagerly_and_is_nan_under_jit():
+    w = np.array([[1e308, -1e308, 1e308], [1.0, 2.0, 3.0]])
+    f = np.zeros((2, 3, 3))
+    with pytest.raises(RuntimeError, match=r"model \(0,\) of the batch: θ̂ cannot be solved"):
+        implicit_values(w, f, 0.999999)
+    theta = np.asarray(jax.jit(implicit_values)(w, f, 0.999999))
+    assert np.isnan(theta[0]).all()
+    assert same_bits(theta[1], imprl.ImplicitModel(w[1], f[1], 0.999999).theta)
+
+
+def test_nothing_panics_across_the_boundary():
+    """Extreme inputs end in ordinary exceptions (a PanicException derives from BaseException,
+    not Exception) or in results, in both directions."""
+    extreme = [
+        (np.array([1e308, -1e308, 1e308]), np.zeros((3, 3)), 0.999999),
+        (np.zeros(3), np.full((3, 3), -1e308), 0.5),
+        (np.full((3, 2), 1e300), np.full((3, 2, 3), 1e308), 0.99),
+        (np.zeros(1), np.zeros((1, 1)), 0.0),
+        (np.zeros((0, 3)), np.zeros((0, 3, 3)), 0.5),
+    ]
+    for w, f, eta in extreme:
+        for reduce, tau in (("max", 1.0), ("logsumexp", 1e-300), ("logsumexp", 1e300)):
+            kw = dict(reduce=reduce, temperature=tau)
+            try:
+                implicit_values(w, f, eta, **kw)
+                jax.grad(lambda w: implicit_values(w, f, eta, **kw).sum())(w)
+                jax.grad(lambda w: implicit_values(w, f, eta, **kw).sum())(np.full_like(w, 1e308))
+            except Exception:
+                pass
+
+
 @pytest.mark.parametrize(
     "kwargs,name",
     [
