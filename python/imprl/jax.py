@@ -2,7 +2,8 @@
 
 θ̂ solves θ̂ = reduce_a (w[:, a] + η σ(F[:, a, :]) θ̂) — with one pseudo-action the Markov reward
 chain θ̂ = (I − η σ(F))⁻¹ w — for one model or a batch, and its gradients for ``w``, ``logits``
-and ``eta`` are the exact implicit-function-theorem gradients of ``imprl.ImplicitModel.vjp``.
+and ``eta`` are (by default) the exact implicit-function-theorem gradients of
+``imprl.ImplicitModel.vjp``; ``grad="truncated:K"`` and ``grad="unroll:K"`` are the modes of SPEC §8.3.
 The forward solve and the adjoint both run in Rust (``jax.pure_callback`` inside a
 ``jax.custom_vjp``); a batch, given with leading dimensions or made by ``jax.vmap``, reaches Rust
 as one call and its models are solved in parallel on all cores.
@@ -36,6 +37,7 @@ def implicit_values(
     *,
     reduce: str = "max",
     temperature: float = 1.0,
+    grad: str = "ift",
     on_failure: str = "raise",
 ) -> jax.Array:
     """θ̂ of the implicit layer (SPEC §1, §8.1), differentiable in ``w``, ``logits`` and ``eta``.
@@ -73,8 +75,18 @@ def implicit_values(
     gradients are NaN, the others are unaffected, and the caller checks ``jnp.isfinite``.
     ``on_failure="nan"`` returns the NaNs in eager calls too.
 
-    Only the exact gradient is offered here (the trainer's ``grad = ift``); the unrolled and
-    truncated modes of SPEC §8.3 are not.
+    ``grad`` chooses the gradient as the trainer's setting of that name (SPEC §8.3):
+
+    - ``"ift"`` (default): the exact implicit-function-theorem gradient at θ̂;
+    - ``"truncated:K"``: θ̂ as above, the adjoint replaced by its K-term Neumann series
+      Σ_{i<K} (Jᵀ)^i g (``truncated:1`` is Jacobian-free backpropagation, u = g);
+    - ``"unroll:K"`` (value iteration networks): the output is θ_K, K steps of
+      θ ← reduce_a(w[:, a] + η S_a θ) from θ_0 = 0, and the gradient is its exact derivative
+      (reverse mode through the K steps).
+
+    ``"unroll-warm:K"`` is refused: its θ_0 is the previous update's θ_K, a state that a
+    function of ``(w, logits, eta)`` does not have. In every mode the model is built as
+    ``ImplicitModel`` builds it, so a model whose θ̂ cannot be solved fails in every mode.
     """
     if not isinstance(reduce, str) or reduce not in _REDUCES:
         raise ValueError(f"invalid value for `reduce`: {reduce!r} (allowed: max, logsumexp)")
@@ -87,6 +99,7 @@ def implicit_values(
         raise ValueError(
             f"invalid value for `temperature`: {temperature!r} (allowed: a finite number > 0)"
         )
+    grad = _imprl.implicit_grad_mode(grad)
     if not isinstance(on_failure, str) or on_failure not in _ON_FAILURE:
         raise ValueError(f"invalid value for `on_failure`: {on_failure!r} (allowed: raise, nan)")
 
@@ -96,7 +109,7 @@ def implicit_values(
     w = w.astype(dtype).reshape(batch + (k, m))
     logits = logits.astype(dtype).reshape(batch + (k, m, k))
     eta = jnp.broadcast_to(eta.astype(dtype), batch)
-    return _layer(w, logits, eta, (reduce, temperature, on_failure))
+    return _layer(w, logits, eta, (reduce, temperature, grad, on_failure))
 
 
 def _dtype(*xs: jax.Array) -> Any:
@@ -169,12 +182,12 @@ def _flat(w: np.ndarray, logits: np.ndarray, eta: np.ndarray):
 
 def _solve(w, logits, eta, cfg):
     """θ̂ of every model (NaN for those that fail), by one Rust call."""
-    reduce, temperature, on_failure = cfg
+    reduce, temperature, grad, on_failure = cfg
     dtype = w.dtype
 
     def solve(w, logits, eta):
         lead, k = w.shape[:-2], w.shape[-2]
-        theta = _imprl.implicit_values_batch(*_flat(w, logits, eta), reduce, temperature)
+        theta = _imprl.implicit_values_batch(*_flat(w, logits, eta), reduce, temperature, grad)
         return theta.reshape(lead + (k,)).astype(dtype)
 
     out = jax.ShapeDtypeStruct(w.shape[:-1], dtype)
@@ -182,14 +195,15 @@ def _solve(w, logits, eta, cfg):
     if on_failure == "raise" and _concrete(w, logits, eta, theta):
         failed = ~np.isfinite(np.asarray(theta)).all(axis=-1)
         if failed.any():
-            _raise_failure(w, logits, eta, cfg, failed, "θ̂ cannot be solved")
+            what = "θ_K is not finite" if grad.startswith("unroll") else "θ̂ cannot be solved"
+            _raise_failure(w, logits, eta, cfg, failed, what)
     return theta
 
 
 def _raise_failure(w, logits, eta, cfg, failed, what):
     """Raises the error of the first failed model: ``ImplicitModel``'s own, naming the model's
     batch index."""
-    reduce, temperature, _ = cfg
+    reduce, temperature, _, _ = cfg
     idx = tuple(int(i) for i in np.argwhere(failed)[0])
     w, logits, eta = (np.asarray(x, dtype=np.float64) for x in (w, logits, eta))
     where = f"model {idx} of the batch: " if idx else ""
@@ -197,7 +211,7 @@ def _raise_failure(w, logits, eta, cfg, failed, what):
         ImplicitModel(w[idx], logits[idx], float(eta[idx]), reduce, temperature)
     except (ValueError, RuntimeError) as e:
         raise type(e)(where + str(e)) from None
-    raise RuntimeError(f"{where}{what} (a non-finite result)")
+    raise RuntimeError(f"{where}{what}")
 
 
 def _fwd(w, logits, eta, cfg):
@@ -205,7 +219,7 @@ def _fwd(w, logits, eta, cfg):
 
 
 def _bwd(cfg, res, g):
-    reduce, temperature, on_failure = cfg
+    reduce, temperature, grad, on_failure = cfg
     w, logits, eta = res
     dtype = w.dtype
 
@@ -213,7 +227,7 @@ def _bwd(cfg, res, g):
         lead, k = w.shape[:-2], w.shape[-2]
         gb = np.ascontiguousarray(np.asarray(g, dtype=np.float64).reshape(-1, k))
         dw, df, deta = _imprl.implicit_vjp_batch(
-            *_flat(w, logits, eta), gb, reduce, temperature
+            *_flat(w, logits, eta), gb, reduce, temperature, grad
         )
         return (
             dw.reshape(w.shape).astype(dtype),
@@ -231,7 +245,7 @@ def _bwd(cfg, res, g):
         g_ok = np.isfinite(np.asarray(g)).all(axis=-1)
         failed = g_ok & ~np.isfinite(np.asarray(deta))
         if failed.any():
-            _raise_failure(w, logits, eta, cfg, failed, "the adjoint cannot be solved")
+            _raise_failure(w, logits, eta, cfg, failed, "the gradient is not finite")
     return dw, df, deta
 
 

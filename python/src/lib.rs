@@ -24,5 +24,6 @@ fn _imprl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::ImplicitModel>()?;
     m.add_function(wrap_pyfunction!(model::implicit_values_batch, m)?)?;
     m.add_function(wrap_pyfunction!(model::implicit_vjp_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(model::implicit_grad_mode, m)?)?;
     Ok(())
 }

@@ -4,7 +4,8 @@
 
 use crate::convert::config_err;
 use imprl::config::ConfigError;
-use imprl::param::{Implicit, ImplicitFamily, ImplicitLayer, Reduce, StepError};
+use imprl::param::grad_mode::Unrolled;
+use imprl::param::{GradMode, Implicit, ImplicitFamily, ImplicitLayer, Reduce, StepError};
 use numpy::{
     PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods,
 };
@@ -435,6 +436,8 @@ struct Batch<'a> {
     f: &'a [f64],
     eta: &'a [f64],
     reduction: (Reduce, f64),
+    /// How θ and its gradient are computed (SPEC §8.3): `ift`, `unroll:K` or `truncated:K`.
+    mode: GradMode,
 }
 
 impl Batch<'_> {
@@ -446,6 +449,62 @@ impl Batch<'_> {
         let f = self.f[i * k * m * k..(i + 1) * k * m * k].to_vec();
         build_layer((k, m), w, f, self.eta[i], self.reduction).ok()
     }
+
+    /// The output of model `i` in the batch's mode (SPEC §8.3): `θ̂` (`ift`, `truncated:K`), or
+    /// `θ_K`, `K` steps of `θ ← reduce Q(θ)` from 0 (`unroll:K`); `None` where the model is
+    /// refused or its `θ̂` cannot be solved.
+    fn theta(&self, i: usize) -> Option<Vec<f64>> {
+        let layer = self.layer(i)?;
+        Some(match self.mode {
+            GradMode::Unroll(steps) => Unrolled::forward(&layer.model(), &vec![0.0; self.k], steps)
+                .theta_k()
+                .to_vec(),
+            _ => layer.theta().to_vec(),
+        })
+    }
+
+    /// `∇_ψ L` of model `i` for `g = ∂L/∂θ` in the batch's mode (SPEC §1, §8.1–8.3): the exact
+    /// IFT gradient (`ift`), the `K`-term Neumann adjoint (`truncated:K`, the layer's own
+    /// mode), or reverse mode through the `K` steps from 0 (`unroll:K`); `None` where the model
+    /// is refused or a solve fails.
+    fn gradient(&self, i: usize, g: &[f64]) -> Option<imprl::param::ModelGrad> {
+        let mut layer = self.layer(i)?;
+        match self.mode {
+            GradMode::Unroll(steps) => {
+                let model = layer.model();
+                Some(Unrolled::forward(&model, &vec![0.0; self.k], steps).backward(&model, g))
+            }
+            mode => {
+                layer.set_grad_mode(mode);
+                layer.gradient(g).ok()
+            }
+        }
+    }
+}
+
+/// The gradient mode argument `grad` (`"ift"` when `None`): `ift`, `unroll:K` or `truncated:K`
+/// (SPEC §8.3); `unroll-warm:K` needs the previous update's `θ_K`, a state that a function of
+/// `(w, F, η)` does not have, and is refused. Errors name `grad`.
+fn grad_mode(grad: Option<&Bound<'_, PyAny>>) -> PyResult<GradMode> {
+    let Some(grad) = grad else {
+        return Ok(GradMode::Ift);
+    };
+    let allowed = "ift, unroll:K or truncated:K with 1 <= K <= 100000 (unroll-warm:K needs the \
+                   previous update's θ_K: not a function of w, logits and eta)";
+    grad.extract::<String>()
+        .ok()
+        .and_then(|text| GradMode::parse(&text))
+        .filter(|mode| !matches!(mode, GradMode::UnrollWarm(_)))
+        .ok_or_else(|| config_err(ConfigError::invalid("grad", shown(grad), allowed)))
+}
+
+/// implicit_grad_mode(grad) -> str
+///
+/// The canonical text of the gradient mode `grad` of `imprl.jax` (`ift`, `unroll:K`,
+/// `truncated:K`; SPEC §8.3), or `ValueError` naming `grad`.
+#[pyfunction]
+pub fn implicit_grad_mode(grad: &Bound<'_, PyAny>) -> PyResult<String> {
+    grad_mode(Some(grad)).map(GradMode::text)
 }
 
 /// Reads and checks the batch arguments `w` `(B, k, m)`, `logits` `(B, k, m, k)` and `eta`
@@ -456,9 +515,11 @@ fn with_batch<'py, T>(
     eta: &Bound<'py, PyAny>,
     reduce: Option<&Bound<'py, PyAny>>,
     temperature: Option<&Bound<'py, PyAny>>,
+    grad: Option<&Bound<'py, PyAny>>,
     run: impl FnOnce(&Batch<'_>) -> PyResult<T>,
 ) -> PyResult<T> {
     let (_, reduce, tau) = reduction(reduce, temperature)?;
+    let mode = grad_mode(grad)?;
     let (w_shape, w) = batch_array(w, "w", 3)?;
     let (f_shape, f) = batch_array(logits, "logits", 4)?;
     let (eta_shape, eta) = batch_array(eta, "eta", 1)?;
@@ -491,19 +552,21 @@ fn with_batch<'py, T>(
         f: f.as_slice().map_err(|_| not_contiguous("logits"))?,
         eta: eta.as_slice().map_err(|_| not_contiguous("eta"))?,
         reduction: (reduce, tau),
+        mode,
     };
     run(&batch)
 }
 
-/// implicit_values_batch(w, logits, eta, reduce="max", temperature=1.0)
+/// implicit_values_batch(w, logits, eta, reduce="max", temperature=1.0, grad="ift")
 ///
 /// θ̂ of a batch of B models (SPEC §1, §8.1; the forward pass of `imprl.jax`): `w` (B, k, m),
 /// `logits` (B, k, m, k), `eta` (B,), float64 and C-contiguous. Row i of the result (B, k) is
 /// `ImplicitModel(w[i], logits[i], eta[i], reduce, temperature).theta`, bit for bit (the same
-/// construction), or NaN where that model raises (refused values, a solve that fails). The
+/// construction), or NaN where that model raises (refused values, a solve that fails). With
+/// `grad="unroll:K"` it is θ_K instead, K steps of θ ← reduce Q(θ) from 0 (SPEC §8.3). The
 /// models are solved in parallel on all cores, the GIL released.
 #[pyfunction]
-#[pyo3(signature = (w, logits, eta, reduce=None, temperature=None))]
+#[pyo3(signature = (w, logits, eta, reduce=None, temperature=None, grad=None))]
 pub fn implicit_values_batch<'py>(
     py: Python<'py>,
     w: &Bound<'py, PyAny>,
@@ -511,16 +574,17 @@ pub fn implicit_values_batch<'py>(
     eta: &Bound<'py, PyAny>,
     reduce: Option<&Bound<'py, PyAny>>,
     temperature: Option<&Bound<'py, PyAny>>,
+    grad: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let theta = with_batch(w, logits, eta, reduce, temperature, |batch| {
+    let theta = with_batch(w, logits, eta, reduce, temperature, grad, |batch| {
         let mut theta = vec![f64::NAN; batch.b * batch.k];
         py.allow_threads(|| {
             theta
                 .par_chunks_mut(batch.k)
                 .enumerate()
                 .for_each(|(i, row)| {
-                    if let Some(layer) = batch.layer(i) {
-                        row.copy_from_slice(layer.theta());
+                    if let Some(theta) = batch.theta(i) {
+                        row.copy_from_slice(&theta);
                     }
                 });
         });
@@ -538,27 +602,30 @@ type BatchGrads<'py> = (
     Bound<'py, PyArray1<f64>>,
 );
 
-/// implicit_vjp_batch(w, logits, eta, g, reduce="max", temperature=1.0)
+/// implicit_vjp_batch(w, logits, eta, g, reduce="max", temperature=1.0, grad="ift")
 ///
 /// The vector–Jacobian products of a batch of B models (the backward pass of `imprl.jax`):
 /// arguments as `implicit_values_batch`, and `g` (B, k) = ∂L/∂θ̂ per model. Returns
 /// `(dw (B, k, m), dlogits (B, k, m, k), deta (B,))`; model i's are
 /// `ImplicitModel(w[i], logits[i], eta[i], reduce, temperature).vjp(g[i])`, bit for bit (exact
 /// IFT: u = A⁻ᵀg, SPEC §1, §8.1–8.2), or NaN where that raises or `g[i]` is not finite.
-/// Parallel on all cores, the GIL released; θ̂ is solved again for each model.
+/// `grad="truncated:K"` uses the K-term Neumann series of the adjoint, `grad="unroll:K"` the
+/// exact derivative of θ_K (SPEC §8.3). Parallel on all cores, the GIL released; θ̂ is solved
+/// again for each model.
 #[pyfunction]
-#[pyo3(signature = (w, logits, eta, g, reduce=None, temperature=None))]
+#[pyo3(signature = (w, logits, eta, g, reduce=None, temperature=None, grad=None))]
 pub fn implicit_vjp_batch<'py>(
-    py: Python<'py>,
     w: &Bound<'py, PyAny>,
     logits: &Bound<'py, PyAny>,
     eta: &Bound<'py, PyAny>,
     g: &Bound<'py, PyAny>,
     reduce: Option<&Bound<'py, PyAny>>,
     temperature: Option<&Bound<'py, PyAny>>,
+    grad: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<BatchGrads<'py>> {
+    let py = w.py();
     let (g_shape, g) = batch_array(g, "g", 2)?;
-    let (b, k, m, dw, df, deta) = with_batch(w, logits, eta, reduce, temperature, |batch| {
+    let (b, k, m, dw, df, deta) = with_batch(w, logits, eta, reduce, temperature, grad, |batch| {
         let (b, k, m) = (batch.b, batch.k, batch.m);
         if g_shape != [b, k] {
             return Err(bad_shape("g", &g_shape, &format!("shape ({b}, {k})")));
@@ -583,10 +650,7 @@ pub fn implicit_vjp_batch<'py>(
                     if !g.iter().all(|x| x.is_finite()) {
                         return;
                     }
-                    let Some(mut layer) = batch.layer(i) else {
-                        return;
-                    };
-                    if let Ok(grad) = layer.gradient(g) {
+                    if let Some(grad) = batch.gradient(i, g) {
                         dw.copy_from_slice(&grad.dw);
                         df.copy_from_slice(&grad.df);
                         *deta = grad.deta_total();
