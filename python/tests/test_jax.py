@@ -121,6 +121,66 @@ def test_gradients_match_central_differences(k, m, reduce, tau):
     assert abs(float(deta) - fd_eta) < 1e-6 * abs(fd_eta)
 
 
+@pytest.mark.parametrize("m,reduce", [(None, "max"), (2, "logsumexp")])
+def test_truncated_mode_is_within_the_neumann_bound(m, reduce):
+    """`truncated:K`: θ̂ unchanged; the adjoint u_K (∂L/∂w = u_K π, so u_K = Σ_a ∂L/∂w_·a) obeys
+    ‖u_K − u‖₁ ≤ η^K ‖u‖₁ (the rows of J = Σ_a diag(π_·a) η S_a sum to η, SPEC §8.3); K = 1 is
+    u = g; K ≥ log(1e-12)/log η is the exact gradient to 1e-10."""
+    k, eta = 6, 0.8
+    w, f, _ = random_model(k, m, seed=71)
+    g = np.random.default_rng(72).normal(size=k)
+    kw = dict(reduce=reduce, temperature=0.5)
+    theta, (dw, df, deta) = jax_vjp(w, f, eta, g, **kw)
+    u = np.asarray(dw).reshape(k, -1).sum(axis=1)
+    for K in (1, 2, 5, 20):
+        theta_k, (dw_k, df_k, deta_k) = jax_vjp(w, f, eta, g, grad=f"truncated:{K}", **kw)
+        assert same_bits(theta_k, theta)
+        u_k = np.asarray(dw_k).reshape(k, -1).sum(axis=1)
+        assert np.abs(u_k - u).sum() <= eta**K * np.abs(u).sum() * (1 + 1e-12)
+        if K == 1:
+            np.testing.assert_allclose(u_k, g, rtol=1e-15, atol=0)
+    K = int(np.ceil(np.log(1e-12) / np.log(eta)))
+    _, (dw_k, df_k, deta_k) = jax_vjp(w, f, eta, g, grad=f"truncated:{K}", **kw)
+    assert rel_err(np.asarray(dw_k), np.asarray(dw)) < 1e-10
+    assert rel_err(np.asarray(df_k), np.asarray(df)) < 1e-10
+    assert abs(float(deta_k) - float(deta)) < 1e-10 * abs(float(deta))
+
+
+@pytest.mark.parametrize("m,reduce", [(None, "max"), (2, "logsumexp")])
+def test_unroll_mode_is_the_derivative_of_theta_k(m, reduce):
+    """`unroll:K`: the output θ_K (K steps from 0) is within ‖θ_K − θ̂‖_∞ ≤ η^K ‖θ̂‖_∞ for m = 1
+    (SPEC §8.3); its gradient is the exact derivative of θ_K (central differences of θ_K); for
+    K ≥ log(1e-12)/log η both equal the exact layer's to 1e-9."""
+    k, eta = 5, 0.75
+    w, f, _ = random_model(k, m, seed=81)
+    g = np.random.default_rng(82).normal(size=k)
+    kw = dict(reduce=reduce, temperature=0.5)
+    theta_hat = np.asarray(implicit_values(w, f, eta, **kw))
+    for K in (1, 3, 10):
+        theta_k = np.asarray(implicit_values(w, f, eta, grad=f"unroll:{K}", **kw))
+        if m is None:
+            assert np.abs(theta_k - theta_hat).max() <= eta**K * np.abs(theta_hat).max() * (1 + 1e-12)
+    K = 4
+
+    def loss(w, f, eta):
+        return jnp.dot(jnp.asarray(g), implicit_values(w, f, eta, grad=f"unroll:{K}", **kw))
+
+    dw, df, deta = jax.grad(loss, argnums=(0, 1, 2))(w, f, eta)
+    h = 1e-5
+    fd_w = central(lambda x: float(loss(x, f, eta)), w, h)
+    fd_f = central(lambda x: float(loss(w, x, eta)), f, h)
+    fd_eta = (float(loss(w, f, eta + h)) - float(loss(w, f, eta - h))) / (2 * h)
+    assert rel_err(np.asarray(dw), fd_w) < 1e-6
+    assert rel_err(np.asarray(df), fd_f) < 1e-6
+    assert abs(float(deta) - fd_eta) < 1e-6 * abs(fd_eta)
+    K = int(np.ceil(np.log(1e-12) / np.log(eta)))
+    theta_k, grads_k = jax_vjp(w, f, eta, g, grad=f"unroll:{K}", **kw)
+    theta, grads = jax_vjp(w, f, eta, g, **kw)
+    assert rel_err(np.asarray(theta_k), np.asarray(theta)) < 1e-10
+    for a, b in zip(grads_k, grads):
+        assert rel_err(np.asarray(a), np.asarray(b)) < 1e-9
+
+
 def batch_of_models(b, k, m, seed):
     rng = np.random.default_rng(seed)
     return rng.normal(0, 1, (b, k, m)), rng.normal(0, 2, (b, k, m, k)), rng.uniform(0.5, 0.95, b)
@@ -319,6 +379,10 @@ def test_nothing_panics_across_the_boundary():
         ({"temperature": float("nan")}, "temperature"),
         ({"temperature": "1"}, "temperature"),
         ({"on_failure": "ignore"}, "on_failure"),
+        ({"grad": "unroll-warm:3"}, "grad"),
+        ({"grad": "unroll:0"}, "grad"),
+        ({"grad": "truncated"}, "grad"),
+        ({"grad": 3}, "grad"),
         ({"w": np.zeros(())}, "w"),
         ({"w": np.zeros((3, 0)), "logits": np.zeros((3, 0, 3))}, "w"),
         ({"logits": np.zeros((3, 2))}, "logits"),
