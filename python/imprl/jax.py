@@ -105,7 +105,7 @@ def implicit_values(
 
     w, logits, eta = (jnp.asarray(x) for x in (w, logits, eta))
     dtype = _dtype(w, logits, eta)
-    batch, k, m, flat = _layout(w.shape, logits.shape, eta.shape)
+    batch, k, m, _ = _layout(w.shape, logits.shape, eta.shape)
     w = w.astype(dtype).reshape(batch + (k, m))
     logits = logits.astype(dtype).reshape(batch + (k, m, k))
     eta = jnp.broadcast_to(eta.astype(dtype), batch)
