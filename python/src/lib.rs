@@ -22,5 +22,8 @@ fn _imprl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mdp::check_mdp, m)?)?;
     m.add_function(wrap_pyfunction!(mdp::mdp_values, m)?)?;
     m.add_class::<model::ImplicitModel>()?;
+    m.add_function(wrap_pyfunction!(model::implicit_values_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(model::implicit_vjp_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(model::implicit_grad_mode, m)?)?;
     Ok(())
 }

@@ -4,11 +4,15 @@
 
 use crate::convert::config_err;
 use imprl::config::ConfigError;
-use imprl::param::{Implicit, ImplicitFamily, ImplicitLayer, Reduce, StepError};
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use imprl::param::grad_mode::Unrolled;
+use imprl::param::{GradMode, Implicit, ImplicitFamily, ImplicitLayer, Reduce, StepError};
+use numpy::{
+    PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyFloatingPointError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
+use rayon::prelude::*;
 
 /// The value of `obj` shown in a message.
 fn shown(obj: &Bound<'_, PyAny>) -> String {
@@ -151,6 +155,95 @@ fn step_err(e: StepError) -> PyErr {
     }
 }
 
+/// The reduction arguments `reduce` (`"max"` when `None`) and `temperature` (1 when `None`):
+/// the name, the reduction and `τ`; errors name the argument.
+fn reduction(
+    reduce: Option<&Bound<'_, PyAny>>,
+    temperature: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(String, Reduce, f64)> {
+    let name = match reduce {
+        None => Some("max".to_string()),
+        Some(r) => r
+            .extract::<String>()
+            .ok()
+            .filter(|r| r == "max" || r == "logsumexp"),
+    };
+    let name = name.ok_or_else(|| {
+        config_err(ConfigError::invalid(
+            "reduce",
+            reduce.map(shown).unwrap_or_default(),
+            "max, logsumexp",
+        ))
+    })?;
+    let tau = match temperature {
+        None => 1.0,
+        Some(t) => real(t, "temperature", "a finite number > 0", |t| {
+            t.is_finite() && t > 0.0
+        })?,
+    };
+    let reduce = if name == "max" {
+        Reduce::Max
+    } else {
+        Reduce::LogSumExp
+    };
+    Ok((name, reduce, tau))
+}
+
+/// What `eta` may be.
+const ETA_ALLOWED: &str = "0 <= eta < 1";
+
+/// Whether `η` is an internal discount the layer accepts (`0 ≤ η < 1`, SPEC §1).
+fn eta_ok(eta: f64) -> bool {
+    (0.0..1.0).contains(&eta)
+}
+
+/// The layer at rewards `w` (`k × m`), logits `F` (`k × m × k`, row-major), discount `η` and the
+/// reduction `(reduce, τ)`, with `θ̂` solved (SPEC §1 for `m = 1`, §8.1 otherwise): the one
+/// construction behind `ImplicitModel` and the batched functions. The shapes are the caller's
+/// to check; the values are checked here (finite `w`, `0 ≤ η < 1`, logits rows with a finite
+/// largest entry and no NaN or +inf), and a solve that fails is a `RuntimeError`.
+fn build_layer(
+    (k, m): (usize, usize),
+    w: Vec<f64>,
+    f: Vec<f64>,
+    eta: f64,
+    (reduce, temperature): (Reduce, f64),
+) -> PyResult<Box<dyn ImplicitLayer>> {
+    finite("w", &w)?;
+    if !eta_ok(eta) {
+        return Err(config_err(ConfigError::invalid(
+            "eta",
+            eta.to_string(),
+            ETA_ALLOWED,
+        )));
+    }
+    // Very negative logits (probabilities that underflow to 0, even -inf) are allowed; each
+    // row needs a finite largest logit and no NaN or +inf.
+    let bad_row = f.chunks_exact(k).position(|row| {
+        row.iter().any(|x| x.is_nan() || *x == f64::INFINITY)
+            || !row
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max)
+                .is_finite()
+    });
+    if let Some(r) = bad_row {
+        return Err(config_err(ConfigError::invalid(
+            "logits",
+            format!("an array whose row {r} has NaN, +inf or no finite entry"),
+            "numbers < +inf with a finite largest entry in each row (-inf allowed)",
+        )));
+    }
+    let solve_err = |e: String| PyRuntimeError::new_err(format!("θ̂ cannot be solved: {e}"));
+    Ok(if m == 1 {
+        Box::new(Implicit::from_params(w, f, eta).map_err(|e| solve_err(e.to_string()))?)
+    } else {
+        let fam = ImplicitFamily::from_params((k, m), w, f, eta, (reduce, temperature))
+            .map_err(|e| solve_err(e.to_string()))?;
+        Box::new(fam)
+    })
+}
+
 #[pymethods]
 impl ImplicitModel {
     #[new]
@@ -163,35 +256,8 @@ impl ImplicitModel {
         reduce: Option<&Bound<'_, PyAny>>,
         temperature: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let py = w.py();
-        let reduce = reduce.cloned().unwrap_or_else(|| {
-            "max"
-                .into_pyobject(py)
-                .map(Bound::into_any)
-                .unwrap_or_else(|e| match e {})
-        });
-        let temperature = temperature.cloned().unwrap_or_else(|| {
-            1.0f64
-                .into_pyobject(py)
-                .map(Bound::into_any)
-                .unwrap_or_else(|e| match e {})
-        });
-        let (reduce, temperature) = (&reduce, &temperature);
-        let reduce_name = reduce
-            .extract::<String>()
-            .ok()
-            .filter(|r| r == "max" || r == "logsumexp")
-            .ok_or_else(|| {
-                config_err(ConfigError::invalid(
-                    "reduce",
-                    shown(reduce),
-                    "max, logsumexp",
-                ))
-            })?;
-        let temperature = real(temperature, "temperature", "a finite number > 0", |t| {
-            t.is_finite() && t > 0.0
-        })?;
-        let eta = real(eta, "eta", "0 <= eta < 1", |e| (0.0..1.0).contains(&e))?;
+        let (reduce_name, reduce, temperature) = reduction(reduce, temperature)?;
+        let eta = real(eta, "eta", ETA_ALLOWED, eta_ok)?;
         let (w_shape, w) = array(w, "w")?;
         let (k, m) = match w_shape[..] {
             [k] => (k, 1),
@@ -215,37 +281,7 @@ impl ImplicitModel {
                 &format!("shape ({}) for w of shape {w_shape:?}", want.join(", ")),
             ));
         }
-        finite("w", &w)?;
-        // Very negative logits (probabilities that underflow to 0, even -inf) are allowed; each
-        // row needs a finite largest logit and no NaN or +inf.
-        let bad_row = f.chunks_exact(k).position(|row| {
-            row.iter().any(|x| x.is_nan() || *x == f64::INFINITY)
-                || !row
-                    .iter()
-                    .copied()
-                    .fold(f64::NEG_INFINITY, f64::max)
-                    .is_finite()
-        });
-        if let Some(r) = bad_row {
-            return Err(config_err(ConfigError::invalid(
-                "logits",
-                format!("an array whose row {r} has NaN, +inf or no finite entry"),
-                "numbers < +inf with a finite largest entry in each row (-inf allowed)",
-            )));
-        }
-        let solve_err = |e: String| PyRuntimeError::new_err(format!("θ̂ cannot be solved: {e}"));
-        let inner: Box<dyn ImplicitLayer> = if m == 1 {
-            Box::new(Implicit::from_params(w, f, eta).map_err(|e| solve_err(e.to_string()))?)
-        } else {
-            let reduce = if reduce_name == "max" {
-                Reduce::Max
-            } else {
-                Reduce::LogSumExp
-            };
-            let fam = ImplicitFamily::from_params((k, m), w, f, eta, (reduce, temperature))
-                .map_err(|e| solve_err(e.to_string()))?;
-            Box::new(fam)
-        };
+        let inner = build_layer((k, m), w, f, eta, (reduce, temperature))?;
         Ok(Self {
             inner,
             w_shape,
@@ -366,4 +402,266 @@ impl ImplicitModel {
             self.temperature
         )
     }
+}
+
+/// The batch argument `name` as a float64 C-contiguous array with `ndim` dimensions (its shape,
+/// read-only); errors name it.
+fn batch_array<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+    ndim: usize,
+) -> PyResult<(Vec<usize>, PyReadonlyArrayDyn<'py, f64>)> {
+    let bad = || {
+        config_err(ConfigError::invalid(
+            name,
+            shown(obj),
+            &format!("a C-contiguous float64 array with {ndim} dimensions"),
+        ))
+    };
+    let arr = obj.downcast::<PyArrayDyn<f64>>().map_err(|_| bad())?;
+    let ro = arr.try_readonly().map_err(|_| bad())?;
+    if ro.ndim() != ndim || !ro.is_c_contiguous() {
+        return Err(bad());
+    }
+    Ok((ro.shape().to_vec(), ro))
+}
+
+/// A batch of `B` models (SPEC §1, §8.1) as flat row-major slices: `w` (`B × k × m`), logits
+/// (`B × k × m × k`), `η` (`B`), and the reduction.
+struct Batch<'a> {
+    b: usize,
+    k: usize,
+    m: usize,
+    w: &'a [f64],
+    f: &'a [f64],
+    eta: &'a [f64],
+    reduction: (Reduce, f64),
+    /// How θ and its gradient are computed (SPEC §8.3): `ift`, `unroll:K` or `truncated:K`.
+    mode: GradMode,
+}
+
+impl Batch<'_> {
+    /// Model `i` with `θ̂` solved, exactly as `ImplicitModel(w[i], logits[i], eta[i], …)` builds
+    /// it; `None` where that raises (refused values or a failed solve).
+    fn layer(&self, i: usize) -> Option<Box<dyn ImplicitLayer>> {
+        let (k, m) = (self.k, self.m);
+        let w = self.w[i * k * m..(i + 1) * k * m].to_vec();
+        let f = self.f[i * k * m * k..(i + 1) * k * m * k].to_vec();
+        build_layer((k, m), w, f, self.eta[i], self.reduction).ok()
+    }
+
+    /// The output of model `i` in the batch's mode (SPEC §8.3): `θ̂` (`ift`, `truncated:K`), or
+    /// `θ_K`, `K` steps of `θ ← reduce Q(θ)` from 0 (`unroll:K`); `None` where the model is
+    /// refused or its `θ̂` cannot be solved.
+    fn theta(&self, i: usize) -> Option<Vec<f64>> {
+        let layer = self.layer(i)?;
+        Some(match self.mode {
+            GradMode::Unroll(steps) => Unrolled::forward(&layer.model(), &vec![0.0; self.k], steps)
+                .theta_k()
+                .to_vec(),
+            _ => layer.theta().to_vec(),
+        })
+    }
+
+    /// `∇_ψ L` of model `i` for `g = ∂L/∂θ` in the batch's mode (SPEC §1, §8.1–8.3): the exact
+    /// IFT gradient (`ift`), the `K`-term Neumann adjoint (`truncated:K`, the layer's own
+    /// mode), or reverse mode through the `K` steps from 0 (`unroll:K`); `None` where the model
+    /// is refused or a solve fails.
+    fn gradient(&self, i: usize, g: &[f64]) -> Option<imprl::param::ModelGrad> {
+        let mut layer = self.layer(i)?;
+        match self.mode {
+            GradMode::Unroll(steps) => {
+                let model = layer.model();
+                Some(Unrolled::forward(&model, &vec![0.0; self.k], steps).backward(&model, g))
+            }
+            mode => {
+                layer.set_grad_mode(mode);
+                layer.gradient(g).ok()
+            }
+        }
+    }
+}
+
+/// The gradient mode argument `grad` (`"ift"` when `None`): `ift`, `unroll:K` or `truncated:K`
+/// (SPEC §8.3); `unroll-warm:K` needs the previous update's `θ_K`, a state that a function of
+/// `(w, F, η)` does not have, and is refused. Errors name `grad`.
+fn grad_mode(grad: Option<&Bound<'_, PyAny>>) -> PyResult<GradMode> {
+    let Some(grad) = grad else {
+        return Ok(GradMode::Ift);
+    };
+    let allowed = "ift, unroll:K or truncated:K with 1 <= K <= 100000 (unroll-warm:K needs the \
+                   previous update's θ_K: not a function of w, logits and eta)";
+    grad.extract::<String>()
+        .ok()
+        .and_then(|text| GradMode::parse(&text))
+        .filter(|mode| !matches!(mode, GradMode::UnrollWarm(_)))
+        .ok_or_else(|| config_err(ConfigError::invalid("grad", shown(grad), allowed)))
+}
+
+/// implicit_grad_mode(grad) -> str
+///
+/// The canonical text of the gradient mode `grad` of `imprl.jax` (`ift`, `unroll:K`,
+/// `truncated:K`; SPEC §8.3), or `ValueError` naming `grad`.
+#[pyfunction]
+pub fn implicit_grad_mode(grad: &Bound<'_, PyAny>) -> PyResult<String> {
+    grad_mode(Some(grad)).map(GradMode::text)
+}
+
+/// Reads and checks the batch arguments `w` `(B, k, m)`, `logits` `(B, k, m, k)` and `eta`
+/// `(B,)` and calls `run` on them; errors name the argument.
+fn with_batch<'py, T>(
+    w: &Bound<'py, PyAny>,
+    logits: &Bound<'py, PyAny>,
+    eta: &Bound<'py, PyAny>,
+    reduce: Option<&Bound<'py, PyAny>>,
+    temperature: Option<&Bound<'py, PyAny>>,
+    grad: Option<&Bound<'py, PyAny>>,
+    run: impl FnOnce(&Batch<'_>) -> PyResult<T>,
+) -> PyResult<T> {
+    let (_, reduce, tau) = reduction(reduce, temperature)?;
+    let mode = grad_mode(grad)?;
+    let (w_shape, w) = batch_array(w, "w", 3)?;
+    let (f_shape, f) = batch_array(logits, "logits", 4)?;
+    let (eta_shape, eta) = batch_array(eta, "eta", 1)?;
+    let (b, k, m) = (w_shape[0], w_shape[1], w_shape[2]);
+    if k == 0 || m == 0 {
+        return Err(bad_shape("w", &w_shape, "k >= 1 and m >= 1"));
+    }
+    if f_shape != [b, k, m, k] {
+        return Err(bad_shape(
+            "logits",
+            &f_shape,
+            &format!("shape ({b}, {k}, {m}, {k}) for w of shape {w_shape:?}"),
+        ));
+    }
+    if eta_shape != [b] {
+        return Err(bad_shape("eta", &eta_shape, &format!("shape ({b},)")));
+    }
+    let not_contiguous = |name: &str| {
+        config_err(ConfigError::invalid(
+            name,
+            "a non-contiguous array",
+            "a C-contiguous array",
+        ))
+    };
+    let batch = Batch {
+        b,
+        k,
+        m,
+        w: w.as_slice().map_err(|_| not_contiguous("w"))?,
+        f: f.as_slice().map_err(|_| not_contiguous("logits"))?,
+        eta: eta.as_slice().map_err(|_| not_contiguous("eta"))?,
+        reduction: (reduce, tau),
+        mode,
+    };
+    run(&batch)
+}
+
+/// implicit_values_batch(w, logits, eta, reduce="max", temperature=1.0, grad="ift")
+///
+/// θ̂ of a batch of B models (SPEC §1, §8.1; the forward pass of `imprl.jax`): `w` (B, k, m),
+/// `logits` (B, k, m, k), `eta` (B,), float64 and C-contiguous. Row i of the result (B, k) is
+/// `ImplicitModel(w[i], logits[i], eta[i], reduce, temperature).theta`, bit for bit (the same
+/// construction), or NaN where that model raises (refused values, a solve that fails). With
+/// `grad="unroll:K"` it is θ_K instead, K steps of θ ← reduce Q(θ) from 0 (SPEC §8.3). The
+/// models are solved in parallel on all cores, the GIL released.
+#[pyfunction]
+#[pyo3(signature = (w, logits, eta, reduce=None, temperature=None, grad=None))]
+pub fn implicit_values_batch<'py>(
+    py: Python<'py>,
+    w: &Bound<'py, PyAny>,
+    logits: &Bound<'py, PyAny>,
+    eta: &Bound<'py, PyAny>,
+    reduce: Option<&Bound<'py, PyAny>>,
+    temperature: Option<&Bound<'py, PyAny>>,
+    grad: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let theta = with_batch(w, logits, eta, reduce, temperature, grad, |batch| {
+        let mut theta = vec![f64::NAN; batch.b * batch.k];
+        py.allow_threads(|| {
+            theta
+                .par_chunks_mut(batch.k)
+                .enumerate()
+                .for_each(|(i, row)| {
+                    if let Some(theta) = batch.theta(i) {
+                        row.copy_from_slice(&theta);
+                    }
+                });
+        });
+        Ok((batch.b, batch.k, theta))
+    })?;
+    let (b, k, theta) = theta;
+    PyArray1::from_vec(py, theta).reshape([b, k])
+}
+
+/// The gradients of a batch ([`implicit_vjp_batch`]): `∂L/∂w` (`B × k × m`), `∂L/∂F`
+/// (`B × k × m × k`) and `∂L/∂η` (`B`).
+type BatchGrads<'py> = (
+    Bound<'py, PyArrayDyn<f64>>,
+    Bound<'py, PyArrayDyn<f64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+/// implicit_vjp_batch(w, logits, eta, g, reduce="max", temperature=1.0, grad="ift")
+///
+/// The vector–Jacobian products of a batch of B models (the backward pass of `imprl.jax`):
+/// arguments as `implicit_values_batch`, and `g` (B, k) = ∂L/∂θ̂ per model. Returns
+/// `(dw (B, k, m), dlogits (B, k, m, k), deta (B,))`; model i's are
+/// `ImplicitModel(w[i], logits[i], eta[i], reduce, temperature).vjp(g[i])`, bit for bit (exact
+/// IFT: u = A⁻ᵀg, SPEC §1, §8.1–8.2), or NaN where that raises or `g[i]` is not finite.
+/// `grad="truncated:K"` uses the K-term Neumann series of the adjoint, `grad="unroll:K"` the
+/// exact derivative of θ_K (SPEC §8.3). Parallel on all cores, the GIL released; θ̂ is solved
+/// again for each model.
+#[pyfunction]
+#[pyo3(signature = (w, logits, eta, g, reduce=None, temperature=None, grad=None))]
+pub fn implicit_vjp_batch<'py>(
+    w: &Bound<'py, PyAny>,
+    logits: &Bound<'py, PyAny>,
+    eta: &Bound<'py, PyAny>,
+    g: &Bound<'py, PyAny>,
+    reduce: Option<&Bound<'py, PyAny>>,
+    temperature: Option<&Bound<'py, PyAny>>,
+    grad: Option<&Bound<'py, PyAny>>,
+) -> PyResult<BatchGrads<'py>> {
+    let py = w.py();
+    let (g_shape, g) = batch_array(g, "g", 2)?;
+    let (b, k, m, dw, df, deta) = with_batch(w, logits, eta, reduce, temperature, grad, |batch| {
+        let (b, k, m) = (batch.b, batch.k, batch.m);
+        if g_shape != [b, k] {
+            return Err(bad_shape("g", &g_shape, &format!("shape ({b}, {k})")));
+        }
+        let g = g.as_slice().map_err(|_| {
+            config_err(ConfigError::invalid(
+                "g",
+                "a non-contiguous array",
+                "a C-contiguous array",
+            ))
+        })?;
+        let mut dw = vec![f64::NAN; b * k * m];
+        let mut df = vec![f64::NAN; b * k * m * k];
+        let mut deta = vec![f64::NAN; b];
+        py.allow_threads(|| {
+            dw.par_chunks_mut(k * m)
+                .zip(df.par_chunks_mut(k * m * k))
+                .zip(deta.par_iter_mut())
+                .enumerate()
+                .for_each(|(i, ((dw, df), deta))| {
+                    let g = &g[i * k..(i + 1) * k];
+                    if !g.iter().all(|x| x.is_finite()) {
+                        return;
+                    }
+                    if let Some(grad) = batch.gradient(i, g) {
+                        dw.copy_from_slice(&grad.dw);
+                        df.copy_from_slice(&grad.df);
+                        *deta = grad.deta_total();
+                    }
+                });
+        });
+        Ok((b, k, m, dw, df, deta))
+    })?;
+    Ok((
+        PyArray1::from_vec(py, dw).reshape(vec![b, k, m])?,
+        PyArray1::from_vec(py, df).reshape(vec![b, k, m, k])?,
+        PyArray1::from_vec(py, deta),
+    ))
 }
