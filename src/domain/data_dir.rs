@@ -7,8 +7,8 @@
 //! `DIR/meta.toml` (`gamma = 0.9`); then `td:N` targets are built from them, and `mc` targets
 //! too when there is no `train.csv`.
 
+use super::error::OwnError;
 use super::npy;
-use super::own::OwnError;
 use super::transitions::Transitions;
 use super::Targets;
 use crate::data::{Dataset, Problem};

@@ -5,6 +5,7 @@
 
 pub mod chain;
 pub mod data_dir;
+pub mod error;
 pub mod file;
 pub mod four_rooms;
 pub mod mountain_car;

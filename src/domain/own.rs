@@ -12,25 +12,7 @@ use super::file::FileMdp;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
-/// Why an own domain cannot be used: the path and what is wrong (one line, naming the entry).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct OwnError {
-    /// The file or directory.
-    pub path: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl OwnError {
-    /// An error about `path`.
-    pub fn new(path: &str, message: impl Into<String>) -> Self {
-        Self {
-            path: path.to_string(),
-            message: message.into(),
-        }
-    }
-}
+pub use super::error::OwnError;
 
 /// The text `s` with a `'static` lifetime, one allocation per distinct text per process.
 pub fn intern(s: &str) -> &'static str {

@@ -10,7 +10,7 @@
 //! `imprl dataset` runs as its domain bit for bit; `mc` rows are the truncated discounted
 //! returns of the episode's remaining rows (every row kept).
 
-use super::own::OwnError;
+use super::error::OwnError;
 use super::tabular::discounted_returns_into;
 use super::targets::{push_td_rows, Targets};
 use crate::data::Dataset;

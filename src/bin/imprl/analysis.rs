@@ -11,7 +11,7 @@ pub fn theory(args: &TheoryArgs) -> anyhow::Result<()> {
     let settings = args.settings.settings()?;
     let plan = imprl::theory::resolve(&settings, args.lr_explicit, args.every, args.mc)?;
     if let Some(dir) = &args.out {
-        check_out_dir(dir, "--out")?;
+        crate::stores::check_out_dir(dir, "--out")?;
     }
     let total = plan.checkpoints().len();
     let mut done = 0;
@@ -33,24 +33,6 @@ pub fn theory(args: &TheoryArgs) -> anyhow::Result<()> {
             ),
             None => println!("\nwrote {}", files.table.display()),
         }
-    }
-    Ok(())
-}
-
-/// Checks, before any work, that `dir` can be an output directory: it is one, or it does not
-/// exist yet (it is created when written); anything else is bad input naming `flag`.
-pub fn check_out_dir(dir: &Path, flag: &str) -> Result<(), ConfigError> {
-    if dir.as_os_str().is_empty() {
-        return Err(ConfigError::File {
-            path: String::new(),
-            message: format!("{flag}: an empty path"),
-        });
-    }
-    if dir.exists() && !dir.is_dir() {
-        return Err(ConfigError::File {
-            path: dir.display().to_string(),
-            message: format!("{flag}: exists and is not a directory"),
-        });
     }
     Ok(())
 }

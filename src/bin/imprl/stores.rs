@@ -41,6 +41,24 @@ pub fn check_output_file(field: &str, path: &Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Checks, before any work, that `dir` can be an output directory: it is one, or it does not
+/// exist yet (it is created when written); anything else is bad input naming `flag`.
+pub fn check_out_dir(dir: &Path, flag: &str) -> Result<(), ConfigError> {
+    if dir.as_os_str().is_empty() {
+        return Err(ConfigError::File {
+            path: String::new(),
+            message: format!("{flag}: an empty path"),
+        });
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(ConfigError::File {
+            path: dir.display().to_string(),
+            message: format!("{flag}: exists and is not a directory"),
+        });
+    }
+    Ok(())
+}
+
 pub fn open_existing(dir: &Path) -> anyhow::Result<Store> {
     require_store(dir)?;
     Ok(Store::open_read(dir)?)
@@ -103,7 +121,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
 }
 
 pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
-    crate::analysis::check_out_dir(&args.out, "--out")?;
+    check_out_dir(&args.out, "--out")?;
     // Every input is opened and verified before the output is touched.
     let mut inputs = Vec::new();
     for dir in &args.shards {

@@ -14,7 +14,7 @@
 
 pub mod schema;
 
-use super::own::OwnError;
+use super::error::OwnError;
 use super::tabular::{discounted_returns, discounted_returns_into, sample_action, TabularMdp};
 use super::targets::{push_td_rows, Targets};
 use crate::data::{Dataset, Problem};
