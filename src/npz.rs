@@ -125,10 +125,23 @@ pub fn npy_bytes(a: &NamedArray) -> Vec<u8> {
     out
 }
 
-/// The array named `name` in the bytes of a `.npy` file; the error says what is wrong.
-pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NamedArray, String> {
+/// The header of a `.npy` file: its dtype (`descr`), its shape, and the bytes of its data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyHeader<'a> {
+    /// The dtype, e.g. `<f8`.
+    pub descr: &'a str,
+    /// The shape (empty for a scalar).
+    pub shape: Vec<usize>,
+    /// The data after the header.
+    pub body: &'a [u8],
+}
+
+/// Parses the header of the bytes of a `.npy` file (format versions 1–3; C order only): the
+/// one reader of the format, for the `.npz` files here and the data directories' `.npy` files
+/// ([`crate::domain::npy`]). The error says what is wrong.
+pub fn npy_header(bytes: &[u8]) -> Result<NpyHeader<'_>, String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err("not a .npy array (no \\x93NUMPY magic)".into());
+        return Err("not a .npy file (no \\x93NUMPY magic)".into());
     }
     let (hlen, start): (usize, usize) = match bytes[6] {
         1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
@@ -138,11 +151,12 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NamedArray, String> {
         ),
         v => return Err(format!("unsupported .npy version {v}")),
     };
-    let header = start
+    let end = start
         .checked_add(hlen)
-        .and_then(|end| bytes.get(start..end))
-        .and_then(|h| std::str::from_utf8(h).ok())
+        .filter(|&e| e <= bytes.len())
         .ok_or("truncated or unreadable .npy header")?;
+    let header = std::str::from_utf8(&bytes[start..end])
+        .map_err(|_| "truncated or unreadable .npy header")?;
     let field = |key: &str| -> Result<&str, String> {
         let k = format!("'{key}':");
         let i = header
@@ -155,7 +169,7 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NamedArray, String> {
         .and_then(|d| d.split('\'').next())
         .ok_or("bad 'descr' in .npy header")?;
     if field("fortran_order")?.starts_with("True") {
-        return Err("Fortran-ordered arrays are not read".into());
+        return Err("Fortran-ordered arrays are not supported".into());
     }
     let shape: Vec<usize> = field("shape")?
         .strip_prefix('(')
@@ -169,11 +183,20 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NamedArray, String> {
                 .map_err(|_| format!("bad dimension {s} in 'shape'"))
         })
         .collect::<Result<_, _>>()?;
+    Ok(NpyHeader {
+        descr,
+        shape,
+        body: &bytes[end..],
+    })
+}
+
+/// The array named `name` in the bytes of a `.npy` file; the error says what is wrong.
+pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NamedArray, String> {
+    let NpyHeader { descr, shape, body } = npy_header(bytes)?;
     let count = shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or("the shape's size overflows")?;
-    let body = &bytes[start + hlen..];
     let expect = |width: usize| -> Result<(), String> {
         match count.checked_mul(width) {
             Some(n) if n == body.len() => Ok(()),

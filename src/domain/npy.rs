@@ -1,6 +1,6 @@
-//! A small reader and writer of NumPy `.npy` files (format versions 1–3): little-endian
-//! `f8`, `f4`, `i8` or `i4` arrays of one or two dimensions in C order, read as `f64`.
-//! (A dependency such as `ndarray-npy` would bring `ndarray` for two functions.)
+//! The data directories' NumPy `.npy` files: little-endian `f8`, `f4`, `i8` or `i4` arrays of
+//! one or two dimensions in C order, read as `f64`; the format itself (header, versions 1–3)
+//! is read and written by [`crate::npz`].
 
 use std::io::Write;
 
@@ -16,33 +16,7 @@ pub struct NpyArray {
 
 /// Parses the bytes of a `.npy` file; the error says what is wrong.
 pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err("not a .npy file (no \\x93NUMPY magic)".into());
-    }
-    let (hlen, start) = match bytes[6] {
-        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-        v => return Err(format!("unsupported .npy version {v}")),
-    };
-    let header = bytes
-        .get(start..start + hlen)
-        .and_then(|h| std::str::from_utf8(h).ok())
-        .ok_or("truncated or unreadable .npy header")?;
-    let field = |name: &str| -> Result<&str, String> {
-        let key = format!("'{name}':");
-        let i = header
-            .find(&key)
-            .ok_or_else(|| format!(".npy header has no '{name}'"))?;
-        Ok(header[i + key.len()..].trim_start())
-    };
-    let descr = field("descr")?;
-    let descr = descr
-        .strip_prefix('\'')
-        .and_then(|d| d.split('\'').next())
-        .ok_or("bad 'descr' in .npy header")?;
+    let crate::npz::NpyHeader { descr, shape, body } = crate::npz::npy_header(bytes)?;
     let width = match descr {
         "<f8" | "<i8" => 8,
         "<f4" | "<i4" => 4,
@@ -52,27 +26,9 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
             ))
         }
     };
-    if field("fortran_order")?.starts_with("True") {
-        return Err("Fortran-ordered arrays are not supported".into());
-    }
-    let shape_text = field("shape")?;
-    let shape_text = shape_text
-        .strip_prefix('(')
-        .and_then(|s| s.split(')').next())
-        .ok_or("bad 'shape' in .npy header")?;
-    let shape: Vec<usize> = shape_text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse()
-                .map_err(|_| format!("bad dimension {s} in 'shape'"))
-        })
-        .collect::<Result<_, _>>()?;
     if shape.is_empty() || shape.len() > 2 {
         return Err(format!("{} dimensions (allowed: 1 or 2)", shape.len()));
     }
-    let body = &bytes[start + hlen..];
     let size = shape
         .iter()
         .try_fold(width, |acc: usize, &d| acc.checked_mul(d))
@@ -100,26 +56,14 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
     Ok(NpyArray { shape, data })
 }
 
-/// Writes a `<f8` array of shape `shape` (one or two dimensions, C order), format version 1.
+/// Writes a `<f8` array of shape `shape` (one or two dimensions, C order), format version 1
+/// ([`crate::npz::npy_bytes`], the one writer of the format).
 pub fn write(out: &mut impl Write, shape: &[usize], data: &[f64]) -> std::io::Result<()> {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let shape_text = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_text}, }}");
-    // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
-    let pad = (64 - (10 + header.len() + 1) % 64) % 64;
-    header.push_str(&" ".repeat(pad));
-    header.push('\n');
-    out.write_all(b"\x93NUMPY\x01\x00")?;
-    out.write_all(&(header.len() as u16).to_le_bytes())?;
-    out.write_all(header.as_bytes())?;
-    for x in data {
-        out.write_all(&x.to_le_bytes())?;
-    }
-    Ok(())
+    out.write_all(&crate::npz::npy_bytes(&crate::npz::NamedArray::f64(
+        "",
+        shape,
+        data.to_vec(),
+    )))
 }
 
 #[cfg(test)]
