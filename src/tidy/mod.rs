@@ -210,15 +210,7 @@ impl TidyTable {
         let n_settings = SETTINGS.len();
         for rec in records {
             let n = rec.rows.len().max(1);
-            let sql = rec.config.sql_values();
-            let texts = rec.config.texts();
-            for (((_, col), (_, t)), (v, (_, text))) in columns
-                .iter_mut()
-                .zip(&schema)
-                .zip(sql.into_iter().zip(texts))
-            {
-                col.push_n(&setting_cell(t.kind, v, text), n);
-            }
+            push_settings(&mut columns, &schema, rec, n);
             let at = rec.outcome.diverged_at().map(to_i64);
             let (evals, rest) = columns[n_settings..].split_at_mut(1 + required.len());
             let (outcome, optional_cols) = rest.split_at_mut(2);
@@ -307,21 +299,32 @@ impl TidyTable {
         for rec in records {
             let Some(theta) = &rec.theta else { continue };
             let n = theta.len();
-            let sql = rec.config.sql_values();
-            let texts = rec.config.texts();
-            for (((_, col), (_, t)), (v, (_, text))) in columns
-                .iter_mut()
-                .zip(&schema)
-                .zip(sql.into_iter().zip(texts))
-            {
-                col.push_n(&setting_cell(t.kind, v, text), n);
-            }
+            push_settings(&mut columns, &schema, rec, n);
             for (i, x) in theta.iter().enumerate() {
                 columns[n_settings].1.push_n(&Cell::Int(Some(to_i64(i))), 1);
                 columns[n_settings + 1].1.push_n(&Cell::Float(Some(*x)), 1);
             }
         }
         TidyTable { columns }
+    }
+}
+
+/// Appends run `rec`'s settings, `n` times, to the first columns (those of the settings, typed
+/// by `schema`).
+fn push_settings(
+    columns: &mut [(String, Column)],
+    schema: &[(&str, ColumnType)],
+    rec: &RunRecord,
+    n: usize,
+) {
+    let sql = rec.config.sql_values();
+    let texts = rec.config.texts();
+    for (((_, col), (_, t)), (v, (_, text))) in columns
+        .iter_mut()
+        .zip(schema)
+        .zip(sql.into_iter().zip(texts))
+    {
+        col.push_n(&setting_cell(t.kind, v, text), n);
     }
 }
 
