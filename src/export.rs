@@ -58,7 +58,8 @@ pub fn tidy_header(optional: &[&Metric]) -> Vec<&'static str> {
 /// `true` on every row of a run that diverged and `diverged_at` its step. A run that diverged
 /// before its first evaluation has one row with empty results, so that no run is invisible.
 /// Optional metrics that some run has (a learned `η`) are last columns, empty for the runs
-/// without them. Returns the number of runs.
+/// without them, then [`crate::tidy::UNSTABLE_AT`] when some run is unstable. Returns the number
+/// of runs.
 pub fn write_tidy_csv<W: Write>(
     out: W,
     records: impl IntoIterator<Item = RunRecord>,
@@ -66,10 +67,18 @@ pub fn write_tidy_csv<W: Write>(
     let records: Vec<RunRecord> = records.into_iter().collect();
     let optional = metrics::optional_present(records.iter().flat_map(|r| &r.rows));
     let required: Vec<&Metric> = metrics::required().collect();
+    let unstable = crate::tidy::any_unstable(&records);
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(tidy_header(&optional))?;
+    let mut header = tidy_header(&optional);
+    if unstable {
+        header.push(crate::tidy::UNSTABLE_AT.0);
+    }
+    w.write_record(header)?;
     let mut n = 0;
     for rec in records {
+        // The unstable column, when the table has it: the step, or empty.
+        let unstable_field: Option<String> = unstable
+            .then(|| metrics::unstable_at(&rec.rows).map_or_else(String::new, |s| s.to_string()));
         let settings: Vec<String> = rec.config.texts().into_iter().map(|(_, v)| v).collect();
         let at = rec.outcome.diverged_at();
         let tail = [
@@ -85,7 +94,8 @@ pub fn write_tidy_csv<W: Write>(
                     .cloned()
                     .chain(empty)
                     .chain(tail.clone())
-                    .chain(no_optional),
+                    .chain(no_optional)
+                    .chain(unstable_field.clone()),
             )?;
         }
         for r in &rec.rows {
@@ -95,7 +105,8 @@ pub fn write_tidy_csv<W: Write>(
                     .cloned()
                     .chain(log_fields(r, &required))
                     .chain(tail.clone())
-                    .chain(metric_fields(r, &optional)),
+                    .chain(metric_fields(r, &optional))
+                    .chain(unstable_field.clone()),
             )?;
         }
         n += 1;

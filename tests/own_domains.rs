@@ -616,6 +616,67 @@ fn own_problems_default_to_a_rate_from_their_data_and_builtins_keep_the_papers()
     assert!((lam - (2.25 + 1.0625f64.sqrt())).abs() < 1e-9, "{lam}");
 }
 
+/// The unstable flag in the store's export: a tidy table in which some run is unstable has the
+/// `unstable_at` column (the evaluation at which its loss first exceeded a million times its
+/// start, empty for the other runs), in CSV and Parquet; a table of stable runs has none.
+#[test]
+fn the_export_flags_unstable_runs() {
+    use imprl::metrics::unstable_at;
+    use imprl::tidy::{Column, TidyTable};
+    let grid = |lrs: &str| {
+        imprl::sweep::Grid::from_toml_table(
+            &format!(
+                "domain = '{}'\nparam = 'explicit'\nlr = {lrs}",
+                chain_file()
+            )
+            .parse()
+            .expect("toml"),
+        )
+        .expect("grid")
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = imprl::store::Store::open(dir.path()).expect("store");
+    let opts = imprl::sweep::SweepOptions::new(Some(1), false).expect("options");
+    imprl::sweep::execute(grid("[16.7, 0.01]").runs(), &mut store, &opts, &mut Silent)
+        .expect("sweep");
+    let records = store.load_all().expect("read");
+    let flags: Vec<Option<usize>> = records.iter().map(|r| unstable_at(&r.rows)).collect();
+    assert!(flags.iter().any(Option::is_some) && flags.iter().any(Option::is_none));
+    let mut csv = Vec::new();
+    imprl::export::write_tidy_csv(&mut csv, records.clone()).expect("csv");
+    let text = String::from_utf8(csv).expect("utf8");
+    assert!(text
+        .lines()
+        .next()
+        .expect("header")
+        .ends_with(",unstable_at"));
+    let table = TidyTable::from_records(&records);
+    let Some(Column::Int(col)) = table.column("unstable_at") else {
+        panic!("no unstable_at column")
+    };
+    let mut expected = Vec::new();
+    for (r, f) in records.iter().zip(&flags) {
+        expected.extend(std::iter::repeat_n(
+            f.map(|s| s as i64),
+            r.rows.len().max(1),
+        ));
+    }
+    assert_eq!(col, &expected);
+    // CSV cells and the typed table agree.
+    for (line, cell) in text.lines().skip(1).zip(col) {
+        let last = line.rsplit(',').next().expect("cell");
+        assert_eq!(last, cell.map_or(String::new(), |s| s.to_string()));
+    }
+    // Stable runs only: no such column, the table as before.
+    let stable: Vec<_> = records
+        .into_iter()
+        .filter(|r| unstable_at(&r.rows).is_none())
+        .collect();
+    assert!(TidyTable::from_records(&stable)
+        .column("unstable_at")
+        .is_none());
+}
+
 #[test]
 fn a_run_whose_loss_grows_a_million_fold_is_flagged_unstable() {
     // The chain file at 4 times its default explicit rate: the loss explodes, and stays finite.

@@ -91,7 +91,23 @@ pub fn tidy_schema(optional: &[&Metric]) -> Vec<(&'static str, ColumnType)> {
 /// [`tidy_schema`] with every optional metric: the columns a tidy table may have.
 pub fn full_schema() -> Vec<(&'static str, ColumnType)> {
     let optional: Vec<&Metric> = METRICS.iter().filter(|m| m.optional).collect();
-    tidy_schema(&optional)
+    let mut all = tidy_schema(&optional);
+    all.push(UNSTABLE_AT);
+    all
+}
+
+/// The last column of a tidy table in which some run is unstable
+/// ([`metrics::unstable_at`]: its test loss grew past a million times its start, without
+/// diverging): the evaluation at which it first did, empty for the other runs. Derived from the
+/// stored evaluations, and absent when no run is unstable (so tables of stable runs, the
+/// published grid's among them, are unchanged).
+pub const UNSTABLE_AT: (&str, ColumnType) = ("unstable_at", ColumnType::of(ColumnKind::Int, true));
+
+/// True when the tidy table of `records` has the [`UNSTABLE_AT`] column.
+pub fn any_unstable<'a>(records: impl IntoIterator<Item = &'a RunRecord>) -> bool {
+    records
+        .into_iter()
+        .any(|r| metrics::unstable_at(&r.rows).is_some())
 }
 
 /// One column's values (`None`: an empty cell).
@@ -197,7 +213,8 @@ impl TidyTable {
 
     /// The rows of [`crate::export::write_tidy_csv`] for `records`, typed ([`tidy_schema`]):
     /// one row per run and evaluation, a run that diverged before its first evaluation one row
-    /// with empty results; the optional metrics' columns when some run has them.
+    /// with empty results; the optional metrics' columns when some run has them, and
+    /// [`UNSTABLE_AT`] when some run is unstable.
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a RunRecord>) -> TidyTable {
         let records: Vec<&RunRecord> = records.into_iter().collect();
         let optional = metrics::optional_present(records.iter().flat_map(|r| &r.rows));
@@ -208,6 +225,8 @@ impl TidyTable {
             .map(|(n, t)| (n.to_string(), Column::empty(t.kind)))
             .collect();
         let n_settings = SETTINGS.len();
+        let mut unstable = any_unstable(records.iter().copied())
+            .then(|| (UNSTABLE_AT.0.to_string(), Column::empty(UNSTABLE_AT.1.kind)));
         for rec in records {
             let n = rec.rows.len().max(1);
             push_settings(&mut columns, &schema, rec, n);
@@ -230,6 +249,13 @@ impl TidyTable {
             }
             outcome[0].1.push_n(&Cell::Bool(Some(at.is_some())), n);
             outcome[1].1.push_n(&Cell::Int(at), n);
+            if let Some((_, col)) = unstable.as_mut() {
+                let u = metrics::unstable_at(&rec.rows).map(to_i64);
+                col.push_n(&Cell::Int(u), n);
+            }
+        }
+        if let Some(col) = unstable {
+            columns.push(col);
         }
         TidyTable { columns }
     }
