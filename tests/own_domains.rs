@@ -621,8 +621,7 @@ fn own_problems_default_to_a_rate_from_their_data_and_builtins_keep_the_papers()
 /// start, empty for the other runs), in CSV and Parquet; a table of stable runs has none.
 #[test]
 fn the_export_flags_unstable_runs() {
-    use imprl::metrics::unstable_at;
-    use imprl::tidy::{Column, TidyTable};
+    use imprl::tidy::{unstable_at, Column, TidyTable};
     let grid = |lrs: &str| {
         imprl::sweep::Grid::from_toml_table(
             &format!(
@@ -640,7 +639,7 @@ fn the_export_flags_unstable_runs() {
     imprl::sweep::execute(grid("[16.7, 0.01]").runs(), &mut store, &opts, &mut Silent)
         .expect("sweep");
     let records = store.load_all().expect("read");
-    let flags: Vec<Option<usize>> = records.iter().map(|r| unstable_at(&r.rows)).collect();
+    let flags: Vec<Option<usize>> = records.iter().map(unstable_at).collect();
     assert!(flags.iter().any(Option::is_some) && flags.iter().any(Option::is_none));
     let mut csv = Vec::new();
     imprl::export::write_tidy_csv(&mut csv, records.clone()).expect("csv");
@@ -670,7 +669,7 @@ fn the_export_flags_unstable_runs() {
     // Stable runs only: no such column, the table as before.
     let stable: Vec<_> = records
         .into_iter()
-        .filter(|r| unstable_at(&r.rows).is_none())
+        .filter(|r| unstable_at(r).is_none())
         .collect();
     assert!(TidyTable::from_records(&stable)
         .column("unstable_at")

@@ -96,18 +96,26 @@ pub fn full_schema() -> Vec<(&'static str, ColumnType)> {
     all
 }
 
-/// The last column of a tidy table in which some run is unstable
-/// ([`metrics::unstable_at`]: its test loss grew past a million times its start, without
-/// diverging): the evaluation at which it first did, empty for the other runs. Derived from the
-/// stored evaluations, and absent when no run is unstable (so tables of stable runs, the
-/// published grid's among them, are unchanged).
+/// The last column of a tidy table in which some run is unstable ([`unstable_at`]): the
+/// evaluation at which it first was, empty for the other runs. Derived from the stored
+/// evaluations, and absent when no run is unstable, so that tables of the paper's domains (the
+/// published grid's among them) are unchanged.
 pub const UNSTABLE_AT: (&str, ColumnType) = ("unstable_at", ColumnType::of(ColumnKind::Int, true));
+
+/// The evaluation at which run `rec` became unstable: a run on a problem of one's own (whose
+/// learning rate may come from its data, SPEC §8.6) that did not diverge but whose test loss
+/// grew past a million times its start ([`metrics::unstable_at`]). The paper's domains keep
+/// their published definitions (divergence only): `None` for them.
+pub fn unstable_at(rec: &RunRecord) -> Option<usize> {
+    if rec.config.domain.is_builtin() || rec.outcome.diverged_at().is_some() {
+        return None;
+    }
+    metrics::unstable_at(&rec.rows)
+}
 
 /// True when the tidy table of `records` has the [`UNSTABLE_AT`] column.
 pub fn any_unstable<'a>(records: impl IntoIterator<Item = &'a RunRecord>) -> bool {
-    records
-        .into_iter()
-        .any(|r| metrics::unstable_at(&r.rows).is_some())
+    records.into_iter().any(|r| unstable_at(r).is_some())
 }
 
 /// One column's values (`None`: an empty cell).
@@ -250,7 +258,7 @@ impl TidyTable {
             outcome[0].1.push_n(&Cell::Bool(Some(at.is_some())), n);
             outcome[1].1.push_n(&Cell::Int(at), n);
             if let Some((_, col)) = unstable.as_mut() {
-                let u = metrics::unstable_at(&rec.rows).map(to_i64);
+                let u = unstable_at(rec).map(to_i64);
                 col.push_n(&Cell::Int(u), n);
             }
         }
