@@ -552,44 +552,14 @@ fn model_figures(
     let ev = eigenvalues(&s, k);
     const TOP: usize = 12;
     let mut spec = Table::new(&["quantity", "matrix", "index", "value", "imag"]);
-    let mut dist = vec![Series::line(
-        "σ(F)",
-        OKABE_ITO[1],
-        mu.iter()
-            .enumerate()
-            .map(|(i, &x)| Point::at(i as f64, x))
-            .collect(),
-    )];
-    for (i, x) in mu.iter().enumerate() {
-        spec.rows.push(vec![
-            "stationary".into(),
-            "sigma_f".into(),
-            i.to_string(),
-            num(*x),
-            String::new(),
-        ]);
-    }
+    let (sigma_dist, sigma_eig) =
+        spectrum_series("σ(F)", "sigma_f", OKABE_ITO[1], &mu, &ev, TOP, &mut spec);
+    let mut dist = vec![sigma_dist];
     let mut eig = vec![Series {
         line: false,
         width: 2,
-        ..Series::line(
-            "σ(F)",
-            OKABE_ITO[1],
-            ev.iter()
-                .take(TOP)
-                .map(|&(re, im)| Point::at(re, im))
-                .collect(),
-        )
+        ..sigma_eig
     }];
-    for (i, (re, im)) in ev.iter().take(TOP).enumerate() {
-        spec.rows.push(vec![
-            "eigenvalue".into(),
-            "sigma_f".into(),
-            i.to_string(),
-            num(*re),
-            num(*im),
-        ]);
-    }
     if let Some(t) = truth {
         let ev_p = eigenvalues(&t.p, k);
         // A substochastic P (a file MDP leaking to featureless terminal states) has none.
@@ -598,47 +568,17 @@ fn model_figures(
         } else {
             Vec::new()
         };
+        let (p_dist, p_eig) =
+            spectrum_series("true P", "p_true", BLACK, &mu_p, &ev_p, TOP, &mut spec);
         dist.push(Series {
             dashed: true,
-            ..Series::line(
-                "true P",
-                BLACK,
-                mu_p.iter()
-                    .enumerate()
-                    .map(|(i, &x)| Point::at(i as f64, x))
-                    .collect(),
-            )
+            ..p_dist
         });
         eig.push(Series {
             line: false,
             width: 1,
-            ..Series::line(
-                "true P",
-                BLACK,
-                ev_p.iter()
-                    .take(TOP)
-                    .map(|&(re, im)| Point::at(re, im))
-                    .collect(),
-            )
+            ..p_eig
         });
-        for (i, x) in mu_p.iter().enumerate() {
-            spec.rows.push(vec![
-                "stationary".into(),
-                "p_true".into(),
-                i.to_string(),
-                num(*x),
-                String::new(),
-            ]);
-        }
-        for (i, (re, im)) in ev_p.iter().take(TOP).enumerate() {
-            spec.rows.push(vec![
-                "eigenvalue".into(),
-                "p_true".into(),
-                i.to_string(),
-                num(*re),
-                num(*im),
-            ]);
-        }
     }
     let mut fig = Figure::new(
         format!("Stationary distribution and spectrum of σ(F){which} ({what})"),
@@ -678,6 +618,51 @@ fn model_figures(
         }
     ));
     Ok(())
+}
+
+/// A matrix's stationary distribution `mu` and its `top` largest eigenvalues `ev` as the two
+/// panels' series (`label`, `color`), their values appended to `spec` as rows tagged `tag`.
+fn spectrum_series(
+    label: &str,
+    tag: &str,
+    color: plotters::style::RGBColor,
+    mu: &[f64],
+    ev: &[(f64, f64)],
+    top: usize,
+    spec: &mut Table,
+) -> (Series, Series) {
+    for (i, x) in mu.iter().enumerate() {
+        spec.rows.push(vec![
+            "stationary".into(),
+            tag.into(),
+            i.to_string(),
+            num(*x),
+            String::new(),
+        ]);
+    }
+    for (i, (re, im)) in ev.iter().take(top).enumerate() {
+        spec.rows.push(vec![
+            "eigenvalue".into(),
+            tag.into(),
+            i.to_string(),
+            num(*re),
+            num(*im),
+        ]);
+    }
+    let dist = mu
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| Point::at(i as f64, x))
+        .collect();
+    let eig = ev
+        .iter()
+        .take(top)
+        .map(|&(re, im)| Point::at(re, im))
+        .collect();
+    (
+        Series::line(label, color, dist),
+        Series::line(label, color, eig),
+    )
 }
 
 #[cfg(test)]
