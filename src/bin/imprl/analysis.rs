@@ -67,24 +67,23 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| args.results.join("compare"));
-    compare_with(&theirs, skipped, &args.results, &out)
+    let records = imprl::compare::load_ours(&args.results)?;
+    compare_with(&theirs, skipped, &records, &out)
 }
 
-/// Compares the runs of results directory `results` with the published summary `theirs`
+/// Compares our runs `records` (those of a results store) with the published summary `theirs`
 /// (`skipped` published jobs left out), prints the tables and writes them and the figure to
 /// `out`, naming every file written.
 fn compare_with(
     theirs: &std::collections::BTreeMap<imprl::compare::ConfigKey, imprl::compare::SideStats>,
     skipped: usize,
-    results: &Path,
+    records: &[imprl::record::RunRecord],
     out: &Path,
 ) -> anyhow::Result<()> {
     use imprl::compare;
-    let records = compare::load_ours(results)?;
-    let (ours, excluded) = compare::summarize_ours(&records);
+    let (ours, excluded) = compare::summarize_ours(records);
     let c = compare::compare(&ours, theirs);
-    let seed_sets = compare::seed_sets::check(&compare::per_seed_finals(&records), theirs);
-    drop(records);
+    let seed_sets = compare::seed_sets::check(&compare::per_seed_finals(records), theirs);
     // A closed pipe (`| head`) must not abort the comparison: terminal output is best effort.
     let mut so = std::io::stdout().lock();
     let _ = write!(so, "{}", compare::render_table(&c));
@@ -134,7 +133,7 @@ pub fn compare_shipped(results: &Path, records: &[imprl::record::RunRecord]) -> 
             "comparing the chain runs with the published summary shipped with imprl ({}):",
             imprl::compare::CHAIN_SUMMARY_NAME
         );
-        compare_with(&imprl::compare::chain_summary()?, 0, results, &out)?;
+        compare_with(&imprl::compare::chain_summary()?, 0, records, &out)?;
     }
     if has(DomainKind::FourRooms) || has(DomainKind::MountainCar) {
         println!("four rooms and mountain car are compared with the published runs themselves, which imprl does not ship: imprl compare --reference PUBLISHED_DIR --results {} (docs/compare.md)", results.display());
@@ -183,18 +182,21 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     crate::stores::require_store(&args.results)?;
     // The page shows what the directory holds: figures are drawn and the chain compared with
     // the shipped summary when they are missing, and the terminal says so.
+    // The runs are read for that only when something is missing (the page reads them itself).
     let figures = args.results.join("figures");
-    let records = crate::stores::open_existing(&args.results)?.load_all()?;
-    if !imprl::report::has_figures(&figures)? {
-        println!(
-            "no figures in {}: drawing them (imprl plot, its defaults)",
-            figures.display()
-        );
-        let drawn = imprl::plot::draw_all(&records, &figures, PlotOptions::default())?;
-        print_plot_report(&drawn, &figures);
+    let no_figures = !imprl::report::has_figures(&figures)?;
+    if no_figures || !args.results.join("compare/comparison.csv").is_file() {
+        let records = crate::stores::open_existing(&args.results)?.load_all()?;
+        if no_figures {
+            println!(
+                "no figures in {}: drawing them (imprl plot, its defaults)",
+                figures.display()
+            );
+            let drawn = imprl::plot::draw_all(&records, &figures, PlotOptions::default())?;
+            print_plot_report(&drawn, &figures);
+        }
+        compare_shipped(&args.results, &records)?;
     }
-    compare_shipped(&args.results, &records)?;
-    drop(records);
     let out = args
         .out
         .clone()
