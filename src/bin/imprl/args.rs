@@ -80,6 +80,22 @@ pub enum StudyCommand {
     /// V^π along training on the chain and four rooms, from the published and from the true
     /// model, and which part of σ(F) moves (docs/learned-model).
     LearnedModel(LearnedModelArgs),
+    /// The paper's insight on state-dependent (VIN-style) models: one network maps gridworld
+    /// maps to implicit, explicit and unrolled value functions (docs/state-dependent). Runs in
+    /// Python: the `imprl` package with JAX and optax (pip install "./python[study]"), the
+    /// interpreter $IMPRL_PYTHON or else python3; the options are the Python module's
+    /// (`imprl study state-dependent --help` lists them).
+    #[command(disable_help_flag = true)]
+    StateDependent(StateDependentArgs),
+}
+
+/// Options of `imprl study state-dependent`: given, as they are, to
+/// `python -m imprl.state_dependent`, which declares them.
+#[derive(Args)]
+pub struct StateDependentArgs {
+    /// The study's options (see `imprl study state-dependent --help`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub args: Vec<String>,
 }
 
 /// `imprl study learned-model`: into `study-learned-model` (made again each time), 10 seeds.

@@ -29,6 +29,12 @@ const USAGE: u8 = 2;
 #[error("stopped by signal {0}")]
 pub struct Interrupted(pub i32);
 
+/// A child process (a study run in Python) that exited with this status, after printing its
+/// own messages: exit with it.
+#[derive(Debug, thiserror::Error)]
+#[error("exited with status {0}")]
+pub struct Exited(pub u8);
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -59,6 +65,9 @@ fn main() -> ExitCode {
         Err(e) => {
             if let Some(Interrupted(sig)) = e.downcast_ref::<Interrupted>() {
                 return ExitCode::from((128 + sig) as u8);
+            }
+            if let Some(Exited(code)) = e.downcast_ref::<Exited>() {
+                return ExitCode::from(*code);
             }
             eprintln!("error: {}", one_line(&e));
             if e.chain().any(|c| {

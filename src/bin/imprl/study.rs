@@ -61,6 +61,48 @@ pub fn study(which: &StudyCommand) -> anyhow::Result<()> {
             let report = run(&args.study.out, &study)?;
             finish(&report, &terminal, &args.study)
         }
+        StudyCommand::StateDependent(args) => state_dependent(&args.args),
+    }
+}
+
+/// `imprl study state-dependent`: `python -m imprl.state_dependent ARGS` with the interpreter
+/// `$IMPRL_PYTHON` (else `python3`), its exit status passed on. An interpreter that cannot be
+/// started or lacks the `imprl` package is bad input (exit 2), named before any work.
+fn state_dependent(args: &[String]) -> anyhow::Result<()> {
+    use std::process::Command;
+    let python = std::env::var_os("IMPRL_PYTHON").unwrap_or_else(|| "python3".into());
+    let shown = python.to_string_lossy().into_owned();
+    let missing = |why: String| {
+        ConfigError::invalid(
+            "IMPRL_PYTHON",
+            &shown,
+            &format!("a Python with the imprl package (pip install \"./python[study]\"; {why})"),
+        )
+    };
+    let probe = Command::new(&python)
+        .args(["-c", "import imprl.state_dependent"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| missing(format!("cannot start it: {e}")))?;
+    if !probe.success() {
+        return Err(missing("it cannot import imprl.state_dependent".into()).into());
+    }
+    let status = Command::new(&python)
+        .args(["-m", "imprl.state_dependent"])
+        .args(args)
+        .status()
+        .map_err(|e| missing(format!("cannot start it: {e}")))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(code) => Err(crate::Exited(code.clamp(1, 255) as u8).into()),
+        None => {
+            #[cfg(unix)]
+            let signal = std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(15);
+            #[cfg(not(unix))]
+            let signal = 15;
+            Err(crate::Interrupted(signal).into())
+        }
     }
 }
 

@@ -1,0 +1,151 @@
+"""`imprl study state-dependent` (python/imprl/state_dependent.py): the maps and their exact
+values, the local model against the true one, a reduced study whose tables agree with its own
+curves, determinism, and bad input."""
+
+import csv
+import math
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from imprl import state_dependent as sd
+from imprl.jax import implicit_values
+
+jax.config.update("jax_enable_x64", True)
+
+
+def small(**kw):
+    base = dict(sizes=(5,), offsets=(1.0,), methods=("explicit", "implicit", "unroll:3"),
+                seeds=2, steps=30, every=10, batch=4, train_maps=16, test_maps=8, width=8,
+                depth=2, lr=3e-3)
+    base.update(kw)
+    return sd.StudyOptions(**base)
+
+
+def test_maps_are_distinct_reachable_and_their_values_exact():
+    rng = np.random.default_rng(0)
+    maps = sd.generate_maps(rng, 6, 40)
+    keys = {(w.tobytes(), int(g)) for w, g in zip(maps.walls, maps.goal)}
+    assert len(keys) == 40  # distinct: a split into training and test maps is disjoint
+    for c in (0.0, 1.0, -2.5):
+        values = sd.true_values(maps, c)
+        for i in range(len(maps)):
+            walls, goal = maps.walls[i], int(maps.goal[i])
+            assert not walls.ravel()[goal]
+            assert (sd._distances(walls, goal).ravel()[~walls.ravel()] >= 0).all()
+            p = sd.policy_transitions(walls, goal)
+            np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+            r = sd.rewards(p, goal, c)
+            v = values[i]
+            # The Bellman equation of the data policy, and entering the goal pays 1.
+            np.testing.assert_allclose(v, r + sd.GAMMA * p @ v, rtol=0, atol=1e-12)
+            assert v[goal] == pytest.approx(c / (1 - sd.GAMMA), abs=1e-12)
+    # The offset adds c/(1 − γ) to every value: its component along 1.
+    shift = sd.true_values(maps, 1.0) - sd.true_values(maps, 0.0)
+    np.testing.assert_allclose(shift, 1 / (1 - sd.GAMMA), rtol=1e-12)
+
+
+def test_the_local_model_of_the_true_transitions_gives_the_true_values():
+    """The implicit parameterization can represent V^π exactly: the true P^π is local, and the
+    dense logits built from its local logits give θ̂ = V^π through imprl.jax."""
+    n = 6
+    maps = sd.generate_maps(np.random.default_rng(3), n, 4)
+    moves = sd.local_moves(n)
+    mask = moves.sum(axis=0) > 0
+    local = np.zeros((len(maps), n * n, len(sd.MOVES)))
+    w = np.zeros((len(maps), n * n))
+    for i in range(len(maps)):
+        p = sd.policy_transitions(maps.walls[i], int(maps.goal[i]))
+        # Each transition of P^π is one of the local moves.
+        assert np.all((p > 0) <= mask)
+        local[i] = np.log(np.maximum(np.einsum("akj,kj->ka", moves, p), 1e-300))
+        w[i] = sd.rewards(p, int(maps.goal[i]), 0.5)
+    logits = sd.model_logits(jnp, jnp.asarray(local), jnp.asarray(moves), jnp.asarray(mask))
+    theta = implicit_values(w, logits, jnp.full(len(maps), sd.GAMMA))
+    np.testing.assert_allclose(np.asarray(theta), sd.true_values(maps, 0.5), rtol=1e-10,
+                               atol=1e-10)
+
+
+def test_a_run_is_determined_by_its_seed_and_learns():
+    opts = small()
+    opts.check()
+    data = sd.make_data(opts, 5, 1.0, 0)
+    for method in opts.methods:
+        a = sd.run_one(opts, 5, 1.0, method, 0, data)
+        b = sd.run_one(opts, 5, 1.0, method, 0)
+        np.testing.assert_equal(a, b)  # bit for bit (NaN = NaN), data made again from the seed
+        steps = [r["step"] for r in a]
+        assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == opts.steps
+        # Training moves the held-out error down from the start (offset 1: values near 20).
+        assert a[-1]["test_rmse"] < 0.5 * a[0]["test_rmse"], (method, a[0], a[-1])
+        for r in a:
+            # The error's split: RMSE² = (along 1)² + rest², per map, so the means obey ≤.
+            assert r["test_one"] <= r["test_rmse"] + 1e-12
+            assert r["test_rest"] <= r["test_rmse"] + 1e-12
+
+
+def _read(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_reduced_study_writes_tables_that_agree_with_its_curves(tmp_path):
+    opts = small(offsets=(0.0, 1.0))
+    result = sd.run_study(str(tmp_path), opts, formats=("png",))
+    names = sorted(os.path.basename(f) for f in result["files"])
+    assert names == ["curves.csv", "state_dependent_5x5.png", "summary.csv", "summary.md"]
+    curves = _read(tmp_path / "curves.csv")
+    assert len({(r["offset"], r["method"], r["seed"]) for r in curves}) == 2 * 3 * 2
+    summary = _read(tmp_path / "summary.csv")
+    assert len(summary) == 2 * 3
+    for row in summary:
+        final = {}
+        for r in curves:
+            if (r["offset"], r["method"]) == (row["offset"], row["method"]):
+                if int(r["step"]) >= final.get(r["seed"], (-1, None))[0]:
+                    final[r["seed"]] = (int(r["step"]), r)
+        for key in ("test_rmse", "test_one", "test_rest"):
+            xs = [float(r[key]) for _, r in final.values()]
+            assert float(row[key]) == pytest.approx(np.mean(xs), rel=1e-12)
+            se = np.std(xs, ddof=1) / math.sqrt(len(xs))
+            assert float(row[key + "_se"]) == pytest.approx(se, rel=1e-12)
+    md = (tmp_path / "summary.md").read_text()
+    assert md.count("| 5×5 |") == 6
+
+
+def test_bad_options_are_named_before_any_work(tmp_path):
+    for kw, name in ((dict(seeds=0), "seeds"), (dict(sizes=(1,)), "sizes"),
+                     (dict(methods=("unroll:0",)), "methods"), (dict(lr=float("nan")), "lr"),
+                     (dict(batch=99), "batch"), (dict(offsets=(float("inf"),)), "offsets"),
+                     (dict(optimizer="rmsprop"), "optimizer")):
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            sd.run_study(str(tmp_path / "never"), small(**kw))
+        assert not (tmp_path / "never").exists()
+    assert sd.main(["--out", str(tmp_path / "x"), "--methods", "implicit,vin"]) == 2
+    assert sd.main(["--out", str(tmp_path / "x"), "--steps", "many"]) == 2
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_command_runs_the_study_in_python(tmp_path):
+    from conftest import find_cli
+
+    env = dict(os.environ, IMPRL_PYTHON=sys.executable)
+    binary = str(find_cli())
+    out = tmp_path / "sd"
+    args = [binary, "study", "state-dependent", "--out", str(out), "--sizes", "4",
+            "--offsets", "1", "--methods", "implicit", "--seeds", "1", "--steps", "5",
+            "--every", "5", "--train-maps", "8", "--test-maps", "4", "--batch", "4",
+            "--format", "png"]
+    p = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert (out / "summary.md").is_file() and (out / "state_dependent_4x4.png").is_file()
+    p = subprocess.run(args[:3] + ["--seeds", "0"], capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "`seeds`" in p.stderr
+    env["IMPRL_PYTHON"] = str(tmp_path / "no-python")
+    p = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "IMPRL_PYTHON" in p.stderr
