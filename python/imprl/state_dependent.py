@@ -37,12 +37,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -334,6 +335,7 @@ class StudyOptions:
             or abs(c) > 1e6 for c in self.offsets
         ):
             raise bad("offsets", list(self.offsets), "finite numbers with |c| <= 1e6")
+        self.offsets = [float(c) for c in self.offsets]
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise bad("lr", self.lr, "a finite number > 0")
         if self.optimizer not in OPTIMIZERS:
@@ -421,7 +423,7 @@ def run_one(opts: StudyOptions, n: int, offset: float, method: str, seed: int,
         theta = np.asarray(evaluate(params, x_te))
         rmse, one, rest, failed = _errors(theta, data["v_test"], data["free_test"])
         rows.append({
-            "size": n, "offset": offset, "method": m.name, "seed": seed, "step": step,
+            "size": n, "offset": float(offset), "method": m.name, "seed": seed, "step": step,
             "train_loss": float(np.mean(recent)) if recent else float("nan"),
             "test_rmse": rmse, "test_one": one, "test_rest": rest, "failed_maps": failed,
         })
@@ -459,34 +461,121 @@ def run_study(out: str, opts: Optional[StudyOptions] = None, *, progress=None,
     """Runs the whole study into ``out``: ``curves.csv`` (every evaluation of every run),
     ``summary.csv`` and ``summary.md`` (the final evaluation per size, offset and method: mean ±
     standard error over seeds) and a figure per map size. Returns ``{"curves", "summary",
-    "files"}``. ``progress`` (a callable taking a line of text) is told of each run."""
+    "files"}``. ``progress`` (a callable taking a line of text) is told of each run.
+
+    Resumable: each finished run's evaluations are appended to ``curves.csv`` at once, and a
+    study called again with the same options into the same ``out`` (its options are kept in
+    ``study.json``) runs only what is missing, then writes the tables and figures again. Other
+    options into a directory that holds a study are refused (``ValueError`` naming ``out``)."""
     opts = opts or StudyOptions()
     opts.check()
     os.makedirs(out, exist_ok=True)
-    rows: List[Dict[str, Any]] = []
+    rows = _resume(out, opts)
+    curves = os.path.join(out, "curves.csv")
+    done = {(r["size"], r["offset"], r["method"], r["seed"]) for r in rows}
     runs = [(n, c, s) for n in opts.sizes for c in opts.offsets for s in range(opts.seeds)]
-    done = 0
     total = len(runs) * len(opts.methods)
+    count = len(done)
     for n, c, s in runs:
+        todo = [m for m in opts.methods if (n, c, m, s) not in done]
+        if not todo:
+            continue
         data = make_data(opts, n, c, s)
-        for method in opts.methods:
+        for method in todo:
             t0 = time.perf_counter()
-            rows.extend(run_one(opts, n, c, method, s, data))
-            done += 1
+            mine = run_one(opts, n, c, method, s, data)
+            _append(curves, mine)
+            rows.extend(mine)
+            count += 1
             if progress is not None:
-                last = rows[-1]
+                last = mine[-1]
                 progress(
-                    f"[{done}/{total}] {n}x{n} offset {c:g} {method} seed {s}: test RMSE "
+                    f"[{count}/{total}] {n}x{n} offset {c:g} {method} seed {s}: test RMSE "
                     f"{last['test_rmse']:.4g} (along 1 {last['test_one']:.3g}, rest "
                     f"{last['test_rest']:.3g}) in {time.perf_counter() - t0:.1f} s"
                 )
-    files = [_write_csv(os.path.join(out, "curves.csv"), CURVE_COLUMNS, rows)]
+    files = [curves]
     summary = summarize(rows)
     files.append(_write_csv(os.path.join(out, "summary.csv"), SUMMARY_COLUMNS, summary))
     files.append(_write_markdown(os.path.join(out, "summary.md"), summary, opts))
     for n in opts.sizes:
         files.extend(draw(rows, n, out, formats))
     return {"curves": rows, "summary": summary, "files": files}
+
+
+def _options(opts: StudyOptions) -> Dict[str, Any]:
+    """The options as kept in ``study.json``."""
+    d = dict(vars(opts))
+    for key in ("sizes", "offsets", "methods"):
+        d[key] = [float(x) if key == "offsets" else x for x in d[key]]
+    return d
+
+
+def _resume(out: str, opts: StudyOptions) -> List[Dict[str, Any]]:
+    """The finished runs' evaluations already in ``out`` (none in a new directory), after
+    checking that ``out`` holds this study; keeps the options in ``study.json``."""
+    meta = os.path.join(out, "study.json")
+    curves = os.path.join(out, "curves.csv")
+    mine = _options(opts)
+    if os.path.exists(meta):
+        with open(meta) as f:
+            theirs = json.load(f)
+        if theirs != mine:
+            changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise ValueError(
+                f"invalid value for `out`: {out!r} holds the study with other options "
+                f"({', '.join(changed)}) (allowed: the same options to resume, or another "
+                "directory)"
+            )
+    elif os.path.exists(curves):
+        raise ValueError(
+            f"invalid value for `out`: {out!r} has a curves.csv but no study.json (allowed: a "
+            "directory of this study, or a new one)"
+        )
+    else:
+        with open(meta, "w") as f:
+            json.dump(mine, f, indent=1)
+    if not os.path.exists(curves):
+        _write_csv(curves, CURVE_COLUMNS, [])
+        return []
+    with open(curves, newline="") as f:
+        text = f.read()
+    # A run cut off while its rows were written has at most a last line without its newline.
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines = lines[:-1]
+    parsed = [_typed(r) for r in csv.DictReader(lines)]
+    finished = {
+        (r["size"], r["offset"], r["method"], r["seed"])
+        for r in parsed
+        if r["step"] == opts.steps or (r["step"] > 0 and not math.isfinite(r["train_loss"]))
+    }
+    rows = [r for r in parsed if (r["size"], r["offset"], r["method"], r["seed"]) in finished]
+    if len(rows) != len(parsed) or len(lines) != len(text.splitlines()):
+        _write_csv(curves, CURVE_COLUMNS, rows)  # the unfinished run's rows dropped
+    return rows
+
+
+_TYPES = {"size": int, "seed": int, "step": int, "failed_maps": int, "method": str}
+
+
+def _typed(row: Dict[str, str]) -> Dict[str, Any]:
+    """A row of ``curves.csv`` with its types (floats for the rest)."""
+    return {c: _TYPES.get(c, float)(row[c]) for c in CURVE_COLUMNS}
+
+
+def _append(path: str, rows: List[Dict[str, Any]]) -> None:
+    """Appends one run's rows to ``curves.csv`` and flushes them to disk."""
+    with open(path, "a", newline="") as f:
+        writer = csv.writer(f)
+        for r in rows:
+            writer.writerow([_cell(r[c]) for c in CURVE_COLUMNS])
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _cell(x: Any) -> Any:
+    return "" if x is None else (repr(x) if isinstance(x, float) else x)
 
 
 #: The columns of ``summary.csv``: per size, offset and method, the final evaluation's mean and
@@ -552,8 +641,7 @@ def _write_csv(path: str, columns: Sequence[str], rows: List[Dict[str, Any]]) ->
         writer = csv.writer(f)
         writer.writerow(columns)
         for r in rows:
-            writer.writerow(["" if r[c] is None else (repr(r[c]) if isinstance(r[c], float)
-                                                       else r[c]) for c in columns])
+            writer.writerow([_cell(r[c]) for c in columns])
     return path
 
 
@@ -586,7 +674,7 @@ def _write_markdown(path: str, summary: List[Dict[str, Any]], opts: StudyOptions
 def draw(rows: List[Dict[str, Any]], n: int, out: str, formats: Sequence[str]) -> List[str]:
     """The figure of size ``n``: for each offset (rows), the `1` component and the rest of the
     test value error (columns) against updates, one line per method (mean over seeds, a band of
-    ± one standard error), log scale."""
+    ± one standard error), both axes logarithmic (updates from 0: symmetric log)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -610,6 +698,7 @@ def draw(rows: List[Dict[str, Any]], n: int, out: str, formats: Sequence[str]) -
                 ax.fill_between(steps, np.maximum(mean - se, 1e-12), mean + se,
                                 color=colors[method], alpha=0.2, linewidth=0)
             ax.set_yscale("log")
+            ax.set_xscale("symlog", linthresh=1)  # the first updates (1, 2, 5, …) visible
             ax.set_title(f"{n}×{n} maps, offset c = {c:g}: {title}", fontsize=10)
             ax.set_ylabel("held-out value error")
             if i + 1 == len(offsets):

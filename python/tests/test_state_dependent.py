@@ -118,6 +118,28 @@ def test_the_reduced_study_writes_tables_that_agree_with_its_curves(tmp_path):
     assert md.count("| 5×5 |") == 6
 
 
+def test_a_study_cut_off_resumes_and_refuses_other_options(tmp_path):
+    opts = small(seeds=1)
+    first = sd.run_study(str(tmp_path), opts)
+    curves = tmp_path / "curves.csv"
+    whole = curves.read_text()
+    # Cut off in the middle of the last run's rows: a line without its newline.
+    lines = whole.splitlines(keepends=True)
+    curves.write_text("".join(lines[:-3]) + lines[-3][:7])
+    told = []
+    again = sd.run_study(str(tmp_path), small(seeds=1), progress=told.append)
+    assert len(told) == 1 and "unroll:3" in told[0]  # only the cut run ran again
+    assert curves.read_text() == whole  # bit for bit the same evaluations
+    np.testing.assert_equal(again["summary"], first["summary"])
+    # Rerunning a finished study runs nothing and writes its tables again.
+    told.clear()
+    sd.run_study(str(tmp_path), small(seeds=1), progress=told.append)
+    assert told == [] and curves.read_text() == whole
+    with pytest.raises(ValueError, match="`out`.*steps"):
+        sd.run_study(str(tmp_path), small(seeds=1, steps=31))
+    assert curves.read_text() == whole
+
+
 def test_bad_options_are_named_before_any_work(tmp_path):
     for kw, name in ((dict(seeds=0), "seeds"), (dict(sizes=(1,)), "sizes"),
                      (dict(methods=("unroll:0",)), "methods"), (dict(lr=float("nan")), "lr"),
