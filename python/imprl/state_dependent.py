@@ -306,7 +306,9 @@ class StudyOptions:
     batch: int = 16
     train_maps: int = 512
     test_maps: int = 64
-    lr: float = 1e-3
+    #: Learning rates: every method runs at each; the figures and the comparison take each
+    #: method's best by its final training loss (the held-out maps play no part in the choice).
+    lr: Sequence[float] = (1e-3,)
     optimizer: str = "adam"
     width: int = 32
     depth: int = 4
@@ -336,8 +338,14 @@ class StudyOptions:
         ):
             raise bad("offsets", list(self.offsets), "finite numbers with |c| <= 1e6")
         self.offsets = [float(c) for c in self.offsets]
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise bad("lr", self.lr, "a finite number > 0")
+        if isinstance(self.lr, (int, float)):
+            self.lr = [self.lr]
+        if not self.lr or any(
+            isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x)
+            or x <= 0 for x in self.lr
+        ):
+            raise bad("lr", list(self.lr), "finite numbers > 0")
+        self.lr = [float(x) for x in self.lr]
         if self.optimizer not in OPTIMIZERS:
             raise bad("optimizer", self.optimizer, ", ".join(OPTIMIZERS))
         if not self.methods:
@@ -359,7 +367,7 @@ OPTIMIZERS = ("adam", "sgd")
 EARLY = (1, 2, 5, 10, 20, 50)
 
 #: The columns of ``curves.csv``, one row per evaluation.
-CURVE_COLUMNS = ("size", "offset", "method", "seed", "step", "train_loss", "test_rmse",
+CURVE_COLUMNS = ("size", "offset", "method", "lr", "seed", "step", "train_loss", "test_rmse",
                  "test_one", "test_rest", "failed_maps")
 
 
@@ -382,15 +390,18 @@ def _errors(theta: np.ndarray, values: np.ndarray, free: np.ndarray) -> Tuple[fl
 
 
 def run_one(opts: StudyOptions, n: int, offset: float, method: str, seed: int,
-            data: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
-    """One training run; its evaluations as rows of ``CURVE_COLUMNS``. ``data`` (maps and their
-    values of this size, offset and seed, from :func:`make_data`) is made when not given."""
+            data: Optional[Dict[str, Any]] = None, lr: Optional[float] = None
+            ) -> List[Dict[str, Any]]:
+    """One training run at learning rate ``lr`` (default: the first of ``opts.lr``); its
+    evaluations as rows of ``CURVE_COLUMNS``. ``data`` (maps and their values of this size,
+    offset and seed, from :func:`make_data`) is made when not given."""
     import jax
     import jax.numpy as jnp
     import optax
 
     jax.config.update("jax_enable_x64", True)
     m = parse_method(method)
+    lr = float(opts.lr[0] if lr is None else lr)
     if data is None:
         data = make_data(opts, n, offset, seed)
     rng = np.random.default_rng([seed, n, 1])
@@ -398,7 +409,7 @@ def run_one(opts: StudyOptions, n: int, offset: float, method: str, seed: int,
     params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in layers]
     moves = jnp.asarray(local_moves(n))
     mask = moves.sum(axis=0) > 0
-    optimizer = getattr(optax, opts.optimizer)(opts.lr)
+    optimizer = getattr(optax, opts.optimizer)(lr)
     state = optimizer.init(params)
 
     def predict(params, x):
@@ -423,7 +434,8 @@ def run_one(opts: StudyOptions, n: int, offset: float, method: str, seed: int,
         theta = np.asarray(evaluate(params, x_te))
         rmse, one, rest, failed = _errors(theta, data["v_test"], data["free_test"])
         rows.append({
-            "size": n, "offset": float(offset), "method": m.name, "seed": seed, "step": step,
+            "size": n, "offset": float(offset), "method": m.name, "lr": lr, "seed": seed,
+            "step": step,
             "train_loss": float(np.mean(recent)) if recent else float("nan"),
             "test_rmse": rmse, "test_one": one, "test_rest": rest, "failed_maps": failed,
         })
@@ -472,25 +484,25 @@ def run_study(out: str, opts: Optional[StudyOptions] = None, *, progress=None,
     os.makedirs(out, exist_ok=True)
     rows = _resume(out, opts)
     curves = os.path.join(out, "curves.csv")
-    done = {(r["size"], r["offset"], r["method"], r["seed"]) for r in rows}
+    done = {_run_key(r) for r in rows}
     runs = [(n, c, s) for n in opts.sizes for c in opts.offsets for s in range(opts.seeds)]
-    total = len(runs) * len(opts.methods)
+    total = len(runs) * len(opts.methods) * len(opts.lr)
     count = len(done)
     for n, c, s in runs:
-        todo = [m for m in opts.methods if (n, c, m, s) not in done]
+        todo = [(m, lr) for m in opts.methods for lr in opts.lr if (n, c, m, lr, s) not in done]
         if not todo:
             continue
         data = make_data(opts, n, c, s)
-        for method in todo:
+        for method, lr in todo:
             t0 = time.perf_counter()
-            mine = run_one(opts, n, c, method, s, data)
+            mine = run_one(opts, n, c, method, s, data, lr)
             _append(curves, mine)
             rows.extend(mine)
             count += 1
             if progress is not None:
                 last = mine[-1]
                 progress(
-                    f"[{count}/{total}] {n}x{n} offset {c:g} {method} seed {s}: test RMSE "
+                    f"[{count}/{total}] {n}x{n} offset {c:g} {method} lr {lr:g} seed {s}: test RMSE "
                     f"{last['test_rmse']:.4g} (along 1 {last['test_one']:.3g}, rest "
                     f"{last['test_rest']:.3g}) in {time.perf_counter() - t0:.1f} s"
                 )
@@ -499,7 +511,7 @@ def run_study(out: str, opts: Optional[StudyOptions] = None, *, progress=None,
     files.append(_write_csv(os.path.join(out, "summary.csv"), SUMMARY_COLUMNS, summary))
     files.append(_write_markdown(os.path.join(out, "summary.md"), summary, opts))
     for n in opts.sizes:
-        files.extend(draw(rows, n, out, formats))
+        files.extend(draw(rows, n, out, formats, summary))
     return {"curves": rows, "summary": summary, "files": files}
 
 
@@ -546,14 +558,19 @@ def _resume(out: str, opts: StudyOptions) -> List[Dict[str, Any]]:
         lines = lines[:-1]
     parsed = [_typed(r) for r in csv.DictReader(lines)]
     finished = {
-        (r["size"], r["offset"], r["method"], r["seed"])
+        _run_key(r)
         for r in parsed
         if r["step"] == opts.steps or (r["step"] > 0 and not math.isfinite(r["train_loss"]))
     }
-    rows = [r for r in parsed if (r["size"], r["offset"], r["method"], r["seed"]) in finished]
+    rows = [r for r in parsed if _run_key(r) in finished]
     if len(rows) != len(parsed) or len(lines) != len(text.splitlines()):
         _write_csv(curves, CURVE_COLUMNS, rows)  # the unfinished run's rows dropped
     return rows
+
+
+def _run_key(r: Dict[str, Any]) -> Tuple[int, float, str, float, int]:
+    """What identifies a run in ``curves.csv``."""
+    return (r["size"], r["offset"], r["method"], r["lr"], r["seed"])
 
 
 _TYPES = {"size": int, "seed": int, "step": int, "failed_maps": int, "method": str}
@@ -578,12 +595,13 @@ def _cell(x: Any) -> Any:
     return "" if x is None else (repr(x) if isinstance(x, float) else x)
 
 
-#: The columns of ``summary.csv``: per size, offset and method, the final evaluation's mean and
-#: standard error over seeds, and the first step at which the mean `1` component falls below a
-#: tenth of its start.
-SUMMARY_COLUMNS = ("size", "offset", "method", "seeds", "steps", "test_rmse", "test_rmse_se",
-                   "test_one", "test_one_se", "test_rest", "test_rest_se", "one_tenth_step",
-                   "failed_runs")
+#: The columns of ``summary.csv``: per size, offset, method and learning rate, the final
+#: evaluation's mean and standard error over seeds (``train_loss``: the mean loss of the last
+#: ``every`` updates), the first step at which the mean `1` component falls below a tenth of its
+#: start, the runs with a non-finite θ, and whether the rate is the method's best.
+SUMMARY_COLUMNS = ("size", "offset", "method", "lr", "best", "seeds", "steps", "train_loss",
+                   "train_loss_se", "test_rmse", "test_rmse_se", "test_one", "test_one_se",
+                   "test_rest", "test_rest_se", "one_tenth_step", "failed_runs")
 
 
 def _mean_se(xs: Sequence[float]) -> Tuple[float, float]:
@@ -607,24 +625,22 @@ def _mean_curve(rows: List[Dict[str, Any]], key: str) -> Tuple[np.ndarray, np.nd
 
 
 def _groups(rows: List[Dict[str, Any]]):
-    keys = []
+    """The runs of each (size, offset, method, lr), in the order of ``rows``."""
+    groups: Dict[Tuple[int, float, str, float], List[Dict[str, Any]]] = {}
     for r in rows:
-        key = (r["size"], r["offset"], r["method"])
-        if key not in keys:
-            keys.append(key)
-    for key in keys:
-        yield key, [r for r in rows if (r["size"], r["offset"], r["method"]) == key]
+        groups.setdefault(_run_key(r)[:4], []).append(r)
+    return groups.items()
 
 
 def summarize(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """The rows of ``summary.csv`` from the evaluations (``curves.csv``)."""
     out = []
-    for (n, c, method), group in _groups(rows):
+    for (n, c, method, lr), group in _groups(rows):
         seeds = sorted({r["seed"] for r in group})
         final = [max((r for r in group if r["seed"] == s), key=lambda r: r["step"]) for s in seeds]
-        row = {"size": n, "offset": c, "method": method, "seeds": len(seeds),
+        row = {"size": n, "offset": c, "method": method, "lr": lr, "seeds": len(seeds),
                "steps": max(r["step"] for r in final)}
-        for key in ("test_rmse", "test_one", "test_rest"):
+        for key in ("train_loss", "test_rmse", "test_one", "test_rest"):
             row[key], row[key + "_se"] = _mean_se([r[key] for r in final])
         steps, one, _ = _mean_curve(group, "test_one")
         below = [int(t) for t, v in zip(steps, one) if math.isfinite(v) and v <= one[0] / 10]
@@ -633,7 +649,25 @@ def summarize(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             1 for r in final if r["failed_maps"] > 0 or not math.isfinite(r["train_loss"])
         )
         out.append(row)
+    # Each method's best learning rate: fewest failed runs, then the lowest final training loss.
+    best: Dict[Tuple[int, float, str], Dict[str, Any]] = {}
+    for row in out:
+        key = (row["size"], row["offset"], row["method"])
+        score = (row["failed_runs"], _or_inf(row["train_loss"]))
+        if key not in best or score < (best[key]["failed_runs"], _or_inf(best[key]["train_loss"])):
+            best[key] = row
+    for row in out:
+        row["best"] = best[(row["size"], row["offset"], row["method"])] is row
     return out
+
+
+def _run_key_best(row: Dict[str, Any]) -> Tuple[int, float, str, float]:
+    """(size, offset, method, lr) of a summary row."""
+    return (row["size"], row["offset"], row["method"], row["lr"])
+
+
+def _or_inf(x: float) -> float:
+    return x if math.isfinite(x) else math.inf
 
 
 def _write_csv(path: str, columns: Sequence[str], rows: List[Dict[str, Any]]) -> str:
@@ -652,35 +686,44 @@ def _write_markdown(path: str, summary: List[Dict[str, Any]], opts: StudyOptions
 
     lines = [
         f"Final evaluation on {opts.test_maps} held-out maps per seed, after {opts.steps} updates "
-        f"(mean ± standard error over seeds): the RMS value error, its component along `1` "
-        f"(|mean e|) and the RMS of the rest; the first evaluation at which the mean `1` "
-        f"component is at most a tenth of its start; runs with a non-finite θ.",
+        f"({opts.optimizer}; mean ± standard error over seeds): the training loss of the last "
+        f"{opts.every} updates, the RMS value error on the held-out maps, its component along "
+        f"`1` (|mean e|) and the RMS of the rest; the first evaluation at which the mean `1` "
+        f"component is at most a tenth of its start; runs with a non-finite θ. **best**: the "
+        f"method's learning rate chosen by training loss.",
         "",
-        "| size | offset | method | seeds | RMSE | along 1 | rest | 1 below a tenth at | failed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| size | offset | method | lr | training loss | RMSE | along 1 | rest | "
+        "1 below a tenth at | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary:
         tenth = "—" if r["one_tenth_step"] is None else str(r["one_tenth_step"])
+        lr = f"**{r['lr']:g}**" if r["best"] and len(opts.lr) > 1 else f"{r['lr']:g}"
         lines.append(
-            f"| {r['size']}×{r['size']} | {r['offset']:g} | {r['method']} | {r['seeds']} | "
-            f"{pm(r, 'test_rmse')} | {pm(r, 'test_one')} | {pm(r, 'test_rest')} | {tenth} | "
-            f"{r['failed_runs']} |"
+            f"| {r['size']}×{r['size']} | {r['offset']:g} | {r['method']} | {lr} | "
+            f"{pm(r, 'train_loss')} | {pm(r, 'test_rmse')} | {pm(r, 'test_one')} | "
+            f"{pm(r, 'test_rest')} | {tenth} | {r['failed_runs']}/{r['seeds']} |"
         )
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return path
 
 
-def draw(rows: List[Dict[str, Any]], n: int, out: str, formats: Sequence[str]) -> List[str]:
+def draw(rows: List[Dict[str, Any]], n: int, out: str, formats: Sequence[str],
+         summary: Optional[List[Dict[str, Any]]] = None) -> List[str]:
     """The figure of size ``n``: for each offset (rows), the `1` component and the rest of the
-    test value error (columns) against updates, one line per method (mean over seeds, a band of
-    ± one standard error), both axes logarithmic (updates from 0: symmetric log)."""
+    test value error (columns) against updates, one line per method at its best learning rate
+    (``summary``'s choice; mean over seeds, a band of ± one standard error), both axes
+    logarithmic (updates from 0: symmetric log)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    mine = [r for r in rows if r["size"] == n]
+    summary = summarize(rows) if summary is None else summary
+    best = {_run_key_best(b) for b in summary if b["best"]}
+    several = len({r["lr"] for r in rows}) > 1
+    mine = [r for r in rows if r["size"] == n and _run_key(r)[:4] in best]
     offsets = sorted({r["offset"] for r in mine})
     methods = list(dict.fromkeys(r["method"] for r in mine))
     fig, axes = plt.subplots(len(offsets), 2, figsize=(10, 3.4 * len(offsets)), squeeze=False,
@@ -692,8 +735,11 @@ def draw(rows: List[Dict[str, Any]], n: int, out: str, formats: Sequence[str]) -
             ax = axes[i][j]
             for method in methods:
                 group = [r for r in mine if r["offset"] == c and r["method"] == method]
+                if not group:
+                    continue
                 steps, mean, se = _mean_curve(group, key)
-                ax.plot(steps, mean, color=colors[method], label=method)
+                label = f"{method} (lr {group[0]['lr']:g})" if several else method
+                ax.plot(steps, mean, color=colors[method], label=label)
                 se = np.nan_to_num(se)
                 ax.fill_between(steps, np.maximum(mean - se, 1e-12), mean + se,
                                 color=colors[method], alpha=0.2, linewidth=0)
@@ -704,7 +750,8 @@ def draw(rows: List[Dict[str, Any]], n: int, out: str, formats: Sequence[str]) -
             if i + 1 == len(offsets):
                 ax.set_xlabel("update")
             ax.grid(True, which="major", alpha=0.3)
-    axes[0][0].legend(fontsize=9)
+    for row in axes:
+        row[0].legend(fontsize=8)
     fig.tight_layout()
     files = []
     for fmt in formats:
@@ -746,7 +793,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--train-maps", type=int, default=d.train_maps)
     p.add_argument("--test-maps", type=int, default=d.test_maps)
     p.add_argument("--batch", type=int, default=d.batch, help="maps per update")
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate")
+    p.add_argument("--lr", type=_floats, default=list(d.lr),
+                   help="learning rates (comma-separated; each method runs at each)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
     p.add_argument("--format", choices=("png", "svg", "both"), default="both",
                    help="image formats of the figures")
