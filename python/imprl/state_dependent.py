@@ -213,7 +213,7 @@ def _conv_init(rng: np.random.Generator, cin: int, cout: int) -> Tuple[np.ndarra
 
 
 def init_network(rng: np.random.Generator, width: int, depth: int, outputs: int) -> List[Any]:
-    """``depth`` ReLU 3 × 3 convolutions of ``width`` channels and a 1 × 1-free 3 × 3 head with
+    """``depth`` ReLU 3 × 3 convolutions of ``width`` channels and a 3 × 3 convolution head with
     ``outputs`` channels (its weights scaled by 0.1, so that a run starts near zero)."""
     layers, cin = [], CHANNELS
     for _ in range(depth):
@@ -256,17 +256,22 @@ def parse_method(text: str) -> Method:
     return Method(text)
 
 
-def model_logits(jnp, local, moves, move_mask):
+def model_logits(local, moves, move_mask):
     """The dense logits (count, k, k) of local ones (count, k, 5): ``F[i, j]`` is the logit of
     the move from cell ``i`` to cell ``j`` (``moves`` from :func:`local_moves`), −∞ where no
     move leads (``move_mask = moves.sum(0) > 0``), so that ``σ(F)`` is the softmax over the
     moves."""
+    import jax.numpy as jnp
+
     logits = jnp.einsum("bka,akj->bkj", local, moves)
     return jnp.where(move_mask, logits, -jnp.inf)
 
 
-def _predict(jax, jnp, method: Method, layers, x, moves, move_mask):
+def _predict(method: Method, layers, x, moves, move_mask):
     """θ of a batch of maps (count, k) under ``method``."""
+    import jax
+    import jax.numpy as jnp
+
     from .jax import implicit_values
 
     h = x
@@ -282,7 +287,7 @@ def _predict(jax, jnp, method: Method, layers, x, moves, move_mask):
     if method.name == "explicit":
         return out[..., 0]
     w = out[..., 0]
-    logits = model_logits(jnp, out[..., 1:], moves, move_mask)
+    logits = model_logits(out[..., 1:], moves, move_mask)
     # One η per map: with a scalar, a batch of k maps would read w (k, k) as one model with
     # k pseudo-actions.
     eta = jnp.full(w.shape[:1], GAMMA, dtype=w.dtype)
@@ -413,7 +418,7 @@ def run_one(opts: StudyOptions, n: int, offset: float, method: str, seed: int,
     state = optimizer.init(params)
 
     def predict(params, x):
-        return _predict(jax, jnp, m, params, x, moves, mask)
+        return _predict(m, params, x, moves, mask)
 
     def loss(params, x, v, free):
         err = jnp.where(free, predict(params, x) - v, 0.0)
@@ -476,9 +481,10 @@ def run_study(out: str, opts: Optional[StudyOptions] = None, *, progress=None,
     "files"}``. ``progress`` (a callable taking a line of text) is told of each run.
 
     Resumable: each finished run's evaluations are appended to ``curves.csv`` at once, and a
-    study called again with the same options into the same ``out`` (its options are kept in
-    ``study.json``) runs only what is missing, then writes the tables and figures again. Other
-    options into a directory that holds a study are refused (``ValueError`` naming ``out``)."""
+    study called again into the same ``out`` runs only what is missing, then writes the tables
+    and figures of the grid asked for. The grid (:data:`GRID`: sizes, offsets, methods, learning
+    rates, seeds) may grow or shrink between calls; the options that define a run (kept in
+    ``study.json``) may not (``ValueError`` naming ``out``)."""
     opts = opts or StudyOptions()
     opts.check()
     os.makedirs(out, exist_ok=True)
@@ -487,7 +493,7 @@ def run_study(out: str, opts: Optional[StudyOptions] = None, *, progress=None,
     done = {_run_key(r) for r in rows}
     runs = [(n, c, s) for n in opts.sizes for c in opts.offsets for s in range(opts.seeds)]
     total = len(runs) * len(opts.methods) * len(opts.lr)
-    count = len(done)
+    count = len({_run_key(r) for r in rows if _in_grid(opts, r)})
     for n, c, s in runs:
         todo = [(m, lr) for m in opts.methods for lr in opts.lr if (n, c, m, lr, s) not in done]
         if not todo:
@@ -506,6 +512,7 @@ def run_study(out: str, opts: Optional[StudyOptions] = None, *, progress=None,
                     f"{last['test_rmse']:.4g} (along 1 {last['test_one']:.3g}, rest "
                     f"{last['test_rest']:.3g}) in {time.perf_counter() - t0:.1f} s"
                 )
+    rows = [r for r in rows if _in_grid(opts, r)]
     files = [curves]
     summary = summarize(rows)
     files.append(_write_csv(os.path.join(out, "summary.csv"), SUMMARY_COLUMNS, summary))
@@ -515,12 +522,21 @@ def run_study(out: str, opts: Optional[StudyOptions] = None, *, progress=None,
     return {"curves": rows, "summary": summary, "files": files}
 
 
+#: The options that span the grid of runs: a study called again with other values of these
+#: reuses the runs it has and runs the rest; the other options define every run and must match.
+GRID = ("sizes", "offsets", "methods", "lr", "seeds")
+
+
 def _options(opts: StudyOptions) -> Dict[str, Any]:
-    """The options as kept in ``study.json``."""
-    d = dict(vars(opts))
-    for key in ("sizes", "offsets", "methods"):
-        d[key] = [float(x) if key == "offsets" else x for x in d[key]]
-    return d
+    """The options that define every run, as kept in ``study.json``."""
+    return {k: v for k, v in vars(opts).items() if k not in GRID}
+
+
+def _in_grid(opts: StudyOptions, row: Dict[str, Any]) -> bool:
+    """Whether a stored run belongs to the grid of ``opts``."""
+    return (row["size"] in opts.sizes and row["offset"] in opts.offsets
+            and row["method"] in opts.methods and row["lr"] in opts.lr
+            and row["seed"] < opts.seeds)
 
 
 def _resume(out: str, opts: StudyOptions) -> List[Dict[str, Any]]:
@@ -536,8 +552,8 @@ def _resume(out: str, opts: StudyOptions) -> List[Dict[str, Any]]:
             changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             raise ValueError(
                 f"invalid value for `out`: {out!r} holds the study with other options "
-                f"({', '.join(changed)}) (allowed: the same options to resume, or another "
-                "directory)"
+                f"({', '.join(changed)}) (allowed: the same options to resume — sizes, "
+                "offsets, methods, lr and seeds may change — or another directory)"
             )
     elif os.path.exists(curves):
         raise ValueError(

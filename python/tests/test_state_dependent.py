@@ -65,7 +65,7 @@ def test_the_local_model_of_the_true_transitions_gives_the_true_values():
         assert np.all((p > 0) <= mask)
         local[i] = np.log(np.maximum(np.einsum("akj,kj->ka", moves, p), 1e-300))
         w[i] = sd.rewards(p, int(maps.goal[i]), 0.5)
-    logits = sd.model_logits(jnp, jnp.asarray(local), jnp.asarray(moves), jnp.asarray(mask))
+    logits = sd.model_logits(jnp.asarray(local), jnp.asarray(moves), jnp.asarray(mask))
     theta = implicit_values(w, logits, jnp.full(len(maps), sd.GAMMA))
     np.testing.assert_allclose(np.asarray(theta), sd.true_values(maps, 0.5), rtol=1e-10,
                                atol=1e-10)
@@ -129,8 +129,13 @@ def test_the_reduced_study_learns_writes_tables_that_agree_with_its_curves_and_r
 
 
 def test_each_method_at_each_rate_and_its_best_by_training_loss(tmp_path):
+    sd.run_study(str(tmp_path), small(methods=("implicit",), seeds=1, lr=(1e-4,),
+                                      optimizer="sgd", steps=20))
+    # A larger grid into the same directory reuses the run it has.
+    told = []
     opts = small(methods=("implicit",), seeds=1, lr=(1e-4, 3e-3), optimizer="sgd", steps=20)
-    result = sd.run_study(str(tmp_path), opts)
+    result = sd.run_study(str(tmp_path), opts, progress=told.append)
+    assert len(told) == 1 and "lr 0.003" in told[0]
     rows = result["summary"]
     assert [(r["lr"], r["seeds"]) for r in rows] == [(1e-4, 1), (3e-3, 1)]
     assert sum(r["best"] for r in rows) == 1
