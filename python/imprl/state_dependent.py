@@ -39,6 +39,7 @@ import argparse
 import csv
 import json
 import math
+import numbers
 import os
 import sys
 import time
@@ -102,7 +103,15 @@ def generate_maps(rng: np.random.Generator, n: int, count: int) -> Maps:
     if n < 2 or count < 1:
         raise ValueError(f"invalid maps: n = {n}, count = {count} (allowed: n >= 2, count >= 1)")
     walls_all, goals, seen = [], [], set()
+    attempts = 0
     while len(goals) < count:
+        attempts += 1
+        if attempts > 100 * count + 10_000:
+            raise ValueError(
+                f"invalid value for `train_maps`: {count} distinct maps of size {n} (training "
+                f"and test maps) could not be drawn: {len(goals)} in {attempts - 1} draws "
+                f"(allowed: fewer maps or a larger size)"
+            )
         walls = rng.random((n, n)) < WALL_DENSITY
         free = np.flatnonzero(~walls.ravel())
         if free.size < 2:
@@ -323,45 +332,63 @@ class StudyOptions:
         def bad(name: str, value: Any, allowed: str) -> ValueError:
             return ValueError(f"invalid value for `{name}`: {value!r} (allowed: {allowed})")
 
-        for name in ("seeds", "steps", "every", "batch", "train_maps", "test_maps", "width",
-                     "depth"):
+        def integer(v: Any) -> bool:
+            return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+        def real(v: Any) -> bool:
+            return (isinstance(v, numbers.Real) and not isinstance(v, bool)
+                    and math.isfinite(float(v)))
+
+        limits = {"seeds": 10_000, "steps": 1_000_000, "every": 1_000_000, "batch": 4096,
+                  "train_maps": 100_000, "test_maps": 100_000, "width": 1024, "depth": 64}
+        for name, most in limits.items():
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise bad(name, v, "an integer >= 1")
-        if self.steps > 1_000_000 or self.seeds > 10_000:
-            raise bad("steps" if self.steps > 1_000_000 else "seeds",
-                      max(self.steps, self.seeds), "at most 1000000 steps, 10000 seeds")
+            if not integer(v) or not 1 <= v <= most:
+                raise bad(name, v, f"an integer 1 <= {name} <= {most}")
+            setattr(self, name, int(v))
         if self.batch > self.train_maps:
             raise bad("batch", self.batch, f"at most train_maps = {self.train_maps}")
-        if not self.sizes or any(
-            isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= 32 for n in self.sizes
-        ):
-            raise bad("sizes", list(self.sizes), "integers 2 <= n <= 32 (k = n² states)")
-        if not self.offsets or any(
-            isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c)
-            or abs(c) > 1e6 for c in self.offsets
-        ):
-            raise bad("offsets", list(self.offsets), "finite numbers with |c| <= 1e6")
-        self.offsets = [float(c) for c in self.offsets]
-        if isinstance(self.lr, (int, float)):
+        if isinstance(self.lr, numbers.Real):
             self.lr = [self.lr]
-        if not self.lr or any(
-            isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x)
-            or x <= 0 for x in self.lr
-        ):
-            raise bad("lr", list(self.lr), "finite numbers > 0")
-        self.lr = [float(x) for x in self.lr]
+        grid = {
+            "sizes": (lambda n: integer(n) and 2 <= n <= 32, int,
+                      "integers 2 <= n <= 32 (k = n² states)"),
+            "offsets": (lambda c: real(c) and abs(c) <= 1e6, float,
+                        "finite numbers with |c| <= 1e6"),
+            "lr": (lambda x: real(x) and x > 0, float, "finite numbers > 0"),
+        }
+        for name, (ok, kind, allowed) in grid.items():
+            values = list(getattr(self, name))
+            if not values or not all(ok(v) for v in values):
+                raise bad(name, values, allowed)
+            setattr(self, name, list(dict.fromkeys(kind(v) for v in values)))
         if self.optimizer not in OPTIMIZERS:
             raise bad("optimizer", self.optimizer, ", ".join(OPTIMIZERS))
-        if not self.methods:
-            raise bad("methods", list(self.methods), "at least one method")
-        self.methods = [parse_method(m).name for m in self.methods]
-        # The memory of the dense models (logits of a batch, k × k each, a few copies).
+        if not self.methods or not all(isinstance(m, str) for m in self.methods):
+            raise bad("methods", list(self.methods), "explicit, implicit, unroll:K")
+        self.methods = list(dict.fromkeys(parse_method(m).name for m in self.methods))
+        # Memory: the maps' inputs and values, and a few copies of the dense logits (k × k per
+        # map) of the largest batch (the test maps are evaluated at once).
         k = max(self.sizes) ** 2
-        need = 8 * 8 * max(self.batch, self.test_maps) * k * k
-        if need > 8 * 2**30:
-            raise bad("sizes", list(self.sizes),
-                      f"a size whose dense models fit in 8 GiB (needs {need / 2**30:.1f} GiB)")
+        maps = self.train_maps + self.test_maps
+        need = 8 * (maps * k * (CHANNELS + 2) + 8 * max(self.batch, self.test_maps) * k * k)
+        have = _available_memory()
+        if have is not None and need > have:
+            raise bad("sizes", self.sizes,
+                      f"sizes, maps and batch whose data fit in the available memory "
+                      f"(need about {need / 2**30:.1f} GiB, {have / 2**30:.1f} GiB available)")
+
+
+def _available_memory() -> Optional[int]:
+    """``MemAvailable`` of /proc/meminfo in bytes (``None`` where there is none)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 #: The optimizers of the study (optax): Adam, the practice of VIN-style training, and plain
@@ -461,8 +488,7 @@ def run_one(opts: StudyOptions, n: int, offset: float, method: str, seed: int,
 def make_data(opts: StudyOptions, n: int, offset: float, seed: int) -> Dict[str, Any]:
     """The seed's training and test maps of size ``n`` (disjoint: drawn together, all
     distinct), the network inputs, the exact values and the free cells."""
-    rng = np.random.default_rng([seed, n, 0])
-    maps = generate_maps(rng, n, opts.train_maps + opts.test_maps)
+    maps = generate_maps(np.random.default_rng([seed, n, 0]), n, opts.train_maps + opts.test_maps)
     train = maps.take(np.arange(opts.train_maps))
     test = maps.take(np.arange(opts.train_maps, len(maps)))
     out = {}
@@ -487,6 +513,11 @@ def run_study(out: str, opts: Optional[StudyOptions] = None, *, progress=None,
     ``study.json``) may not (``ValueError`` naming ``out``)."""
     opts = opts or StudyOptions()
     opts.check()
+    # Maps of up to 4 × 4 cells are few: that every seed finds its maps is checked before any
+    # work (larger sizes have more than 10⁸ distinct maps).
+    for n in (n for n in opts.sizes if n <= 4):
+        for s in range(opts.seeds):
+            generate_maps(np.random.default_rng([s, n, 0]), n, opts.train_maps + opts.test_maps)
     os.makedirs(out, exist_ok=True)
     rows = _resume(out, opts)
     curves = os.path.join(out, "curves.csv")
@@ -836,8 +867,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         return 2
     formats = ("png", "svg") if a.format == "both" else (a.format,)
-    result = run_study(a.out, opts, progress=lambda line: print(line, flush=True),
-                       formats=formats)
+    try:
+        result = run_study(a.out, opts, progress=lambda line: print(line, flush=True),
+                           formats=formats)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {a.out}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"stopped; the finished runs are in {a.out}: the same command resumes",
+              file=sys.stderr)
+        return 130
     print(f"wrote {len(result['files'])} files to {a.out}")
     return 0
 

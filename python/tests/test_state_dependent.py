@@ -156,6 +156,12 @@ def test_bad_options_are_named_before_any_work(tmp_path):
         with pytest.raises(ValueError, match=f"`{name}`"):
             sd.run_study(str(tmp_path / "never"), small(**kw))
         assert not (tmp_path / "never").exists()
+    # 2 × 2 maps are few: more than exist is refused before any work, not drawn forever.
+    with pytest.raises(ValueError, match="`train_maps`"):
+        sd.run_study(str(tmp_path / "never"), small(sizes=(2,), train_maps=200, test_maps=8))
+    assert not (tmp_path / "never").exists()
+    assert sd.main(["--out", str(tmp_path / "x"), "--sizes", "2", "--train-maps", "200"]) == 2
+    assert sd.main(["--out", str(tmp_path / "x"), "--test-maps", "100001"]) == 2
     assert sd.main(["--out", str(tmp_path / "x"), "--methods", "implicit,vin"]) == 2
     assert sd.main(["--out", str(tmp_path / "x"), "--steps", "many"]) == 2
     assert not (tmp_path / "x").exists()
