@@ -78,7 +78,7 @@ pub fn write_tidy_csv<W: Write>(
     for rec in records {
         // The unstable column, when the table has it: the step, or empty.
         let unstable_field: Option<String> = unstable
-            .then(|| metrics::unstable_at(&rec.rows).map_or_else(String::new, |s| s.to_string()));
+            .then(|| crate::tidy::unstable_at(&rec).map_or_else(String::new, |s| s.to_string()));
         let settings: Vec<String> = rec.config.texts().into_iter().map(|(_, v)| v).collect();
         let at = rec.outcome.diverged_at();
         let tail = [

@@ -196,9 +196,15 @@ pub fn log_columns(rows: &[EvalRow]) -> Vec<&'static Metric> {
 /// the run.
 pub const UNSTABLE_FACTOR: f64 = 1e6;
 
-/// The first evaluation at which the test loss `mse` exceeds [`UNSTABLE_FACTOR`] times the
-/// first evaluation's (`None`: the run stayed within it, or its log is empty).
-pub fn unstable_at(rows: &[EvalRow]) -> Option<usize> {
+/// The one definition of an *unstable* run, used by `imprl run`'s warning, Python's result and
+/// the export's `unstable_at` column: a run that did not diverge (`diverged_at` is `None`;
+/// divergence, a non-finite value, SPEC §5, is reported as such) and whose test loss `mse`
+/// exceeds [`UNSTABLE_FACTOR`] times its first evaluation's; the first such evaluation (`None`:
+/// the run diverged, stayed within the bound, or its log is empty).
+pub fn unstable_at(rows: &[EvalRow], diverged_at: Option<usize>) -> Option<usize> {
+    if diverged_at.is_some() {
+        return None;
+    }
     let start = rows.first()?.mse;
     rows.iter()
         .find(|r| r.mse > UNSTABLE_FACTOR * start)
@@ -226,9 +232,10 @@ mod tests {
             row(20, 2.0000001e6),
             row(30, 1.0),
         ];
-        assert_eq!(unstable_at(&rows), Some(20));
-        assert_eq!(unstable_at(&rows[..2]), None);
-        assert_eq!(unstable_at(&[]), None);
+        assert_eq!(unstable_at(&rows, None), Some(20));
+        assert_eq!(unstable_at(&rows, Some(30)), None);
+        assert_eq!(unstable_at(&rows[..2], None), None);
+        assert_eq!(unstable_at(&[], None), None);
     }
 
     #[test]

@@ -55,7 +55,9 @@ def run(
     command's CSV); ``diverged_at`` (``None``, or the update after which the run diverged; the
     log then stops at its last finite evaluation); ``lr``, the learning rate used (the
     given one, or the default for the run's settings: own problems' from their data); and
-    ``unstable``, True when the test loss grew past 10⁶ times its first evaluation.
+    ``unstable``, True when the run did not diverge but its test loss grew past 10⁶ times its
+    first evaluation (the definition of ``imprl run``'s warning and the export's
+    ``unstable_at``).
 
     With ``params=True`` the result also has ``params``: what the run learned, as the dict of
     NumPy arrays that ``imprl run --save-params FILE.npz`` writes (the same bits): ``theta``,

@@ -156,7 +156,10 @@ pub fn run<'py>(
     }
     out.set_item("diverged_at", log.outcome.diverged_at())?;
     out.set_item("lr", cfg.lr)?;
-    out.set_item("unstable", metrics::unstable_at(&log.rows).is_some())?;
+    out.set_item(
+        "unstable",
+        metrics::unstable_at(&log.rows, log.outcome.diverged_at()).is_some(),
+    )?;
     if let Some(arrays) = arrays {
         let d = PyDict::new(py);
         for a in arrays {

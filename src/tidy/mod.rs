@@ -102,20 +102,20 @@ pub fn full_schema() -> Vec<(&'static str, ColumnType)> {
 /// published grid's among them) are unchanged.
 pub const UNSTABLE_AT: (&str, ColumnType) = ("unstable_at", ColumnType::of(ColumnKind::Int, true));
 
-/// The evaluation at which run `rec` became unstable: a run on a problem of one's own (whose
-/// learning rate may come from its data, SPEC §8.6) that did not diverge but whose test loss
-/// grew past a million times its start ([`metrics::unstable_at`]). The paper's domains keep
-/// their published definitions (divergence only): `None` for them.
+/// The evaluation at which run `rec` became unstable ([`metrics::unstable_at`], the one
+/// definition).
 pub fn unstable_at(rec: &RunRecord) -> Option<usize> {
-    if rec.config.domain.is_builtin() || rec.outcome.diverged_at().is_some() {
-        return None;
-    }
-    metrics::unstable_at(&rec.rows)
+    metrics::unstable_at(&rec.rows, rec.outcome.diverged_at())
 }
 
-/// True when the tidy table of `records` has the [`UNSTABLE_AT`] column.
+/// True when the tidy table of `records` has the [`UNSTABLE_AT`] column: when some run on a
+/// problem of one's own (whose learning rate may come from its data, SPEC §8.6) is unstable.
+/// The paper's domains never add it, so their tables — the published grid's among them — keep
+/// the published columns (divergence only).
 pub fn any_unstable<'a>(records: impl IntoIterator<Item = &'a RunRecord>) -> bool {
-    records.into_iter().any(|r| unstable_at(r).is_some())
+    records
+        .into_iter()
+        .any(|r| !r.config.domain.is_builtin() && unstable_at(r).is_some())
 }
 
 /// One column's values (`None`: an empty cell).

@@ -83,13 +83,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         let why = log.failure.map(|f| format!(": {f}")).unwrap_or_default();
         eprintln!("warning: the run diverged after {step} updates{why}; the log stops at its last finite evaluation");
     }
-    // One warning line: a diverged run has said so already.
-    let unstable = log
-        .outcome
-        .diverged_at()
-        .is_none()
-        .then(|| imprl::metrics::unstable_at(&log.rows))
-        .flatten();
+    // One warning line: a diverged run has said so already (and is not unstable).
+    let unstable = imprl::metrics::unstable_at(&log.rows, log.outcome.diverged_at());
     if let Some(step) = unstable {
         eprintln!(
             "warning: unstable: the test loss grew past {:e} times its start by update {step} (learning rate {}); try a smaller --lr",
