@@ -248,6 +248,16 @@ def _concrete(*xs: Any) -> bool:
     return not any(isinstance(x, jax.core.Tracer) for x in xs)
 
 
+def _ready(*xs: Any) -> None:
+    """Waits for concrete (eager) arguments of a callback to be computed. JAX's CPU client
+    computes eager operations asynchronously on its worker threads and runs an eager callback
+    on one of them; a callback that reads an argument still being computed waits for a worker
+    it may itself occupy — with one core, a deadlock (seen at k = 400 and 32 models under
+    ``taskset -c 0``). Traced arguments are computed inside the program, before the callback."""
+    if _concrete(*xs):
+        jax.block_until_ready(xs)
+
+
 def _native_args(w, logits, eta, init, cfg):
     """The positional and keyword arguments of the Rust batch functions: the stacked float64
     arrays (B, k, m), (B, k, m, k), (B,) or (B, k, m), and ``init`` (B, k) when given."""
@@ -293,6 +303,7 @@ def _call(w, logits, eta, init, cfg, with_fixed_point):
         theta, fixed = _imprl.implicit_values_batch(*args, **kwargs, with_fixed_point=True)
         return theta.reshape(lead + (k,)).astype(dtype), _to_bits(fixed, lead + (k,))
 
+    _ready(w, logits, eta, init)
     out = jax.ShapeDtypeStruct(lead + (k,), dtype)
     if with_fixed_point:
         out = (out, jax.ShapeDtypeStruct(lead + (k, 2), np.uint32))
@@ -356,6 +367,7 @@ def _bwd(cfg, res, g):
         jax.ShapeDtypeStruct(logits.shape, dtype),
         jax.ShapeDtypeStruct(eta.shape, dtype),
     )
+    _ready(w, logits, eta, init, fixed, g)
     dw, df, deta = jax.pure_callback(
         vjp, out, w, logits, eta, init, fixed, g, vmap_method="broadcast_all"
     )

@@ -284,6 +284,9 @@ def test_the_paper_shapes_with_a_batch_dimension():
         assert same_bits(batch[i], imprl.ImplicitModel(w[i], f[i], eta[i]).theta)
     one = implicit_values(w, f, 0.7)
     assert same_bits(one, imprl.ImplicitModel(w, f, 0.7).theta)
+    # η with w's number of dimensions: per state and pseudo-action of the (k, m) reading.
+    each = np.array([[0.5, 0.6, 0.7], [0.8, 0.9, 0.5], [0.6, 0.7, 0.8]])
+    assert same_bits(implicit_values(w, f, each), imprl.ImplicitModel(w, f, each).theta)
 
 
 def test_float32_in_float32_out_computed_in_float64():
@@ -753,6 +756,28 @@ def test_a_non_finite_init_is_named_eagerly_and_nan_under_jit():
         theta = np.asarray(jax.jit(lambda w, f, i: implicit_values(w, f, 0.9, grad=grad, init=i))(
             w, f, init))
         assert np.isnan(theta[1]).all() and np.isfinite(theta[0]).all()
+
+
+def test_eager_calls_on_unfinished_inputs_do_not_deadlock_on_one_core():
+    """JAX computes eager operations asynchronously and runs an eager callback on one of its
+    worker threads: a callback reading an argument still being computed deadlocked on one core
+    (k = 400, 32 models; the argument `logits + noise`). The layer waits for its eager arguments
+    first. A hang fails by the timeout."""
+    code = """
+import os
+os.sched_setaffinity(0, {0})
+import jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_enable_x64", True)
+from imprl.jax import implicit_values
+rng = np.random.default_rng(0)
+w = jnp.asarray(rng.normal(size=(32, 400)))
+logits = jnp.asarray(rng.normal(size=(32, 400, 400)))
+for _ in range(3):
+    theta = implicit_values(w, logits + 0.01 * jnp.asarray(rng.normal(size=logits.shape)), 0.95)
+    g = jax.grad(lambda w: implicit_values(w, logits * 1.001, 0.95).sum())(w * 1.0)
+assert np.isfinite(np.asarray(theta)).all() and np.isfinite(np.asarray(g)).all()
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_importing_imprl_does_not_import_jax():
