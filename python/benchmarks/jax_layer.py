@@ -71,11 +71,15 @@ def time_step(kind, k, batch, reps, rng):
         grad = jax.vmap(grad, in_axes=(0, 0, None, 0, 0))
     f = jax.jit(grad)
     x0 = jnp.zeros(shape + (k,))
+    # Arguments still being copied or computed (JAX's CPU client is asynchronous) can deadlock a
+    # jitted callback on one core: make them ready first (see imprl.jax's docstring).
+    jax.block_until_ready((w, logits, y, x0))
     out = f(w, logits, eta, x0, y)  # compile
     jax.block_until_ready(out)
     # The warm start of a training loop: θ̂ of the model before the step (here the model with
     # its logits moved by about one SGD step).
     x0 = implicit_values(w, logits + 0.01 * jnp.asarray(rng.normal(size=logits.shape)), eta)
+    jax.block_until_ready(x0)
     times = []
     for _ in range(reps):
         t = time.perf_counter()

@@ -120,6 +120,15 @@ def implicit_values(
 
     In every mode the model is built as ``ImplicitModel`` builds it (its θ̂ solved, from 0 in
     the unrolled modes), so a model whose θ̂ cannot be solved fails in every mode.
+
+    One core and asynchronous dispatch: JAX's CPU client computes (and copies) arrays
+    asynchronously on worker threads, and runs the callback on one of them. Eager calls wait
+    for their arguments before the callback. A jitted function, though, may start while its
+    arguments are still being computed or copied (e.g. ``jnp.asarray`` of a large NumPy array
+    just before the call); with one core its callback can then wait forever for an argument
+    that needs the worker it occupies (seen at k = 1600 with 32 models under ``taskset -c 0``).
+    Make such arguments ready first (``jax.block_until_ready``), or set
+    ``jax_cpu_enable_async_dispatch`` to False.
     """
     if not isinstance(reduce, str) or reduce not in _REDUCES:
         raise ValueError(f"invalid value for `reduce`: {reduce!r} (allowed: max, logsumexp)")
