@@ -33,10 +33,11 @@ class SweepSummary(TypedDict):
     wall_s: float
 
 class Gradients(TypedDict):
-    """`ImplicitModel.vjp`'s gradients, in the parameters' shapes."""
+    """`ImplicitModel.vjp`'s gradients, in the parameters' shapes (`eta`: a number for one η,
+    an array of w's shape for η per state and pseudo-action)."""
     w: npt.NDArray[np.float64]
     logits: npt.NDArray[np.float64]
-    eta: float
+    eta: Union[float, npt.NDArray[np.float64]]
 
 def run(
     # BEGIN run settings (generated from the declaration: cargo run --example python_stub)
@@ -88,13 +89,20 @@ class ImplicitModel:
     is the Markov reward chain θ̂ = (I − η σ(F))⁻¹ w (either reduction is the identity); with
     m > 1 the fixed point is solved by Newton's method (policy iteration for "max"; "logsumexp"
     is τ log Σ_a exp(Q_ka / τ) with τ = `temperature`).
+
+    `eta` is one internal discount 0 <= η < 1, or an array of w's shape ((k, m), or (k,) for w
+    of shape (k,)) of discounts η_ka per state and pseudo-action (SPEC §8.2:
+    Q_ka = w_ka + η_ka (S_a θ)_k), each 0 <= η_ka < 1 (a ValueError names `eta`, its shape or
+    the entry). A per-state-action η is solved by Newton's method also for m = 1 (equal to the
+    one-η model to the solver's tolerance when all η_ka are equal); `eta` and vjp's "eta" are
+    then arrays of w's shape.
     """
 
     def __init__(
         self,
         w: npt.ArrayLike,
         logits: npt.ArrayLike,
-        eta: float,
+        eta: Union[float, npt.ArrayLike],
         reduce: Literal["max", "logsumexp"] = "max",
         temperature: float = 1.0,
     ) -> None: ...
@@ -107,7 +115,7 @@ class ImplicitModel:
     @property
     def transitions(self) -> npt.NDArray[np.float64]: ...
     @property
-    def eta(self) -> float: ...
+    def eta(self) -> Union[float, npt.NDArray[np.float64]]: ...
     @property
     def k(self) -> int: ...
     @property
@@ -119,8 +127,9 @@ class ImplicitModel:
     def vjp(self, g: npt.ArrayLike) -> Gradients:
         """Gradients of L for g = ∂L/∂θ̂ (shape (k,)), by the implicit function theorem
         (SPEC §8.2): with π = ∂reduce/∂Q and u = (I − J)⁻ᵀ g, J = Σ_a diag(π[:, a]) η S_a,
-        w: u_k π_ka (shape of w), logits: η u_k π_ka S_a,kj (θ̂_j − (S_a θ̂)_k) (shape of logits),
-        eta: Σ_ka u_k π_ka (S_a θ̂)_k."""
+        w: u_k π_ka (shape of w), logits: η_ka u_k π_ka S_a,kj (θ̂_j − (S_a θ̂)_k) (shape of
+        logits), eta: Σ_ka u_k π_ka (S_a θ̂)_k for one η, or u_k π_ka (S_a θ̂)_k in w's shape for
+        η per state and pseudo-action."""
         ...
     def step(self, g: npt.ArrayLike, lr: float) -> None:
         """One plain SGD step on (w, logits) for g = ∂L/∂θ̂ (η stays), then θ̂ again; on failure

@@ -284,6 +284,9 @@ def test_the_paper_shapes_with_a_batch_dimension():
         assert same_bits(batch[i], imprl.ImplicitModel(w[i], f[i], eta[i]).theta)
     one = implicit_values(w, f, 0.7)
     assert same_bits(one, imprl.ImplicitModel(w, f, 0.7).theta)
+    # η with w's number of dimensions: per state and pseudo-action of the (k, m) reading.
+    each = np.array([[0.5, 0.6, 0.7], [0.8, 0.9, 0.5], [0.6, 0.7, 0.8]])
+    assert same_bits(implicit_values(w, f, each), imprl.ImplicitModel(w, f, each).theta)
 
 
 def test_float32_in_float32_out_computed_in_float64():
@@ -379,7 +382,15 @@ def test_nothing_panics_across_the_boundary():
         ({"temperature": float("nan")}, "temperature"),
         ({"temperature": "1"}, "temperature"),
         ({"on_failure": "ignore"}, "on_failure"),
-        ({"grad": "unroll-warm:3"}, "grad"),
+        ({"grad": "unroll-warm:3"}, "init"),
+        ({"grad": "unroll-warm:3", "init": None}, "init"),
+        ({"init": np.zeros(4)}, "init"),
+        ({"init": np.zeros((2, 3))}, "init"),
+        ({"init": np.zeros(3, dtype=complex)}, "init"),
+        ({"eta": np.full((3, 1), 0.5)}, "eta"),
+        ({"w": np.zeros((3, 2)), "logits": np.zeros((3, 2, 3)), "eta": np.full((3, 3), 0.5)},
+         "eta"),
+        ({"w": np.zeros((3, 2)), "logits": np.zeros((3, 2, 3)), "eta": np.full(2, 0.5)}, "eta"),
         ({"grad": "unroll:0"}, "grad"),
         ({"grad": "truncated"}, "grad"),
         ({"grad": 3}, "grad"),
@@ -414,11 +425,360 @@ def test_bad_arguments_are_named(kwargs, name):
                                               np.zeros(2), "min"), "reduce"),
         (lambda: native.implicit_vjp_batch(np.zeros((2, 3, 1)), np.zeros((2, 3, 1, 3)),
                                            np.zeros(2), np.zeros((2, 4))), "g"),
+        (lambda: native.implicit_values_batch(np.zeros((2, 3, 1)), np.zeros((2, 3, 1, 3)),
+                                              np.zeros((2, 3))), "eta"),
+        (lambda: native.implicit_values_batch(np.zeros((2, 3, 1)), np.zeros((2, 3, 1, 3)),
+                                              np.zeros((2, 3, 2))), "eta"),
+        (lambda: native.implicit_values_batch(np.zeros((2, 3, 1)), np.zeros((2, 3, 1, 3)),
+                                              np.zeros(2), init=np.zeros((2, 4))), "init"),
+        (lambda: native.implicit_values_batch(np.zeros((2, 3, 1)), np.zeros((2, 3, 1, 3)),
+                                              np.zeros(2), grad="unroll-warm:2"), "init"),
+        (lambda: native.implicit_vjp_batch(np.zeros((2, 3, 1)), np.zeros((2, 3, 1, 3)),
+                                           np.zeros(2), np.zeros((2, 3)),
+                                           theta_hat=np.zeros(2)), "theta_hat"),
     ],
 )
 def test_the_native_batch_functions_name_bad_arguments(call, name):
     with pytest.raises(ValueError, match=f"`{name}`"):
         call()
+
+
+# Discounts per state and pseudo-action (SPEC §8.2).
+
+
+def per_sa_model(k, m, seed):
+    """w, logits and η_ka in [0.5, 0.95) of one model; m None: the paper's shapes, η (k,)."""
+    rng = np.random.default_rng(seed)
+    shape = (k,) if m is None else (k, m)
+    return rng.normal(0, 1, shape), rng.normal(0, 2, shape + (k,)), rng.uniform(0.5, 0.95, shape)
+
+
+def assert_greedy_margin(w, f, eta, margin=1e-2):
+    """For max with m > 1: a unique greedy pseudo-action in every state, by a margin the
+    differences cannot cross."""
+    theta = imprl.ImplicitModel(w, f, eta).theta
+    q = w + eta * np.einsum("kaj,j->ka", softmax_last(f), theta)
+    top2 = np.sort(q, axis=1)[:, -2:]
+    assert np.all(top2[:, 1] - top2[:, 0] > margin)
+
+
+@pytest.mark.parametrize(
+    "m,reduce,tau", [(None, "max", 1.0), (1, "logsumexp", 0.5), (2, "max", 1.0),
+                     (2, "logsumexp", 0.5)]
+)
+def test_per_state_action_eta_gradients_match_central_differences(m, reduce, tau):
+    """∂L/∂η_ka = u_k π_ka (S_aθ̂)_k in η's shape, and ∂L/∂w, ∂L/∂F, against central differences
+    in float64; θ̂ against the fixed point θ̂ = reduce_a(w_·a + η_·a ⊙ S_a θ̂)."""
+    k = 4
+    w, f, eta = per_sa_model(k, m, seed=91)
+    kw = dict(reduce=reduce, temperature=tau)
+    if m == 2 and reduce == "max":
+        assert_greedy_margin(w, f, eta)
+    g = np.random.default_rng(92).normal(size=k)
+    theta = np.asarray(implicit_values(w, f, eta, **kw))
+    q = (w + eta * np.einsum("...j,j->...", softmax_last(f), theta)).reshape(k, -1)
+    reduced = q.max(axis=1) if reduce == "max" else tau * np.log(np.exp(q / tau).sum(axis=1))
+    np.testing.assert_allclose(reduced, theta, rtol=1e-10, atol=1e-12)
+
+    def loss(w, f, eta):
+        return jnp.dot(jnp.asarray(g), implicit_values(w, f, eta, **kw))
+
+    dw, df, deta = jax.grad(loss, argnums=(0, 1, 2))(w, f, eta)
+    assert deta.shape == eta.shape
+    h = 1e-5
+    fd_w = central(lambda x: float(loss(x, f, eta)), w, h)
+    fd_f = central(lambda x: float(loss(w, x, eta)), f, h)
+    fd_eta = central(lambda x: float(loss(w, f, x)), eta, h)
+    assert rel_err(np.asarray(dw), fd_w) < 1e-6
+    assert rel_err(np.asarray(df), fd_f) < 1e-6
+    assert rel_err(np.asarray(deta), fd_eta) < 1e-6
+
+
+@pytest.mark.parametrize("m,reduce", [(None, "max"), (2, "max"), (3, "logsumexp")])
+def test_per_state_action_eta_equals_implicit_model_bit_for_bit(m, reduce):
+    k = 5
+    w, f, eta = per_sa_model(k, m, seed=93)
+    g = np.random.default_rng(94).normal(size=k)
+    model = imprl.ImplicitModel(w, f, eta, reduce=reduce)
+    assert same_bits(model.eta, eta)
+    expected = model.vjp(g)
+    theta, (dw, df, deta) = jax_vjp(w, f, eta, g, reduce=reduce)
+    assert same_bits(theta, model.theta)
+    assert same_bits(dw, expected["w"]) and same_bits(df, expected["logits"])
+    assert same_bits(deta, expected["eta"]) and deta.shape == eta.shape
+    # The per-model η is the sum of the per-state-action gradient at equal discounts.
+    one = imprl.ImplicitModel(w, f, 0.8, reduce=reduce)
+    each = imprl.ImplicitModel(w, f, np.full_like(eta, 0.8), reduce=reduce)
+    np.testing.assert_allclose(each.theta, one.theta, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(np.sum(each.vjp(g)["eta"]), one.vjp(g)["eta"], rtol=1e-10)
+    if m is not None:  # the same Newton solve: the same bits
+        assert same_bits(each.theta, one.theta)
+
+
+def test_a_per_action_eta_broadcasts_and_its_gradient_is_summed():
+    """η of shape (1, m) (one per pseudo-action) is η_ka = eta[0, a]; its gradient is the
+    per-state-action one summed over the states."""
+    k, m = 4, 3
+    w, f, _ = per_sa_model(k, m, seed=95)
+    eta_a = np.array([[0.6, 0.8, 0.9]])
+    g = np.random.default_rng(96).normal(size=k)
+    theta, (_, _, deta) = jax_vjp(w, f, eta_a, g, reduce="logsumexp")
+    assert deta.shape == (1, m)
+    full = np.broadcast_to(eta_a, (k, m)).copy()
+    model = imprl.ImplicitModel(w, f, full, reduce="logsumexp")
+    assert same_bits(theta, model.theta)
+    np.testing.assert_allclose(deta[0], model.vjp(g)["eta"].sum(axis=0), rtol=1e-13)
+
+
+@pytest.mark.parametrize("reduce", ["max", "logsumexp"])
+def test_per_state_action_eta_vmap_and_a_batch_equal_a_loop(reduce, monkeypatch):
+    b, k, m = 5, 4, 2
+    rng = np.random.default_rng(97)
+    w, f = rng.normal(size=(b, k, m)), rng.normal(0, 2, (b, k, m, k))
+    eta = rng.uniform(0.5, 0.95, (b, k, m))
+    g = rng.normal(size=(b, k))
+    counter = CountCalls(monkeypatch)
+    mapped = jax.vmap(lambda *a: jax_vjp(*a, reduce=reduce))(w, f, eta, g)
+    batched = jax_vjp(w, f, eta, g, reduce=reduce)
+    assert counter.calls == {"implicit_values_batch": 2, "implicit_vjp_batch": 2}
+    for theta, (dw, df, deta) in (mapped, batched):
+        assert deta.shape == (b, k, m)
+        for i in range(b):
+            model = imprl.ImplicitModel(w[i], f[i], eta[i], reduce=reduce)
+            grads = model.vjp(g[i])
+            assert same_bits(theta[i], model.theta)
+            assert same_bits(dw[i], grads["w"]) and same_bits(df[i], grads["logits"])
+            assert same_bits(deta[i], grads["eta"])
+    # η shared by the batch (in_axes None): its gradient is the sum over the models.
+    shared = eta[0]
+    _, (_, _, deta) = jax_vjp(w, f, shared[None], g, reduce=reduce)
+    loop = sum(imprl.ImplicitModel(w[i], f[i], shared, reduce=reduce).vjp(g[i])["eta"]
+               for i in range(b))
+    np.testing.assert_allclose(np.asarray(deta)[0], loop, rtol=1e-12)
+
+
+def test_per_state_action_eta_and_init_jit_equals_eager():
+    w, f, eta = per_sa_model(5, 2, seed=98)
+    init = np.random.default_rng(99).normal(size=5)
+    g = np.random.default_rng(100).normal(size=5)
+    for grad in ("ift", "truncated:3", "unroll:4", "unroll-warm:4"):
+        kw = dict(reduce="logsumexp", grad=grad, init=init)
+
+        def loss(w, f, eta):
+            return jnp.dot(jnp.asarray(g), implicit_values(w, f, eta, **kw))
+
+        eager = (implicit_values(w, f, eta, **kw), jax.grad(loss, argnums=(0, 1, 2))(w, f, eta))
+        jitted = (jax.jit(lambda *a: implicit_values(*a, **kw))(w, f, eta),
+                  jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(w, f, eta))
+        assert same_bits(eager[0], jitted[0])
+        for a, b in zip(eager[1], jitted[1]):
+            assert same_bits(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"eta": np.array([0.5, 1.0, 0.5])}, r"`eta`: an array whose entry \(1, 0\) is 1"),
+        ({"eta": np.array([0.5, -0.1, 0.5])}, r"`eta`: an array whose entry \(1, 0\)"),
+        ({"eta": np.array([0.5, 0.5, np.nan])}, r"`eta`: an array whose entry \(2, 0\) is NaN"),
+    ],
+)
+def test_a_per_state_action_eta_out_of_range_is_named(kwargs, match):
+    args = {"w": np.zeros(3), "logits": np.zeros((3, 3)), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        implicit_values(args["w"], args["logits"], args["eta"])
+    with pytest.raises(ValueError, match=r"model \(1,\) of the batch: invalid value for `eta`"):
+        implicit_values(np.zeros((2, 3)), np.zeros((2, 3, 3)),
+                        np.stack([np.full(3, 0.5), args["eta"]]))
+    theta = np.asarray(jax.jit(implicit_values)(np.zeros((2, 3)), np.zeros((2, 3, 3)),
+                                                np.stack([np.full(3, 0.5), args["eta"]])))
+    assert np.isnan(theta[1]).all() and np.isfinite(theta[0]).all()
+
+
+@pytest.mark.parametrize(
+    "eta,match",
+    [
+        (np.full((3, 2), 0.5), r"`eta`: an array of shape \[3, 2\]"),
+        (np.full(4, 0.5), r"`eta`: an array of shape \[4\]"),
+        (np.array([0.5, 1.0, 0.2]), r"`eta`: an array whose entry \(1, 0\) is 1"),
+        (np.array([0.5, np.inf, 0.2]), r"`eta`: an array whose entry \(1, 0\) is inf"),
+        (["a", "b", "c"], "`eta`"),
+        ([[0.5]] * 3, "`eta`"),
+    ],
+)
+def test_implicit_model_names_a_bad_per_state_action_eta(eta, match):
+    with pytest.raises(ValueError, match=match):
+        imprl.ImplicitModel(np.zeros(3), np.zeros((3, 3)), eta)
+
+
+def test_implicit_model_per_state_action_eta_shapes():
+    w, f, eta = per_sa_model(4, None, seed=101)
+    model = imprl.ImplicitModel(w, f, list(eta))
+    assert model.eta.shape == (4,) and model.vjp(np.ones(4))["eta"].shape == (4,)
+    assert "per state-action" in repr(model)
+    w2, f2, eta2 = per_sa_model(4, 2, seed=102)
+    model = imprl.ImplicitModel(w2, f2, eta2)
+    assert model.eta.shape == (4, 2) and model.vjp(np.ones(4))["eta"].shape == (4, 2)
+    assert isinstance(imprl.ImplicitModel(w, f, np.float64(0.5)).eta, float)
+    theta = model.theta.copy()
+    model.step(np.ones(4), 0.01)  # η stays
+    assert same_bits(model.eta, eta2) and not same_bits(model.theta, theta)
+
+
+# `init`: the warm start of the solve, θ_0 of the unrolled modes (SPEC §8.3).
+
+
+@pytest.mark.parametrize("m,reduce", [(None, "max"), (2, "max"), (3, "logsumexp")])
+def test_a_warm_start_equals_the_cold_solve_within_its_tolerance(m, reduce):
+    k = 6
+    w, f, eta = random_model(k, m, seed=111, eta=0.9)
+    g = np.random.default_rng(112).normal(size=k)
+    cold, (cdw, cdf, cdeta) = jax_vjp(w, f, eta, g, reduce=reduce)
+    # The start of a training loop: θ̂ of the model one small step before; and a far one.
+    near = np.asarray(implicit_values(w, f + 0.05, eta, reduce=reduce)) + 0.01
+    far = np.random.default_rng(113).normal(0, 50, k)
+    for init in (near, far):
+        theta, pull = jax.vjp(
+            lambda w, f, e, i: implicit_values(w, f, e, reduce=reduce, init=i), w, f, eta, init
+        )
+        dw, df, deta, dinit = pull(jnp.asarray(g))
+        scale = np.abs(np.asarray(cold)).max()
+        assert np.abs(np.asarray(theta) - np.asarray(cold)).max() <= 1e-9 * scale
+        assert rel_err(np.asarray(dw), np.asarray(cdw)) < 1e-9
+        assert rel_err(np.asarray(df), np.asarray(cdf)) < 1e-9
+        assert abs(float(deta) - float(cdeta)) <= 1e-9 * abs(float(cdeta))
+        assert same_bits(dinit, np.zeros(k))  # a stop-gradient
+        if m is None:  # one LU solve: a start changes nothing
+            assert same_bits(theta, cold) and same_bits(dw, cdw)
+
+
+def test_the_backward_pass_starts_at_the_forward_theta(monkeypatch):
+    """The backward pass gets θ̂ of the forward pass (float64, also for float32 inputs) as the
+    start of its solve, and its gradients are those of `ImplicitModel.vjp` bit for bit."""
+    w, f, eta = random_model(5, 3, seed=114)
+    g = np.random.default_rng(115).normal(size=5)
+    seen = []
+    real = native.implicit_vjp_batch
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["theta_hat"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(native, "implicit_vjp_batch", spy)
+    model = imprl.ImplicitModel(w, f, eta, reduce="logsumexp")
+    theta, (dw, _, _) = jax_vjp(w, f, eta, g, reduce="logsumexp")
+    assert same_bits(seen[-1][0], model.theta) and same_bits(dw, model.vjp(g)["w"])
+    w32, f32 = w.astype(np.float32), f.astype(np.float32)
+    jax_vjp(w32, f32, np.float32(eta), g.astype(np.float32), reduce="logsumexp")
+    model32 = imprl.ImplicitModel(w32.astype(np.float64), f32.astype(np.float64),
+                                  float(np.float32(eta)), reduce="logsumexp")
+    assert same_bits(seen[-1][0], model32.theta)
+
+
+def numpy_steps(w, f, eta, theta0, steps, reduce, tau):
+    """K steps θ ← reduce_a(w_·a + η_·a (S_a θ)) from θ_0, in NumPy."""
+    s = softmax_last(f)
+    theta = np.array(theta0, dtype=np.float64)
+    for _ in range(steps):
+        q = w + eta * np.einsum("kaj,j->ka", s, theta)
+        theta = q.max(axis=1) if reduce == "max" else tau * np.log(np.exp(q / tau).sum(axis=1))
+    return theta
+
+
+@pytest.mark.parametrize("reduce,tau", [("max", 1.0), ("logsumexp", 0.5)])
+def test_unroll_warm_is_k_steps_from_init_and_its_gradient_holds_init_fixed(reduce, tau):
+    k, m, K = 5, 2, 3
+    w, f, eta = per_sa_model(k, m, seed=121)
+    init = np.random.default_rng(122).normal(size=k)
+    g = np.random.default_rng(123).normal(size=k)
+    kw = dict(reduce=reduce, temperature=tau, init=init)
+    theta_k = np.asarray(implicit_values(w, f, eta, grad=f"unroll-warm:{K}", **kw))
+    np.testing.assert_allclose(theta_k, numpy_steps(w, f, eta, init, K, reduce, tau),
+                               rtol=1e-13, atol=1e-13)
+    assert same_bits(theta_k, implicit_values(w, f, eta, grad=f"unroll:{K}", **kw))
+    # unroll:K without init starts at 0.
+    np.testing.assert_allclose(
+        np.asarray(implicit_values(w, f, eta, reduce=reduce, temperature=tau, grad=f"unroll:{K}")),
+        numpy_steps(w, f, eta, np.zeros(k), K, reduce, tau), rtol=1e-13, atol=1e-13)
+
+    def loss(w, f, eta, init):
+        return jnp.dot(jnp.asarray(g), implicit_values(
+            w, f, eta, reduce=reduce, temperature=tau, grad=f"unroll-warm:{K}", init=init))
+
+    dw, df, deta, dinit = jax.grad(loss, argnums=(0, 1, 2, 3))(w, f, eta, init)
+    assert same_bits(dinit, np.zeros(k))
+    h = 1e-5
+    fd_w = central(lambda x: float(loss(x, f, eta, init)), w, h)
+    fd_f = central(lambda x: float(loss(w, x, eta, init)), f, h)
+    fd_eta = central(lambda x: float(loss(w, f, x, init)), eta, h)
+    assert rel_err(np.asarray(dw), fd_w) < 1e-6
+    assert rel_err(np.asarray(df), fd_f) < 1e-6
+    assert rel_err(np.asarray(deta), fd_eta) < 1e-6
+
+
+def test_unroll_warm_carried_by_the_caller_is_the_trainers_recursion():
+    """Calling unroll-warm:K with init = the previous call's output n times is n·K steps of
+    value iteration from the first init (the parameters held fixed)."""
+    k, m, K = 4, 3, 2
+    w, f, eta = per_sa_model(k, m, seed=124)
+    theta = np.zeros(k)
+    for _ in range(5):
+        theta = np.asarray(implicit_values(w, f, eta, reduce="logsumexp",
+                                           grad=f"unroll-warm:{K}", init=theta))
+    np.testing.assert_allclose(theta, numpy_steps(w, f, eta, np.zeros(k), 5 * K, "logsumexp", 1.0),
+                               rtol=1e-12, atol=1e-13)
+
+
+def test_init_under_vmap_equals_a_loop():
+    b, k, m = 4, 5, 2
+    rng = np.random.default_rng(125)
+    w, f = rng.normal(size=(b, k, m)), rng.normal(0, 2, (b, k, m, k))
+    eta, init, g = rng.uniform(0.5, 0.9, b), rng.normal(size=(b, k)), rng.normal(size=(b, k))
+    for grad in ("ift", "unroll-warm:3"):
+        def one(w, f, e, i, g):
+            return jax_vjp(w, f, e, g, reduce="logsumexp", grad=grad, init=i)
+
+        theta, grads = jax.vmap(one)(w, f, eta, init, g)
+        for i in range(b):
+            t, gr = one(w[i], f[i], eta[i], init[i], g[i])
+            assert same_bits(theta[i], t)
+            for a, c in zip(grads, gr):
+                assert same_bits(a[i], c)
+
+
+def test_a_non_finite_init_is_named_eagerly_and_nan_under_jit():
+    w, f = np.random.default_rng(126).normal(size=(2, 3, 2)), np.zeros((2, 3, 2, 3))
+    init = np.zeros((2, 3))
+    init[1, 2] = np.nan
+    for grad in ("ift", "unroll:2"):
+        with pytest.raises(ValueError, match=r"model \(1,\) of the batch: invalid value for `init`"):
+            implicit_values(w, f, 0.9, grad=grad, init=init)
+        theta = np.asarray(jax.jit(lambda w, f, i: implicit_values(w, f, 0.9, grad=grad, init=i))(
+            w, f, init))
+        assert np.isnan(theta[1]).all() and np.isfinite(theta[0]).all()
+
+
+def test_eager_calls_on_unfinished_inputs_do_not_deadlock_on_one_core():
+    """JAX computes eager operations asynchronously and runs an eager callback on one of its
+    worker threads: a callback reading an argument still being computed deadlocked on one core
+    (k = 400, 32 models; the argument `logits + noise`). The layer waits for its eager arguments
+    first. A hang fails by the timeout."""
+    code = """
+import os
+if hasattr(os, "sched_setaffinity"):  # Linux (the CI): one core
+    os.sched_setaffinity(0, {0})
+import jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_enable_x64", True)
+from imprl.jax import implicit_values
+rng = np.random.default_rng(0)
+w = jnp.asarray(rng.normal(size=(32, 400)))
+logits = jnp.asarray(rng.normal(size=(32, 400, 400)))
+for _ in range(3):
+    theta = implicit_values(w, logits + 0.01 * jnp.asarray(rng.normal(size=logits.shape)), 0.95)
+    g = jax.grad(lambda w: implicit_values(w, logits * 1.001, 0.95).sum())(w * 1.0)
+assert np.isfinite(np.asarray(theta)).all() and np.isfinite(np.asarray(g)).all()
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_importing_imprl_does_not_import_jax():

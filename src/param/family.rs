@@ -77,6 +77,9 @@ pub struct ImplicitFamily {
     rho: Vec<f64>,
     /// `η_{ka}` (`k × m`).
     eta: Vec<f64>,
+    /// Whether a fixed `η` was given per state and pseudo-action
+    /// ([`ImplicitFamily::from_params_with`]): then it is a `k × m` parameter, not a scalar.
+    eta_per_state_action: bool,
     theta: Vec<f64>,
     /// `(S_aθ)_k` (`k × m`).
     sa_theta: Vec<f64>,
@@ -101,6 +104,17 @@ impl ImplicitFamily {
     /// The model at `init` with the discount, reduction and temperature of `spec`, solved by
     /// `kind`. If its fixed point cannot be found, `θ̂` is NaN (a run from it diverges at once).
     pub fn new(init: FamilyInit, spec: &ModelSpec, kind: SolverKind) -> Self {
+        let mut me = Self::unsolved(init, spec, kind);
+        me.refresh_eta();
+        if me.solve_forward().is_err() {
+            me.theta.fill(f64::NAN);
+        }
+        me
+    }
+
+    /// The model at `init` as [`ImplicitFamily::new`] builds it, `θ = 0`, before its forward
+    /// solve (and before `η = σ(ρ)` of a learned discount).
+    fn unsolved(init: FamilyInit, spec: &ModelSpec, kind: SolverKind) -> Self {
         let (k, m) = (init.k, init.m);
         let rho = match spec.learn_eta {
             LearnEta::None => Vec::new(),
@@ -111,7 +125,7 @@ impl ImplicitFamily {
         softmax_each_row(&init.f, k, &mut s);
         let j = vec![0.0; k * k];
         let solver = Resolvent::new(&j, k, 1.0, kind);
-        let mut me = Self {
+        Self {
             k,
             m,
             reduce: spec.reduce,
@@ -123,6 +137,7 @@ impl ImplicitFamily {
             s,
             rho,
             eta: vec![spec.eta; k * m],
+            eta_per_state_action: false,
             theta: vec![0.0; k],
             sa_theta: vec![0.0; k * m],
             q: vec![0.0; k * m],
@@ -141,12 +156,7 @@ impl ImplicitFamily {
             solver,
             mode: GradMode::Ift,
             unrolled: Unrolled::default(),
-        };
-        me.refresh_eta();
-        if me.solve_forward().is_err() {
-            me.theta.fill(f64::NAN);
         }
-        me
     }
 
     /// Feature dimension `k`.
@@ -431,10 +441,13 @@ impl Parameterization for ImplicitFamily {
 
     fn params(&self) -> Vec<ParamArray<'_>> {
         let (k, m) = (self.k, self.m);
-        // One `η` (fixed or a learned scalar) is a scalar; a per-state-action one is `k × m`.
-        let (eta, eta_shape): (&[f64], &[usize]) = match self.learn {
-            LearnEta::PerStateAction => (&self.eta, &[k, m]),
-            _ => (&self.eta[..1], &[]),
+        // One `η` (fixed or a learned scalar) is a scalar; a per-state-action one (learned or
+        // given) is `k × m`.
+        let per_state_action = self.learn == LearnEta::PerStateAction || self.eta_per_state_action;
+        let (eta, eta_shape): (&[f64], &[usize]) = if per_state_action {
+            (&self.eta, &[k, m])
+        } else {
+            (&self.eta[..1], &[])
         };
         let mut out = vec![
             ParamArray::new("w", &[k, m], &self.w),
