@@ -543,7 +543,12 @@ def run_study(out: str, opts: Optional[StudyOptions] = None, *, progress=None,
                     f"{last['test_rmse']:.4g} (along 1 {last['test_one']:.3g}, rest "
                     f"{last['test_rest']:.3g}) in {time.perf_counter() - t0:.1f} s"
                 )
-    rows = [r for r in rows if _in_grid(opts, r)]
+    # The grid's runs in the grid's order (a resumed study appends in the order it ran).
+    order = {key: i for i, key in enumerate(
+        (n, c, m, lr) for n in opts.sizes for c in opts.offsets for m in opts.methods
+        for lr in sorted(opts.lr))}
+    rows = sorted((r for r in rows if _in_grid(opts, r)),
+                  key=lambda r: (order[_run_key(r)[:4]], r["seed"], r["step"]))
     files = [curves]
     summary = summarize(rows)
     files.append(_write_csv(os.path.join(out, "summary.csv"), SUMMARY_COLUMNS, summary))

@@ -185,3 +185,72 @@ def test_the_command_runs_the_study_in_python(tmp_path):
     env["IMPRL_PYTHON"] = str(tmp_path / "no-python")
     p = subprocess.run(args, capture_output=True, text=True, env=env)
     assert p.returncode == 2 and "IMPRL_PYTHON" in p.stderr
+
+
+def _table_rows(text, header_start):
+    """The rows (lists of cells) of the Markdown table whose header starts with `header_start`."""
+    lines = text.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[i + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip().strip("*") for c in line.strip("|").split("|")])
+    return rows
+
+
+def _pm(cell):
+    mean, se = cell.split(" ± ")
+    return float(mean), float(se)
+
+
+def test_the_docs_claims_are_the_shipped_tables():
+    """docs/state-dependent: its result tables against the study's own summary.csv and
+    curves.csv shipped beside it (rounded as printed)."""
+    from conftest import REPO
+
+    docs = REPO / "docs" / "state-dependent"
+    text = (docs / "README.md").read_text()
+
+    adam = {(int(r["size"]), float(r["offset"]), r["method"]): r
+            for r in _read(docs / "adam" / "summary.csv")}
+    methods = ["explicit", "implicit", "unroll:5", "unroll:20"]
+    rows = _table_rows(text, "| maps | offset | explicit |")
+    assert len(rows) == 4
+    for cells in rows:
+        n, c = int(cells[0].split("×")[0]), float(cells[1])
+        for method, cell in zip(methods, cells[2:]):
+            mean, se = _pm(cell)
+            r = adam[(n, c, method)]
+            assert mean == pytest.approx(float(r["test_rmse"]), abs=0.0011)
+            assert se == pytest.approx(float(r["test_rmse_se"]), abs=0.0011)
+            assert r["failed_runs"] == "0" and r["seeds"] == "5"
+
+    curves = _read(docs / "adam" / "curves.csv")
+    early = _table_rows(text, "| maps | update | explicit |")
+    assert len(early) == 8
+    for cells in early:
+        n, step = int(cells[0].split("×")[0]), int(cells[1])
+        for method, cell in zip(methods, cells[2:]):
+            xs = [float(r["test_one"]) for r in curves if int(r["size"]) == n
+                  and float(r["offset"]) == 1.0 and r["method"] == method
+                  and int(r["step"]) == step]
+            assert len(xs) == 5
+            assert float(cell) == pytest.approx(np.mean(xs), rel=0.02, abs=0.006)
+
+    sgd = {(float(r["offset"]), r["method"], float(r["lr"])): r
+           for r in _read(docs / "sgd" / "summary.csv")}
+    best = _table_rows(text, "| offset | method | best rate |")
+    assert len(best) == 8
+    for cells in best:
+        r = sgd[(float(cells[0]), cells[1], float(cells[2]))]
+        assert r["best"] == "True"
+        for cell, key in zip(cells[3:6], ("test_rmse", "test_one", "test_rest")):
+            mean, se = _pm(cell)
+            assert mean == pytest.approx(float(r[key]), abs=0.0011)
+            assert se == pytest.approx(float(r[key + "_se"]), abs=0.0011)
+        # The largest rate with no failed run, as the table says.
+        largest = float(cells[6].split()[0])
+        ok = [lr for (c, m, lr), row in sgd.items()
+              if (c, m) == (float(cells[0]), cells[1]) and row["failed_runs"] == "0"]
+        assert max(ok) == largest
