@@ -1,6 +1,7 @@
 """imprl from Python: training runs, sweeps into a results store, the tidy results table, and
 the implicit layer as a NumPy building block (and, with the optional JAX, as a JAX function:
-``imprl.jax.implicit_values``; importing ``imprl`` does not import JAX).
+``imprl.jax.implicit_values``; importing ``imprl`` does not import JAX), and the state-dependent
+study (``imprl.state_dependent``, with JAX and optax: ``imprl study state-dependent``).
 
 The run settings are those of the command line and of TOML files (``imprl.settings()`` lists
 them); every bad argument raises ``ValueError`` naming it, with the command line's message.
