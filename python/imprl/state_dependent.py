@@ -30,7 +30,8 @@ maps:
   averaged over the test maps).
 
 Everything a run does follows from its seed (maps, initialization, minibatches). Needs JAX and
-optax (``pip install "./python[study]"``).
+optax (``pip install "./python[study]"``); a run computes in float64 (it turns on
+``jax_enable_x64``).
 """
 
 from __future__ import annotations
@@ -458,8 +459,11 @@ def run_one(opts: StudyOptions, n: int, offset: float, method: str, seed: int,
         return optax.apply_updates(params, steps), state, value
 
     evaluate = jax.jit(predict)
-    x_tr, v_tr, f_tr = (jnp.asarray(data[key]) for key in ("x_train", "v_train", "free_train"))
-    x_te = jnp.asarray(data["x_test"])
+    # Minibatches are cut on the host, so that every argument of a jitted call is ready when it
+    # is made (a callback inside a jitted call whose arguments are still being computed can
+    # deadlock on one core: imprl.jax), and each step waits for its loss.
+    x_tr, v_tr, f_tr = (data[key] for key in ("x_train", "v_train", "free_train"))
+    x_te = data["x_test"]
     rows, recent = [], deque(maxlen=opts.every)
 
     def record(step: int) -> None:

@@ -254,3 +254,18 @@ def test_the_docs_claims_are_the_shipped_tables():
         ok = [lr for (c, m, lr), row in sgd.items()
               if (c, m) == (float(cells[0]), cells[1]) and row["failed_runs"] == "0"]
         assert max(ok) == largest
+
+
+def test_a_shipped_run_is_reproduced_bit_for_bit():
+    """The first implicit run of docs/state-dependent/adam (8 × 8, offset 0, seed 0) again from
+    its seed: every evaluation the same bits as the shipped curves.csv."""
+    from conftest import REPO
+
+    opts = sd.StudyOptions()
+    opts.check()
+    rows = sd.run_one(opts, 8, 0.0, "implicit", 0)
+    shipped = [sd._typed(r) for r in _read(REPO / "docs/state-dependent/adam/curves.csv")
+               if (r["size"], r["method"], r["seed"]) == ("8", "implicit", "0")
+               and float(r["offset"]) == 0.0]
+    assert len(rows) == len(shipped) == 26
+    np.testing.assert_equal(rows, shipped)
