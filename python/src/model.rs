@@ -272,6 +272,7 @@ fn build_layer(
     eta: &[f64],
     (reduce, temperature): (Reduce, f64),
     start: Option<&[f64]>,
+    solver: Solver,
 ) -> PyResult<Box<dyn ImplicitLayer>> {
     finite("w", &w)?;
     check_eta(eta, m)?;
@@ -294,6 +295,10 @@ fn build_layer(
     }
     let solve_err = |e: String| PyRuntimeError::new_err(format!("θ̂ cannot be solved: {e}"));
     Ok(match (m, eta, start) {
+        (1, &[eta], start) if solver == Solver::Gmres => Box::new(
+            Implicit::from_params_iterative(w, f, eta, start)
+                .map_err(|e| solve_err(e.to_string()))?,
+        ),
         (1, &[eta], _) => {
             Box::new(Implicit::from_params(w, f, eta).map_err(|e| solve_err(e.to_string()))?)
         }
@@ -361,7 +366,15 @@ impl ImplicitModel {
                 ));
             }
         }
-        let inner = build_layer((k, m), w, f, &eta_values, (reduce, temperature), None)?;
+        let inner = build_layer(
+            (k, m),
+            w,
+            f,
+            &eta_values,
+            (reduce, temperature),
+            None,
+            Solver::Lu,
+        )?;
         Ok(Self {
             inner,
             w_shape,
@@ -549,6 +562,33 @@ struct Batch<'a> {
     /// `θ̂` of each model from the forward pass (`B × k`): the start of the backward pass's
     /// solve, which then takes no Newton step.
     fixed_point: Option<&'a [f64]>,
+    /// How the paper's model solves its linear systems ([`Solver`]).
+    solver: Solver,
+}
+
+/// The linear solver of the paper's model (m = 1, one η) in the batch functions: LU (the
+/// default, bit for bit `ImplicitModel`), or warm-started GMRES without a factorization unless
+/// it fails ([`Implicit::from_params_iterative`]; θ̂ and gradients to the solver's tolerance).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Solver {
+    Lu,
+    Gmres,
+}
+
+/// The `solver` argument (`"lu"` when `None`); errors name it.
+fn solver_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Solver> {
+    let Some(obj) = obj else {
+        return Ok(Solver::Lu);
+    };
+    match obj.extract::<String>().ok().as_deref() {
+        Some("lu") => Ok(Solver::Lu),
+        Some("gmres") => Ok(Solver::Gmres),
+        _ => Err(config_err(ConfigError::invalid(
+            "solver",
+            shown(obj),
+            "lu, gmres",
+        ))),
+    }
 }
 
 impl Batch<'_> {
@@ -580,7 +620,16 @@ impl Batch<'_> {
         let (k, m) = (self.k, self.m);
         let w = self.w[i * k * m..(i + 1) * k * m].to_vec();
         let f = self.f[i * k * m * k..(i + 1) * k * m * k].to_vec();
-        build_layer((k, m), w, f, self.eta_of(i), self.reduction, start).ok()
+        build_layer(
+            (k, m),
+            w,
+            f,
+            self.eta_of(i),
+            self.reduction,
+            start,
+            self.solver,
+        )
+        .ok()
     }
 
     /// The output of model `i` in the batch's mode (SPEC §8.3) and its `θ̂`: the output is `θ̂`
@@ -656,6 +705,7 @@ struct BatchOptions<'a, 'py> {
     grad: Option<&'a Bound<'py, PyAny>>,
     init: Option<&'a Bound<'py, PyAny>>,
     fixed_point: Option<&'a Bound<'py, PyAny>>,
+    solver: Option<&'a Bound<'py, PyAny>>,
 }
 
 /// Reads and checks the batch arguments `w` `(B, k, m)`, `logits` `(B, k, m, k)`, `eta` `(B,)`
@@ -670,6 +720,7 @@ fn with_batch<'py, T>(
 ) -> PyResult<T> {
     let (_, reduce, tau) = reduction(opts.reduce, opts.temperature)?;
     let mode = grad_mode(opts.grad)?;
+    let solver = solver_arg(opts.solver)?;
     if matches!(mode, GradMode::UnrollWarm(_)) && opts.init.is_none() {
         return Err(config_err(ConfigError::invalid(
             "init",
@@ -697,6 +748,14 @@ fn with_batch<'py, T>(
             &eta_shape,
             &format!("shape ({b},) or ({b}, {k}, {m})"),
         ));
+    }
+    if solver == Solver::Gmres && (m != 1 || eta_shape.len() != 1) {
+        return Err(config_err(ConfigError::invalid(
+            "solver",
+            "gmres",
+            "lu for the model family and per-state-action discounts (gmres: the paper's model, \
+             m = 1 with one η per model)",
+        )));
     }
     let mut starts = Vec::new();
     for (obj, name) in [(opts.init, "init"), (opts.fixed_point, "theta_hat")] {
@@ -729,6 +788,7 @@ fn with_batch<'py, T>(
         mode,
         init: start_slice(&starts[0])?,
         fixed_point: start_slice(&starts[1])?,
+        solver,
     };
     run(&batch)
 }
@@ -763,7 +823,7 @@ fn start_slice<'a>(
 /// but for the unrolled modes). The models are solved in parallel on all cores, the GIL
 /// released.
 #[pyfunction]
-#[pyo3(signature = (w, logits, eta, reduce=None, temperature=None, grad=None, init=None, with_fixed_point=false))]
+#[pyo3(signature = (w, logits, eta, reduce=None, temperature=None, grad=None, init=None, with_fixed_point=false, solver=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn implicit_values_batch<'py>(
     py: Python<'py>,
@@ -775,6 +835,7 @@ pub fn implicit_values_batch<'py>(
     grad: Option<&Bound<'py, PyAny>>,
     init: Option<&Bound<'py, PyAny>>,
     with_fixed_point: bool,
+    solver: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = BatchOptions {
         reduce,
@@ -782,6 +843,7 @@ pub fn implicit_values_batch<'py>(
         grad,
         init,
         fixed_point: None,
+        solver,
     };
     let (b, k, theta, fixed) = with_batch(w, logits, eta, opts, |batch| {
         let mut theta = vec![f64::NAN; batch.b * batch.k];
@@ -831,7 +893,7 @@ type BatchGrads<'py> = (
 /// θ̂ it takes no step, and the gradients are the same bits as from 0); without it the solve
 /// starts at `init` or 0. Parallel on all cores, the GIL released.
 #[pyfunction]
-#[pyo3(signature = (w, logits, eta, g, reduce=None, temperature=None, grad=None, init=None, theta_hat=None))]
+#[pyo3(signature = (w, logits, eta, g, reduce=None, temperature=None, grad=None, init=None, theta_hat=None, solver=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn implicit_vjp_batch<'py>(
     w: &Bound<'py, PyAny>,
@@ -843,6 +905,7 @@ pub fn implicit_vjp_batch<'py>(
     grad: Option<&Bound<'py, PyAny>>,
     init: Option<&Bound<'py, PyAny>>,
     theta_hat: Option<&Bound<'py, PyAny>>,
+    solver: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<BatchGrads<'py>> {
     let py = w.py();
     let (g_shape, g) = batch_array(g, "g", &[2])?;
@@ -852,6 +915,7 @@ pub fn implicit_vjp_batch<'py>(
         grad,
         init,
         fixed_point: theta_hat,
+        solver,
     };
     let (b, k, m, per_sa, dw, df, deta) = with_batch(w, logits, eta, opts, |batch| {
         let (b, k, m) = (batch.b, batch.k, batch.m);

@@ -797,3 +797,43 @@ def test_the_readme_example_runs():
     dw, df, deta = scope["grads"]
     assert dw.shape == (32, 10) and df.shape == (32, 10, 10) and deta.shape == ()
     assert scope["per_model"].shape == (32, 10) and np.isfinite(scope["per_model"]).all()
+
+
+@pytest.mark.parametrize("k", [6, 40, 150])
+def test_the_gmres_solver_agrees_with_lu_to_its_tolerance(k):
+    """solver="gmres" (warm-started from init, or from 0): θ̂ and the gradients for w, logits
+    and η as LU's to the solver's relative residual 1e-10, eager, jitted and batched."""
+    rng = np.random.default_rng(k)
+    w, f = rng.normal(0, 1, (3, k)), rng.normal(0, 2, (3, k, k))
+    eta = np.array([0.5, 0.9, 0.99])
+    g = rng.normal(size=(3, k))
+    theta, (dw, df, deta) = jax_vjp(w, f, eta, g)
+    start = theta + 0.01 * rng.normal(size=theta.shape)
+    for init in (None, start):
+        kw = dict(solver="gmres", init=init)
+        t2, (dw2, df2, deta2) = jax_vjp(w, f, eta, g, **kw)
+        for a, b in ((t2, theta), (dw2, dw), (df2, df), (deta2, deta)):
+            a, b = np.asarray(a), np.asarray(b)
+            assert np.max(np.abs(a - b)) <= 1e-8 * max(1.0, np.max(np.abs(b)))
+        jitted = jax.jit(lambda w, f, e, i: implicit_values(w, f, e, solver="gmres", init=i))
+        t3 = jitted(w, f, eta, theta if init is None else start)
+        np.testing.assert_allclose(np.asarray(t3), np.asarray(theta), rtol=1e-8, atol=1e-9)
+        # vmap: one call for the batch, the same models.
+        per = jax.vmap(lambda w, f, e: implicit_values(w, f, e, solver="gmres"))(w, f, eta)
+        np.testing.assert_allclose(np.asarray(per), np.asarray(theta), rtol=1e-8, atol=1e-9)
+
+
+def test_the_gmres_solver_is_for_the_papers_model_only():
+    w, f, eta = random_model(4, m=2)
+    with pytest.raises(ValueError, match="`solver`"):
+        implicit_values(w, f, eta, solver="gmres")
+    w, f, _ = random_model(4)
+    with pytest.raises(ValueError, match="`solver`"):
+        implicit_values(w, f, np.full(4, 0.9), solver="gmres")  # η per state
+    for bad in ("GMRES", "cg", None, 1):
+        with pytest.raises(ValueError, match="`solver`"):
+            implicit_values(w, f, 0.9, solver=bad)
+    # The native functions name it too.
+    args = (np.zeros((1, 4, 1)), np.zeros((1, 4, 1, 4)), np.full(1, 0.9))
+    with pytest.raises(ValueError, match="`solver`"):
+        native.implicit_values_batch(*args, solver="qr")

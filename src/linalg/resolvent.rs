@@ -125,7 +125,8 @@ pub struct Resolvent {
     eta: f64,
     refine: bool,
     gmres: Option<Gmres>,
-    lu: ResolventLu,
+    /// The factorization (`None` only for [`Resolvent::unfactorized`] until its first LU).
+    lu: Option<ResolventLu>,
     /// True when `lu` factorizes the current `A`.
     fresh: bool,
     /// Refactorize at this many coming updates: after a slow refinement (one) or a failed GMRES
@@ -146,7 +147,7 @@ impl Resolvent {
             eta,
             refine,
             gmres,
-            lu: ResolventLu::new(s, k, eta),
+            lu: Some(ResolventLu::new(s, k, eta)),
             fresh: true,
             lu_updates: 0,
             r: vec![0.0; k],
@@ -155,6 +156,26 @@ impl Resolvent {
                 ..Default::default()
             },
             published: Self::published_workspace(k, kind),
+        }
+    }
+
+    /// A GMRES solver for `A = I − ηS` that does not factorize `A` until a solve needs it (its
+    /// first solve is warm-started GMRES; an LU only if that fails): for a model built for a
+    /// single solve from a good start, where [`Resolvent::new`]'s O(k³) factorization would cost
+    /// more than the solve (the JAX layer's `solver="gmres"`). The training path uses
+    /// [`Resolvent::new`].
+    pub fn unfactorized(k: usize, eta: f64) -> Self {
+        Self {
+            k,
+            eta,
+            refine: true,
+            gmres: Some(Gmres::new(k)),
+            lu: None,
+            fresh: false,
+            lu_updates: 0,
+            r: vec![0.0; k],
+            stats: SolveStats::default(),
+            published: None,
         }
     }
 
@@ -212,7 +233,7 @@ impl Resolvent {
     }
 
     fn refactor(&mut self, s: &[f64]) {
-        self.lu = ResolventLu::new(s, self.k, self.eta);
+        self.lu = Some(ResolventLu::new(s, self.k, self.eta));
         self.fresh = true;
         self.stats.factorizations += 1;
     }
@@ -301,6 +322,9 @@ impl Resolvent {
             }
             self.lu_updates = LU_AFTER_GMRES_FAILURE;
             self.refactor(s);
+        } else if self.lu.is_none() {
+            // An unfactorized solver switched away from GMRES: factorize now.
+            self.refactor(s);
         } else if !self.fresh {
             let mut last = f64::INFINITY;
             for sweep in 0..MAX_SWEEPS {
@@ -359,11 +383,18 @@ impl Resolvent {
         }
     }
 
+    /// `r ← A⁻¹r` (`A⁻ᵀr`) by the factorization, which every path that calls this has made
+    /// (only [`Resolvent::unfactorized`] starts without one, and it factorizes before its first
+    /// LU solve).
     fn apply_lu(&mut self, transpose: bool) {
+        let lu = self
+            .lu
+            .as_mut()
+            .expect("a factorization before an LU solve");
         if transpose {
-            self.lu.solve_transpose_in_place(&mut self.r);
+            lu.solve_transpose_in_place(&mut self.r);
         } else {
-            self.lu.solve_in_place(&mut self.r);
+            lu.solve_in_place(&mut self.r);
         }
     }
 }
@@ -554,6 +585,35 @@ mod tests {
                     "{kind:?}: {done:?}, residual {r:e}"
                 );
                 assert_eq!(solver.inexact(), None);
+            }
+        }
+    }
+
+    /// An unfactorized solver solves both systems to the tolerance by GMRES alone when GMRES
+    /// converges (no factorization), and falls back to an LU when it cannot (a cyclic
+    /// permutation at `η` near 1, whose eigenvalues circle 1): the residual is met either way.
+    #[test]
+    fn an_unfactorized_solver_factorizes_only_when_gmres_fails() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let k = 120;
+        let f: Vec<f64> = (0..k * k).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let mut easy = vec![0.0; k * k];
+        softmax_rows(&f, k, &mut easy);
+        let mut cycle = vec![0.0; k * k];
+        for i in 0..k {
+            cycle[i * k + (i + 1) % k] = 1.0;
+        }
+        for (s, eta, factorizations) in [(&easy, 0.95, 0), (&cycle, 1.0 - 1e-6, 1)] {
+            for transpose in [false, true] {
+                let mut solver = Resolvent::unfactorized(k, eta);
+                let b: Vec<f64> = (0..k).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let (mut x, mut sx) = (vec![0.0; k], vec![0.0; k]);
+                solver
+                    .solve(s, &b, &mut x, &mut sx, transpose)
+                    .expect("solved");
+                let (r, bn) = true_residual(s, eta, &b, &x, transpose);
+                assert!(r <= REFINE_TOL * bn, "{r} > {}", REFINE_TOL * bn);
+                assert_eq!(solver.stats().factorizations, factorizations);
             }
         }
     }

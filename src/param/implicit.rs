@@ -57,7 +57,17 @@ impl Implicit {
         let mut s = vec![0.0; k * k];
         softmax_rows(&init.f, k, &mut s);
         let solver = Resolvent::new(&s, k, eta, kind);
-        let mut me = Self {
+        let mut me = Self::unsolved(init, eta, s, solver);
+        if me.solve_forward().is_err() {
+            me.theta.fill(f64::NAN);
+        }
+        me
+    }
+
+    /// The model at `init` with `S = σ(F)` and `solver`, `θ = 0`, not solved.
+    fn unsolved(init: ImplicitInit, eta: f64, s: Vec<f64>, solver: Resolvent) -> Self {
+        let k = init.k;
+        Self {
             k,
             eta,
             w: init.w,
@@ -73,11 +83,7 @@ impl Implicit {
             mode: GradMode::Ift,
             unrolled: Unrolled::default(),
             inexact_updates: 0,
-        };
-        if me.solve_forward().is_err() {
-            me.theta.fill(f64::NAN);
         }
-        me
     }
 
     /// A copy of the model at the same parameters, sharing nothing, whose solver (with its
@@ -344,6 +350,31 @@ fn logit_gradient(df: &mut [f64], s: &[f64], u: &[f64], theta: &[f64], s_theta: 
 /// Building the model from given parameters and its discount gradient (for callers outside
 /// training, such as the Python package's implicit layer).
 impl Implicit {
+    /// As [`Implicit::from_params`], solved by warm-started GMRES instead of LU: from `start`
+    /// (`θ_0`, length `k`; 0 when `None`), right-Jacobi preconditioned, to the same relative
+    /// residual [`crate::linalg::REFINE_TOL`], with no factorization unless GMRES fails (then
+    /// LU). Its adjoint solves `Aᵀu = g` the same way, from 0. For a model built for one
+    /// forward and one backward solve from a good start (the JAX layer's `solver="gmres"`):
+    /// O(k²) per GMRES iteration against the factorization's O(k³). θ̂ and the gradients agree
+    /// with [`Implicit::from_params`]'s to the tolerance, not bit for bit.
+    pub fn from_params_iterative(
+        w: Vec<f64>,
+        f: Vec<f64>,
+        eta: f64,
+        start: Option<&[f64]>,
+    ) -> Result<Self, SolveError> {
+        let k = w.len();
+        let mut s = vec![0.0; k * k];
+        softmax_rows(&f, k, &mut s);
+        let solver = Resolvent::unfactorized(k, eta);
+        let mut me = Self::unsolved(ImplicitInit { k, w, f }, eta, s, solver);
+        if let Some(start) = start {
+            me.theta.copy_from_slice(start);
+        }
+        me.solve_forward()?;
+        Ok(me)
+    }
+
     /// The model at parameters `w` (length `k`) and logits `F` (`k × k`, row-major) with internal
     /// discount `η`, solved by LU: `θ̂ = (I − ησ(F))⁻¹w` (SPEC §1), or the error of a solve that
     /// cannot meet its tolerance. Lengths must agree (`f.len() == w.len()²`); the caller checks.
