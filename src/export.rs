@@ -53,66 +53,20 @@ pub fn tidy_header(optional: &[&Metric]) -> Vec<&'static str> {
         .collect()
 }
 
-/// Writes runs as a tidy CSV ([`tidy_header`]): one row per run and evaluation, every setting
-/// spelled as on the command line, floats in their shortest exact decimal form, `diverged`
-/// `true` on every row of a run that diverged and `diverged_at` its step. A run that diverged
-/// before its first evaluation has one row with empty results, so that no run is invisible.
-/// Optional metrics that some run has (a learned `η`) are last columns, empty for the runs
-/// without them, then [`crate::tidy::UNSTABLE_AT`] when some run is unstable. Returns the number
-/// of runs.
+/// Writes the tidy CSV of `records` (`imprl export --format csv`): the typed table
+/// [`crate::tidy::TidyTable::from_records`] — every declared setting, then `timestep`, the
+/// published metrics, `diverged` and `diverged_at`, one row per run and evaluation (a run that
+/// diverged before its first evaluation has one row with empty evaluation cells); optional
+/// metrics that some run has (a learned `η`) as last columns, empty for the runs without them,
+/// then [`crate::tidy::UNSTABLE_AT`] when the table has it — written by [`write_table_csv`], the
+/// one CSV writer of the typed tables. Returns the number of runs.
 pub fn write_tidy_csv<W: Write>(
     out: W,
     records: impl IntoIterator<Item = RunRecord>,
 ) -> csv::Result<usize> {
     let records: Vec<RunRecord> = records.into_iter().collect();
-    let optional = metrics::optional_present(records.iter().flat_map(|r| &r.rows));
-    let required: Vec<&Metric> = metrics::required().collect();
-    let unstable = crate::tidy::any_unstable(&records);
-    let mut w = csv::Writer::from_writer(out);
-    let mut header = tidy_header(&optional);
-    if unstable {
-        header.push(crate::tidy::UNSTABLE_AT.0);
-    }
-    w.write_record(header)?;
-    let mut n = 0;
-    for rec in records {
-        // The unstable column, when the table has it: the step, or empty.
-        let unstable_field: Option<String> = unstable
-            .then(|| crate::tidy::unstable_at(&rec).map_or_else(String::new, |s| s.to_string()));
-        let settings: Vec<String> = rec.config.texts().into_iter().map(|(_, v)| v).collect();
-        let at = rec.outcome.diverged_at();
-        let tail = [
-            at.is_some().to_string(),
-            at.map_or_else(String::new, |s| s.to_string()),
-        ];
-        if rec.rows.is_empty() {
-            let empty = std::iter::repeat_n(String::new(), 1 + required.len());
-            let no_optional = std::iter::repeat_n(String::new(), optional.len());
-            w.write_record(
-                settings
-                    .iter()
-                    .cloned()
-                    .chain(empty)
-                    .chain(tail.clone())
-                    .chain(no_optional)
-                    .chain(unstable_field.clone()),
-            )?;
-        }
-        for r in &rec.rows {
-            w.write_record(
-                settings
-                    .iter()
-                    .cloned()
-                    .chain(log_fields(r, &required))
-                    .chain(tail.clone())
-                    .chain(metric_fields(r, &optional))
-                    .chain(unstable_field.clone()),
-            )?;
-        }
-        n += 1;
-    }
-    w.flush()?;
-    Ok(n)
+    write_table_csv(out, &crate::tidy::TidyTable::from_records(&records))?;
+    Ok(records.len())
 }
 
 /// Writes a typed table as CSV: its column names, then its rows, floats in their shortest
