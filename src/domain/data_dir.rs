@@ -7,6 +7,7 @@
 //! `DIR/meta.toml` (`gamma = 0.9`); then `td:N` targets are built from them, and `mc` targets
 //! too when there is no `train.csv`.
 
+use super::csv_rows;
 use super::error::OwnError;
 use super::npy;
 use super::transitions::Transitions;
@@ -211,10 +212,7 @@ impl DataDir {
 /// A data set from CSV bytes: a header, then rows of numbers, the last column the target.
 fn csv_set(path: &str, bytes: &[u8]) -> Result<Dataset, OwnError> {
     let err = |m: String| OwnError::new(path, m);
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
+    let mut r = csv_rows::reader(bytes);
     let cols = r.headers().map_err(|e| err(e.to_string()))?.len();
     if cols < 2 {
         return Err(err(format!(
@@ -223,30 +221,11 @@ fn csv_set(path: &str, bytes: &[u8]) -> Result<Dataset, OwnError> {
     }
     let mut set = Dataset::new(cols - 1);
     let mut row = Vec::with_capacity(cols);
-    for (i, rec) in r.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| err(format!("line {line}: {e}")))?;
-        if rec.len() != cols {
-            return Err(err(format!(
-                "line {line}: {} columns, not {cols} as the header",
-                rec.len()
-            )));
-        }
+    for rec in csv_rows::rows(&mut r, cols, &err) {
+        let (line, rec) = rec?;
         row.clear();
         for (j, f) in rec.iter().enumerate() {
-            let x: f64 = f.parse().map_err(|_| {
-                err(format!(
-                    "line {line}, column {}: `{f}` is not a number",
-                    j + 1
-                ))
-            })?;
-            if !x.is_finite() {
-                return Err(err(format!(
-                    "line {line}, column {}: {x} is not finite",
-                    j + 1
-                )));
-            }
-            row.push(x);
+            row.push(csv_rows::number(f, line, j + 1, &err)?);
         }
         set.push(&row[..cols - 1], row[cols - 1]);
     }

@@ -4,6 +4,7 @@
 //! and returns the training samples and the test set for one reward offset and run seed.
 
 pub mod chain;
+mod csv_rows;
 pub mod data_dir;
 pub mod error;
 pub mod file;

@@ -10,6 +10,7 @@
 //! `imprl dataset` runs as its domain bit for bit; `mc` rows are the truncated discounted
 //! returns of the episode's remaining rows (every row kept).
 
+use super::csv_rows;
 use super::error::OwnError;
 use super::tabular::discounted_returns_into;
 use super::targets::{push_td_rows, Targets};
@@ -137,10 +138,7 @@ impl Transitions {
     /// state; errors name the line and column.
     pub fn read_csv(path: &str, bytes: &[u8]) -> Result<Transitions, OwnError> {
         let err = |m: String| OwnError::new(path, m);
-        let mut r = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .trim(csv::Trim::All)
-            .from_reader(bytes);
+        let mut r = csv_rows::reader(bytes);
         let head: Vec<String> = r
             .headers()
             .map_err(|e| err(e.to_string()))?
@@ -160,15 +158,8 @@ impl Transitions {
             episodes: Vec::new(),
         };
         let mut row = Vec::with_capacity(cols);
-        for (i, rec) in r.records().enumerate() {
-            let line = i + 2;
-            let rec = rec.map_err(|e| err(format!("line {line}: {e}")))?;
-            if rec.len() != cols {
-                return Err(err(format!(
-                    "line {line}: {} columns, not {cols} as the header",
-                    rec.len()
-                )));
-            }
+        for rec in csv_rows::rows(&mut r, cols, &err) {
+            let (line, rec) = rec?;
             let id: i64 = rec[0].parse().map_err(|_| {
                 err(format!(
                     "line {line}, column episode: `{}` is not an integer",
@@ -192,19 +183,7 @@ impl Transitions {
             };
             row.clear();
             for (j, f) in rec.iter().enumerate().take(cols - 1).skip(2) {
-                let x: f64 = f.parse().map_err(|_| {
-                    err(format!(
-                        "line {line}, column {}: `{f}` is not a number",
-                        head[j]
-                    ))
-                })?;
-                if !x.is_finite() {
-                    return Err(err(format!(
-                        "line {line}, column {}: {x} is not finite",
-                        head[j]
-                    )));
-                }
-                row.push(x);
+                row.push(csv_rows::number(f, line, &head[j], &err)?);
             }
             let (x, rest) = row.split_at(k);
             let (reward, next) = (rest[0], &rest[1..]);
