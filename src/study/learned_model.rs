@@ -108,19 +108,8 @@ pub struct StudyRun {
     pub start: Start,
 }
 
-fn config(
-    domain: DomainKind,
-    param: ParamKind,
-    eta: f64,
-    offset: f64,
-    seed: u64,
-    steps: usize,
-) -> Result<RunConfig, ConfigError> {
-    config_lr(domain, param, eta, offset, seed, steps, None)
-}
-
 /// The run's settings, its learning rate `lr_factor` times its default when given.
-fn config_lr(
+fn config(
     domain: DomainKind,
     param: ParamKind,
     eta: f64,
@@ -160,7 +149,7 @@ pub fn runs(opts: &StudyOptions) -> Result<Vec<StudyRun>, ConfigError> {
         let gamma = d.gamma();
         for offset in OFFSETS {
             for seed in 0..opts.seeds {
-                let c = |p, eta| config(d, p, eta, offset, seed, opts.steps);
+                let c = |p, eta| config(d, p, eta, offset, seed, opts.steps, None);
                 out.push(StudyRun {
                     cfg: c(ParamKind::Implicit, 0.95)?,
                     start: Start::Published,
@@ -171,7 +160,7 @@ pub fn runs(opts: &StudyOptions) -> Result<Vec<StudyRun>, ConfigError> {
                 });
                 for &f in &opts.true_lr_factors {
                     out.push(StudyRun {
-                        cfg: config_lr(
+                        cfg: config(
                             d,
                             ParamKind::Implicit,
                             gamma,
@@ -748,7 +737,7 @@ mod tests {
     #[test]
     fn the_true_model_reproduces_the_true_values() {
         for d in DOMAINS {
-            let cfg = config(d, ParamKind::Implicit, d.gamma(), 1.0, 0, 300).expect("cfg");
+            let cfg = config(d, ParamKind::Implicit, d.gamma(), 1.0, 0, 300, None).expect("cfg");
             let t = Truth::of(&cfg).expect("truth");
             let m = true_model(&t, d.gamma()).expect("solves");
             let scale = t.v.iter().fold(0.0f64, |a, v| a.max(v.abs()));
