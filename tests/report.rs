@@ -2,7 +2,10 @@
 //! with the published chain summary and a theory analysis): every figure and table is on the
 //! page, the page refers to nothing outside itself, and it is the same page every time.
 
+mod common;
+
 use base64::Engine as _;
+use common::csv_table;
 use imprl::compare;
 use imprl::config::RunSettings;
 use imprl::domain::DomainKind;
@@ -126,21 +129,6 @@ fn by_id<'a, 'i>(doc: &'a roxmltree::Document<'i>, id: &str) -> roxmltree::Node<
     doc.descendants()
         .find(|n| n.attribute("id") == Some(id))
         .unwrap_or_else(|| panic!("no element with id {id}"))
-}
-
-fn csv_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::Reader::from_path(path).expect("csv");
-    let header = r
-        .headers()
-        .expect("header")
-        .iter()
-        .map(String::from)
-        .collect();
-    let rows = r
-        .records()
-        .map(|rec| rec.expect("row").iter().map(String::from).collect())
-        .collect();
-    (header, rows)
 }
 
 fn cells<'a, 'i>(row: roxmltree::Node<'a, 'i>) -> Vec<roxmltree::Node<'a, 'i>> {
@@ -301,7 +289,7 @@ fn the_page_holds_every_figure_and_table_and_nothing_from_outside() {
     }
 
     // The comparison table: the CSV's header and every row, in order.
-    let (header, rows) = csv_rows(&r.dir.join("compare/comparison.csv"));
+    let (header, rows) = csv_table(&r.dir.join("compare/comparison.csv"));
     assert!(!rows.is_empty());
     let table = by_id(&doc, "table-compare-comparison");
     let trs: Vec<_> = table
@@ -324,7 +312,7 @@ fn the_page_holds_every_figure_and_table_and_nothing_from_outside() {
     }
 
     // The theory table, one row per quantity and one column per checkpoint.
-    let (header, rows) = csv_rows(&r.dir.join("theory/theory.csv"));
+    let (header, rows) = csv_table(&r.dir.join("theory/theory.csv"));
     let table = by_id(&doc, "table-theory-theory");
     let trs: Vec<_> = table
         .descendants()

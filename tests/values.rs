@@ -3,14 +3,12 @@
 //! the softmax of the saved logits), drawing saved files gives the same tables as training,
 //! and bad input exits 2 before any work.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{csv_table, imprl};
 use imprl::data::dot;
 use imprl::npz::NamedArray;
 use std::path::Path;
-
-fn imprl() -> Command {
-    Command::cargo_bin("imprl").expect("binary")
-}
 
 fn f64s<'a>(arrays: &'a [NamedArray], name: &str) -> &'a [f64] {
     arrays
@@ -18,21 +16,6 @@ fn f64s<'a>(arrays: &'a [NamedArray], name: &str) -> &'a [f64] {
         .find(|a| a.name == name)
         .and_then(NamedArray::as_f64)
         .unwrap_or_else(|| panic!("no array {name}"))
-}
-
-fn table(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::Reader::from_path(path).expect("csv");
-    let header = r
-        .headers()
-        .expect("header")
-        .iter()
-        .map(String::from)
-        .collect();
-    let rows = r
-        .records()
-        .map(|x| x.expect("row").iter().map(String::from).collect())
-        .collect();
-    (header, rows)
 }
 
 /// Saves run `args` (`--param P` added) to `dir/P.npz`; returns its arrays.
@@ -74,7 +57,7 @@ fn chain_tables_hold_the_saved_runs_predictions_and_model() {
     ] {
         assert!(out.join(f).is_file(), "{f}");
     }
-    let (header, rows) = table(&out.join("values.csv"));
+    let (header, rows) = csv_table(&out.join("values.csv"));
     assert_eq!(header, ["state", "v_true", "param", "step", "v_hat"]);
     for param in ["implicit", "explicit"] {
         let a = save(dir.path(), &settings, param, true);
@@ -106,7 +89,7 @@ fn chain_tables_hold_the_saved_runs_predictions_and_model() {
     let a = imprl::npz::read(&dir.path().join("implicit.npz")).expect("npz");
     let f = f64s(&a, "logits");
     let f = &f[f.len() - 121..];
-    let (_, model) = table(&out.join("model.csv"));
+    let (_, model) = csv_table(&out.join("model.csv"));
     assert_eq!(model.len(), 121);
     for r in &model {
         let (i, j): (usize, usize) = (r[0].parse().expect("i"), r[1].parse().expect("j"));
@@ -150,7 +133,7 @@ fn four_rooms_grid_holds_the_saved_predictions() {
         .args(["--format", "svg"])
         .assert()
         .success();
-    let (header, rows) = table(&out.join("values.csv"));
+    let (header, rows) = csv_table(&out.join("values.csv"));
     assert_eq!(
         header,
         ["row", "col", "wall", "v_true", "v_implicit", "v_explicit"]
@@ -245,7 +228,7 @@ fn mountain_car_points_hold_the_saved_predictions() {
         .args(["--format", "png"])
         .assert()
         .success();
-    let (header, rows) = table(&out.join("values_points.csv"));
+    let (header, rows) = csv_table(&out.join("values_points.csv"));
     assert_eq!(
         header,
         [
@@ -280,7 +263,7 @@ fn mountain_car_points_hold_the_saved_predictions() {
         assert!(err < 1e-9, "row {i}: {err}");
     }
     // The grid table: 60 x 60 per model.
-    let (_, grid) = table(&out.join("values.csv"));
+    let (_, grid) = csv_table(&out.join("values.csv"));
     assert_eq!(grid.len(), 2 * 3600);
 }
 

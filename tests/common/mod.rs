@@ -4,6 +4,22 @@
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
+/// A CSV file's header and rows, as text.
+pub fn csv_table(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).expect("csv");
+    let header = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.expect("row").iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
 /// The `imprl` binary of this build.
 pub fn imprl() -> Command {
     Command::cargo_bin("imprl").expect("binary")
