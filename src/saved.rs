@@ -145,7 +145,7 @@ impl<P: Parameterization + ?Sized> Observer<P> for Recorder {
 
     fn on_step(&mut self, step: usize, _g: &[f64], model: &P) -> ControlFlow<()> {
         // Non-finite parameters are never kept: the run diverges at its next evaluation.
-        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        let finite = crate::param::all_finite;
         if !finite(model.theta()) || !model.params().iter().all(|p| finite(p.values)) {
             return ControlFlow::Continue(());
         }

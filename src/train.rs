@@ -254,7 +254,7 @@ pub struct FiniteTheta {
 
 impl FiniteTheta {
     fn keep(&mut self, theta: &[f64]) {
-        if theta.iter().all(|x| x.is_finite()) {
+        if crate::param::all_finite(theta) {
             self.theta.clear();
             self.theta.extend_from_slice(theta);
         }
