@@ -552,7 +552,7 @@ def run_study(out: str, opts: Optional[StudyOptions] = None, *, progress=None,
         (n, c, m, lr) for n in opts.sizes for c in opts.offsets for m in opts.methods
         for lr in sorted(opts.lr))}
     rows = sorted((r for r in rows if _in_grid(opts, r)),
-                  key=lambda r: (order[_run_key(r)[:4]], r["seed"], r["step"]))
+                  key=lambda r: (order[_config_key(r)], r["seed"], r["step"]))
     files = [curves]
     summary = summarize(rows)
     files.append(_write_csv(os.path.join(out, "summary.csv"), SUMMARY_COLUMNS, summary))
@@ -624,9 +624,15 @@ def _resume(out: str, opts: StudyOptions) -> List[Dict[str, Any]]:
     return rows
 
 
+def _config_key(r: Dict[str, Any]) -> Tuple[int, float, str, float]:
+    """The configuration (size, offset, method, learning rate) of a row of ``curves.csv`` or
+    ``summary.csv``: what the seeds of a summary row share."""
+    return (r["size"], r["offset"], r["method"], r["lr"])
+
+
 def _run_key(r: Dict[str, Any]) -> Tuple[int, float, str, float, int]:
     """What identifies a run in ``curves.csv``."""
-    return (r["size"], r["offset"], r["method"], r["lr"], r["seed"])
+    return _config_key(r) + (r["seed"],)
 
 
 _TYPES = {"size": int, "seed": int, "step": int, "failed_maps": int, "method": str}
@@ -684,7 +690,7 @@ def _groups(rows: List[Dict[str, Any]]):
     """The runs of each (size, offset, method, lr), in the order of ``rows``."""
     groups: Dict[Tuple[int, float, str, float], List[Dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault(_run_key(r)[:4], []).append(r)
+        groups.setdefault(_config_key(r), []).append(r)
     return groups.items()
 
 
@@ -715,11 +721,6 @@ def summarize(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     for row in out:
         row["best"] = best[(row["size"], row["offset"], row["method"])] is row
     return out
-
-
-def _run_key_best(row: Dict[str, Any]) -> Tuple[int, float, str, float]:
-    """(size, offset, method, lr) of a summary row."""
-    return (row["size"], row["offset"], row["method"], row["lr"])
 
 
 def _or_inf(x: float) -> float:
@@ -777,9 +778,9 @@ def draw(rows: List[Dict[str, Any]], n: int, out: str, formats: Sequence[str],
     import matplotlib.pyplot as plt
 
     summary = summarize(rows) if summary is None else summary
-    best = {_run_key_best(b) for b in summary if b["best"]}
+    best = {_config_key(b) for b in summary if b["best"]}
     several = len({r["lr"] for r in rows}) > 1
-    mine = [r for r in rows if r["size"] == n and _run_key(r)[:4] in best]
+    mine = [r for r in rows if r["size"] == n and _config_key(r) in best]
     offsets = sorted({r["offset"] for r in mine})
     methods = list(dict.fromkeys(r["method"] for r in mine))
     fig, axes = plt.subplots(len(offsets), 2, figsize=(10, 3.4 * len(offsets)), squeeze=False,
