@@ -94,6 +94,19 @@ def rel_err(approx, exact):
     return np.linalg.norm(np.ravel(approx - exact)) / np.linalg.norm(np.ravel(exact))
 
 
+def assert_central_differences(loss, w, f, eta, grads):
+    """`grads` = (∂L/∂w, ∂L/∂F, ∂L/∂η) of `loss(w, f, eta)` against central differences
+    (h = 1e-5): a relative error below 1e-6 each."""
+    h = 1e-5
+    fd = (
+        central(lambda x: float(loss(x, f, eta)), w, h),
+        central(lambda x: float(loss(w, x, eta)), f, h),
+        central(lambda x: float(loss(w, f, x)), eta, h),
+    )
+    for grad, exact in zip(grads, fd):
+        assert rel_err(np.asarray(grad), exact) < 1e-6
+
+
 @pytest.mark.parametrize(
     "k,m,reduce,tau", [(4, None, "max", 1.0), (4, 2, "max", 1.0), (4, 2, "logsumexp", 0.5)]
 )
@@ -112,13 +125,7 @@ def test_gradients_match_central_differences(k, m, reduce, tau):
         return jnp.dot(jnp.asarray(g), implicit_values(w, f, eta, **kw))
 
     dw, df, deta = jax.grad(loss, argnums=(0, 1, 2))(w, f, eta)
-    h = 1e-5
-    fd_w = central(lambda x: float(loss(x, f, eta)), w, h)
-    fd_f = central(lambda x: float(loss(w, x, eta)), f, h)
-    fd_eta = (float(loss(w, f, eta + h)) - float(loss(w, f, eta - h))) / (2 * h)
-    assert rel_err(np.asarray(dw), fd_w) < 1e-6
-    assert rel_err(np.asarray(df), fd_f) < 1e-6
-    assert abs(float(deta) - fd_eta) < 1e-6 * abs(fd_eta)
+    assert_central_differences(loss, w, f, eta, (dw, df, deta))
 
 
 @pytest.mark.parametrize("m,reduce", [(None, "max"), (2, "logsumexp")])
@@ -166,13 +173,7 @@ def test_unroll_mode_is_the_derivative_of_theta_k(m, reduce):
         return jnp.dot(jnp.asarray(g), implicit_values(w, f, eta, grad=f"unroll:{K}", **kw))
 
     dw, df, deta = jax.grad(loss, argnums=(0, 1, 2))(w, f, eta)
-    h = 1e-5
-    fd_w = central(lambda x: float(loss(x, f, eta)), w, h)
-    fd_f = central(lambda x: float(loss(w, x, eta)), f, h)
-    fd_eta = (float(loss(w, f, eta + h)) - float(loss(w, f, eta - h))) / (2 * h)
-    assert rel_err(np.asarray(dw), fd_w) < 1e-6
-    assert rel_err(np.asarray(df), fd_f) < 1e-6
-    assert abs(float(deta) - fd_eta) < 1e-6 * abs(fd_eta)
+    assert_central_differences(loss, w, f, eta, (dw, df, deta))
     K = int(np.ceil(np.log(1e-12) / np.log(eta)))
     theta_k, grads_k = jax_vjp(w, f, eta, g, grad=f"unroll:{K}", **kw)
     theta, grads = jax_vjp(w, f, eta, g, **kw)
@@ -485,13 +486,7 @@ def test_per_state_action_eta_gradients_match_central_differences(m, reduce, tau
 
     dw, df, deta = jax.grad(loss, argnums=(0, 1, 2))(w, f, eta)
     assert deta.shape == eta.shape
-    h = 1e-5
-    fd_w = central(lambda x: float(loss(x, f, eta)), w, h)
-    fd_f = central(lambda x: float(loss(w, x, eta)), f, h)
-    fd_eta = central(lambda x: float(loss(w, f, x)), eta, h)
-    assert rel_err(np.asarray(dw), fd_w) < 1e-6
-    assert rel_err(np.asarray(df), fd_f) < 1e-6
-    assert rel_err(np.asarray(deta), fd_eta) < 1e-6
+    assert_central_differences(loss, w, f, eta, (dw, df, deta))
 
 
 @pytest.mark.parametrize("m,reduce", [(None, "max"), (2, "max"), (3, "logsumexp")])
@@ -707,13 +702,7 @@ def test_unroll_warm_is_k_steps_from_init_and_its_gradient_holds_init_fixed(redu
 
     dw, df, deta, dinit = jax.grad(loss, argnums=(0, 1, 2, 3))(w, f, eta, init)
     assert same_bits(dinit, np.zeros(k))
-    h = 1e-5
-    fd_w = central(lambda x: float(loss(x, f, eta, init)), w, h)
-    fd_f = central(lambda x: float(loss(w, x, eta, init)), f, h)
-    fd_eta = central(lambda x: float(loss(w, f, x, init)), eta, h)
-    assert rel_err(np.asarray(dw), fd_w) < 1e-6
-    assert rel_err(np.asarray(df), fd_f) < 1e-6
-    assert rel_err(np.asarray(deta), fd_eta) < 1e-6
+    assert_central_differences(lambda w, f, e: loss(w, f, e, init), w, f, eta, (dw, df, deta))
 
 
 def test_unroll_warm_carried_by_the_caller_is_the_trainers_recursion():
